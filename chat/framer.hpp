@@ -1,0 +1,79 @@
+// chat/framer.hpp — the input side of a channel as a pure state machine: chunks in, frames out.
+//
+// Fed the chunks a transport receives, it cuts them with the current terminator exactly as
+// asynchat's handle_read would (it is built on scan()), and hands out frames: the data
+// between two terminators, coalesced across reads. It does no I/O, so it is tested over every
+// chunking of a stream without a socket (tests/chat/test_framer.cpp).
+//
+// Invariants: a frame is a view into the chunk being scanned when it lies in one chunk (no
+// copy), otherwise into the framer's own buffer; either stays valid until the next call of
+// next(), feed() or discard(). Memory never grows past max_frame plus one terminator: a
+// longer frame ends with too_long and is then discarded up to its terminator.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/terminator.hpp"
+
+namespace ringchat::chat {
+
+class framer {
+public:
+    enum class status {
+        frame,      ///< a frame is ready (found_terminator; or, with no active terminator, the
+                    ///< data that arrived, delivered at once as asynchat does)
+        need_more,  ///< everything fed so far is consumed: feed the next chunk
+        too_long,   ///< the frame grew past max_frame; its rest is skipped up to its terminator
+    };
+
+    /// `max_frame` = 0: no limit (asynchat's behaviour; memory then follows the peer).
+    explicit framer(std::size_t max_frame = 64 * 1024) : max_frame_(max_frame) {}
+
+    /// The terminator in force; a change applies from the next byte not yet scanned, held
+    /// prefix bytes included (they are rescanned under the new terminator).
+    void set_terminator(terminator t) { term_ = std::move(t); }
+    const terminator& get_terminator() const noexcept { return term_; }
+    std::size_t max_frame() const noexcept { return max_frame_; }
+    void set_max_frame(std::size_t n) noexcept { max_frame_ = n; }
+
+    /// Offers a chunk. It must stay valid until next() returns need_more.
+    void feed(std::span<const std::byte> chunk);
+    /// The next event; on `frame`, `out` is the frame's data.
+    status next(std::span<const std::byte>& out);
+    /// Bytes received but not delivered as a frame: the frame in progress and a held
+    /// terminator prefix (at end of stream, asyncio's IncompleteReadError.partial).
+    std::string partial() const;
+    /// asynchat's discard_buffers() on the input side: drops the frame in progress, the held
+    /// prefix and the rest of the current chunk.
+    void discard() noexcept;
+    /// Bytes fed but not scanned yet (the rest of the current chunk and the held prefix).
+    std::size_t pending() const noexcept {
+        // While input_ is in joined_, the part of rest_ not copied there is pending too.
+        return input_.size() + held_.size() +
+               (in_joined_ ? rest_.size() - (joined_.size() - head_) : 0);
+    }
+
+private:
+    void release_frame() noexcept;
+    void join(std::span<const std::byte> rest) noexcept;
+    void widen();
+    void settle() noexcept;
+
+    terminator term_ = terminator::bytes("\n");
+    std::size_t max_frame_;
+    std::span<const std::byte> input_;    // the part of the current chunk not scanned yet
+    std::vector<std::byte> held_;         // a possible terminator prefix from the last chunk
+    std::vector<std::byte> joined_;       // held bytes + the first bytes of rest_ (widen())
+    std::span<const std::byte> rest_;     // the chunk that follows the held bytes in joined_
+    std::size_t head_ = 0;                // how many bytes of joined_ were held
+    bool in_joined_ = false;              // input_ is a part of joined_, not of the chunk
+    std::vector<std::byte> frame_;        // a frame that spans chunks
+    bool skipping_ = false;               // the rest of a too-long frame is being dropped
+    bool handed_out_ = false;             // frame_ was returned: clear it at the next call
+};
+
+}  // namespace ringchat::chat

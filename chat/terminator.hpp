@@ -1,0 +1,120 @@
+// chat/terminator.hpp — what ends a record on the input side, and the pure scanner over it.
+//
+// A `terminator` is asynchat's `terminator`: a byte string, a byte count, or none. `scan()` is
+// one iteration of asynchat's `handle_read` loop ported 1:1 (shared/ASYNCHAT-SEMANTICS.md §4.2),
+// so a channel built on it reports exactly asynchat's collect/found calls for every chunking of
+// the stream. Invariant: scanning never allocates, never does I/O, and only ever holds back a
+// proper prefix of a string terminator (fewer bytes than the terminator); every other byte is
+// delivered in the read that brought it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace ringchat::chat {
+
+/// Which of asynchat's three terminator branches a `terminator` takes (§2.2).
+enum class terminator_kind : std::uint8_t { none, count, bytes };
+
+/// A byte string, a byte count, or none: a value type (copyable, comparable).
+/// \note A count counts down as `scan()` delivers data and stays at `count(0)` once it is
+/// reached, as asynchat's `get_terminator()` shows 0; count(0) then behaves as none.
+class terminator {
+public:
+    /// No terminator: every byte is data and nothing is ever found (asynchat's `None`).
+    terminator() noexcept = default;
+
+    /// Same as the default constructor, for symmetry with the other factories.
+    static terminator none() noexcept { return terminator(); }
+
+    /// Ends a record after `n` more bytes. `count(0)` is inactive (falsy in asynchat).
+    static terminator count(std::uint64_t n) noexcept;
+
+    /// `count(n)` from a signed number, as asynchat's `set_terminator(int)` takes it.
+    /// \throws std::invalid_argument("the number of received bytes must be positive") for
+    /// `n < 0` (asynchat's ValueError, same words; 0 is accepted, as asynchat does).
+    static terminator checked_count(std::int64_t n);
+
+    /// Ends a record at the next occurrence of `s` (copied). `bytes("")` is inactive.
+    static terminator bytes(std::string_view s);
+
+    /// As `bytes(std::string_view)`, from raw bytes.
+    static terminator bytes(std::span<const std::byte> s);
+
+    /// The branch this terminator takes (before the falsy rule: see `active()`).
+    terminator_kind kind() const noexcept { return kind_; }
+
+    /// Bytes still to come for a count; 0 for the other kinds.
+    std::uint64_t remaining() const noexcept { return count_; }
+
+    /// The byte string of a `bytes` terminator; empty for the other kinds.
+    std::string_view text() const noexcept { return text_; }
+
+    /// False where asynchat's falsy rule applies (none, count 0, empty string): such a
+    /// terminator collects everything and never finds.
+    bool active() const noexcept;
+
+    friend bool operator==(const terminator&, const terminator&) = default;
+
+private:
+    terminator_kind kind_ = terminator_kind::none;
+    std::uint64_t count_ = 0;   // 0 unless kind_ == count
+    std::string text_;          // empty unless kind_ == bytes
+};
+
+/// Length of the longest proper prefix of `needle` that `haystack` ends with; 0 if none.
+/// \note A one-byte or empty needle gives 0. asynchat returns -1 for an empty needle, which its
+/// `handle_read` never asks about (`b''` is falsy), and neither does `scan()`.
+std::size_t find_prefix_at_end(std::span<const std::byte> haystack,
+                               std::span<const std::byte> needle) noexcept;
+
+/// As above, over characters.
+std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept;
+
+/// The outcome of one scan: `in[0, deliver)` is data, then `skip` terminator bytes are dropped.
+struct scan_step {
+    std::size_t deliver;   ///< bytes for collect_incoming_data (may be 0: then report nothing)
+    std::size_t skip;      ///< terminator bytes dropped after them (0 unless `found`)
+    bool found;            ///< then call found_terminator, which may change the terminator
+
+    friend bool operator==(const scan_step&, const scan_step&) = default;
+};
+
+/// One iteration of asynchat's `handle_read` loop over the buffered bytes `in`.
+/// If `found`, the caller calls found_terminator and scans `in[deliver + skip, ...)` again
+/// with whatever terminator is then in force. If not, `in[deliver, in.size())` is held: a
+/// proper prefix of a string terminator that the caller keeps and puts in front of the next
+/// read. A count is decremented by `deliver` here (reaching 0 gives `found`).
+/// \note Empty `in` gives {0, 0, false} and leaves `t` alone. An inactive `t` delivers all.
+/// \note Unlike asynchat, the count is already decremented when the caller delivers the data:
+/// a facade showing `get_terminator()` inside collect_incoming_data adds `deliver` back.
+scan_step scan(std::span<const std::byte> in, terminator& t) noexcept;
+
+/// Runs the whole loop over `in`: `collect(std::span<const std::byte>)` for each non-empty run
+/// of data, `found()` at each terminator. `t` is re-read after every `found()`, which may change
+/// it (through a reference it holds) and so decides how the rest of `in` is cut.
+/// \return How many bytes at the end of `in` are held (a possible terminator prefix).
+/// \note The caller owns the held bytes: it keeps them and feeds them again in front of the
+/// next read (or drops them; asynchat never delivers a held prefix at end of stream).
+/// \note Change `t` in `found()` or between calls, not in `collect()`. Nothing stops the loop
+/// early (asynchat's discard_buffers() in found_terminator): a caller needing that uses scan().
+template <class Collect, class Found>
+std::size_t feed(std::span<const std::byte> in, terminator& t, Collect&& collect, Found&& found) {
+    while (!in.empty()) {
+        const scan_step step = scan(in, t);
+        if (step.deliver > 0) {
+            collect(in.first(step.deliver));
+        }
+        if (!step.found) {
+            return in.size() - step.deliver;
+        }
+        in = in.subspan(step.deliver + step.skip);
+        found();
+    }
+    return 0;
+}
+
+}  // namespace ringchat::chat

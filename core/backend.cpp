@@ -1,0 +1,154 @@
+// What both backends share: the list of requests in flight, completion bookkeeping, and
+// the backend kind's names.
+#include "core/backend.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace ringchat {
+
+std::string_view to_string(backend_kind kind) noexcept {
+    switch (kind) {
+    case backend_kind::uring:
+        return "io_uring";
+    case backend_kind::epoll:
+        return "epoll";
+    case backend_kind::automatic:
+        return "auto";
+    }
+    return "unknown";
+}
+
+bool parse_backend_kind(std::string_view text, backend_kind& out) noexcept {
+    if (text == "uring" || text == "io_uring") {
+        out = backend_kind::uring;
+    } else if (text == "epoll") {
+        out = backend_kind::epoll;
+    } else if (text == "auto" || text == "automatic") {
+        out = backend_kind::automatic;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+reactor_options reactor_options::from_env(reactor_options base) {
+    if (const char* env = std::getenv("RINGCHAT_BACKEND"); env != nullptr && *env != '\0') {
+        backend_kind kind{};
+        if (!parse_backend_kind(env, kind)) {
+            throw std::invalid_argument(
+                std::string("RINGCHAT_BACKEND must be uring, epoll or auto, not ") + env);
+        }
+        base.kind = kind;
+    }
+    return base;
+}
+
+void backend::track(io_request& r) noexcept {
+    r.in_flight = true;
+    r.prev = nullptr;
+    r.next = head_;
+    if (head_ != nullptr) {
+        head_->prev = &r;
+    }
+    head_ = &r;
+    ++in_flight_count_;
+}
+
+void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
+                     ready_queue& ready) noexcept {
+    // A request whose deadline fired ends with -ECANCELED from the kernel's linked timeout;
+    // one that nobody cancelled was ended by its deadline.
+    if (res == -ECANCELED && r.has_deadline() && !r.cancel_requested) {
+        res = -ETIMEDOUT;
+    }
+    r.res = res;
+    r.result_flags = flags;
+    if ((flags & io_more) == 0 && r.in_flight) {
+        r.in_flight = false;
+        if (r.prev != nullptr) {
+            r.prev->next = r.next;
+        } else {
+            head_ = r.next;
+        }
+        if (r.next != nullptr) {
+            r.next->prev = r.prev;
+        }
+        r.prev = r.next = nullptr;
+        --in_flight_count_;
+    }
+    if (r.on_complete != nullptr) {
+        r.on_complete(r, ready);
+    } else if (r.waiter) {
+        ready.push_back(r.waiter);
+    }
+}
+
+void backend::cancel_all() noexcept {
+    for (io_request* r = head_; r != nullptr;) {
+        io_request* next = r->next;  // cancel() may complete r at once and unlink it
+        if (!r->cancel_requested) {
+            r->cancel_requested = true;
+            cancel(*r);
+        }
+        r = next;
+    }
+}
+
+void backend::release_buffer(std::uint16_t id) noexcept {
+    give_back(id);
+    if (buffer_waiter* w = starving_) {
+        starving_ = w->next;
+        w->next = nullptr;
+        w->queued = false;
+        w->notify(*w);
+    }
+}
+
+void backend::wait_for_buffer(buffer_waiter& w) noexcept {
+    if (w.queued) {
+        return;
+    }
+    w.queued = true;
+    w.next = nullptr;
+    buffer_waiter** tail = &starving_;
+    while (*tail != nullptr) {
+        tail = &(*tail)->next;
+    }
+    *tail = &w;
+}
+
+void backend::stop_waiting_for_buffer(buffer_waiter& w) noexcept {
+    for (buffer_waiter** p = &starving_; *p != nullptr; p = &(*p)->next) {
+        if (*p == &w) {
+            *p = w.next;
+            break;
+        }
+    }
+    w.next = nullptr;
+    w.queued = false;
+}
+
+void backend::abandon(io_request& r) noexcept {
+    // TRICKY: the owner of `r` is being destroyed (a task destroyed while suspended on I/O).
+    // Nobody may be resumed for it, and its memory must outlive the kernel's last write, so
+    // cancel it and wait here for its final completion.
+    r.waiter = {};
+    r.on_complete = nullptr;
+    cancel_and_wait(r);
+}
+
+void backend::cancel_and_wait(io_request& r) noexcept {
+    if (r.in_flight && !r.cancel_requested) {
+        r.cancel_requested = true;
+        cancel(r);
+    }
+    // Other completions harvested meanwhile are kept for the reactor's next turn.
+    ready_queue harvested;
+    while (r.in_flight) {
+        poll(std::chrono::milliseconds(10), harvested);
+    }
+    deferred_.insert(deferred_.end(), harvested.begin(), harvested.end());
+}
+
+}  // namespace ringchat

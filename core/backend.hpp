@@ -1,0 +1,109 @@
+// The seam between the reactor and a kernel interface (io_uring or epoll).
+//
+// A backend starts io_requests, cancels them, and in poll() submits what is pending, waits
+// and moves the waiters of completed requests onto the ready queue; the reactor resumes them
+// after the harvest. Both backends have the same operations, results and error codes, so
+// code above this file never names one. This header includes no kernel header.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/io_request.hpp"
+
+namespace ringchat {
+
+enum class backend_kind : std::uint8_t { uring, epoll, automatic };
+
+std::string_view to_string(backend_kind kind) noexcept;
+/// Parses "uring" | "io_uring" | "epoll" | "auto" | "automatic"; false when unknown.
+bool parse_backend_kind(std::string_view text, backend_kind& out) noexcept;
+
+/// Waiters to resume after the harvest, in completion order.
+using ready_queue = std::vector<std::coroutine_handle<>>;
+
+struct reactor_options {
+    backend_kind kind = backend_kind::automatic;
+    unsigned queue_depth = 4096;        ///< io_uring SQ entries (CQ gets four times as many)
+    unsigned buffer_count = 1024;       ///< provided receive buffers (a power of two)
+    unsigned buffer_size = 16 * 1024;   ///< bytes in each
+    /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind` (read here, and only here).
+    static reactor_options from_env(reactor_options base);
+    static reactor_options from_env() { return from_env(reactor_options()); }
+};
+
+class backend {
+public:
+    virtual ~backend() = default;
+    virtual backend_kind kind() const noexcept = 0;
+    virtual std::string_view name() const noexcept = 0;
+
+    /// Starts `r`. Returns false when `r` completed at once (r.res is set; resume now).
+    virtual bool start(io_request& r) noexcept = 0;
+    /// Asks `r` to end early. It still completes exactly once, with -ECANCELED.
+    virtual void cancel(io_request& r) noexcept = 0;
+    /// Submits pending work, waits up to `timeout` (or until wake()), and queues the waiters
+    /// of completed requests on `ready`.
+    virtual void poll(std::chrono::nanoseconds timeout, ready_queue& ready) = 0;
+    /// Makes a poll() in progress (on another thread, or in a signal handler) return.
+    virtual void wake() noexcept = 0;
+    /// Tells the backend `fd` is about to be closed outside an io_request.
+    virtual void forget(int fd) noexcept = 0;
+
+    /// The memory of provided buffer `id` (filled by a recv_multishot completion).
+    std::span<std::byte> buffer(std::uint16_t id) noexcept {
+        return {buffer_memory_ + std::size_t{id} * buffer_size_, buffer_size_};
+    }
+    std::uint32_t buffer_size() const noexcept { return buffer_size_; }
+    /// Gives provided buffer `id` back to the pool once its data is consumed, and lets the
+    /// first receiver waiting for a buffer re-arm.
+    void release_buffer(std::uint16_t id) noexcept;
+    /// Someone whose multishot recv ended with ENOBUFS; notify() runs when a buffer returns.
+    struct buffer_waiter {
+        void (*notify)(buffer_waiter&) noexcept = nullptr;
+        buffer_waiter* next = nullptr;
+        void* owner = nullptr;
+        bool queued = false;
+    };
+    void wait_for_buffer(buffer_waiter& w) noexcept;
+    void stop_waiting_for_buffer(buffer_waiter& w) noexcept;
+    /// How many provided buffers are free now.
+    virtual std::uint32_t free_buffers() const noexcept = 0;
+
+    /// Cancels every request in flight (reactor::stop()).
+    void cancel_all() noexcept;
+    /// Cancels `r` and waits for its final completion without resuming anyone: for owners
+    /// destroyed while `r` is in flight.
+    void abandon(io_request& r) noexcept;
+    /// Cancels `r` and waits for its final completion, which is delivered as usual
+    /// (on_complete runs; a waiter is queued on deferred()).
+    void cancel_and_wait(io_request& r) noexcept;
+    /// Waiters completed outside poll() (a cancel, an inline completion that had to be
+    /// queued); poll() moves them onto its ready queue first.
+    ready_queue& deferred() noexcept { return deferred_; }
+    std::size_t in_flight() const noexcept { return in_flight_count_; }
+
+protected:
+    virtual void give_back(std::uint16_t id) noexcept = 0;
+    /// Every start() that does not complete at once calls track(); finish() untracks.
+    void track(io_request& r) noexcept;
+    /// Records a completion and queues its waiter (or calls on_complete).
+    void finish(io_request& r, std::int32_t res, std::uint32_t flags, ready_queue& ready) noexcept;
+
+    ready_queue deferred_;
+    std::byte* buffer_memory_ = nullptr;
+    std::uint32_t buffer_size_ = 0;
+
+private:
+    buffer_waiter* starving_ = nullptr;
+    io_request* head_ = nullptr;
+    std::size_t in_flight_count_ = 0;
+};
+
+}  // namespace ringchat

@@ -1,0 +1,432 @@
+// The epoll backend: try the syscall first, park on EAGAIN, retry on readiness.
+#include "core/epoll_backend.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ringchat {
+namespace {
+
+constexpr unsigned inline_completions_per_turn = 64;  // then queue: others get a turn
+constexpr int completions_per_fd_per_turn = 16;
+constexpr std::uint64_t current_position = ~std::uint64_t{0};
+
+bool is_reader(opcode op) noexcept {
+    switch (op) {
+    case opcode::accept:
+    case opcode::recv:
+    case opcode::read:
+    case opcode::accept_multishot:
+    case opcode::recv_multishot:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int error_result() noexcept { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
+
+/// The non-blocking syscall of a single-shot request: its result, or -EAGAIN.
+int perform(io_request& r) noexcept {
+    ssize_t n = -1;
+    switch (r.op) {
+    case opcode::accept:
+        n = accept4(r.fd, static_cast<sockaddr*>(r.buf),
+                    r.buf != nullptr ? reinterpret_cast<socklen_t*>(&r.addrlen) : nullptr,
+                    SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case opcode::recv:
+        n = ::recv(r.fd, r.buf, r.len, r.flags);
+        break;
+    case opcode::send:
+        n = ::send(r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
+        break;
+    case opcode::sendmsg:
+        n = ::sendmsg(r.fd, static_cast<const msghdr*>(r.buf), r.flags | MSG_NOSIGNAL);
+        break;
+    case opcode::read:
+        n = r.offset == current_position
+                ? ::read(r.fd, r.buf, r.len)
+                : ::pread(r.fd, r.buf, r.len, static_cast<off_t>(r.offset));
+        break;
+    case opcode::write:
+        n = r.offset == current_position
+                ? ::write(r.fd, r.buf, r.len)
+                : ::pwrite(r.fd, r.buf, r.len, static_cast<off_t>(r.offset));
+        break;
+    case opcode::connect: {
+        // Reached only once the socket is writable: the connect has finished.
+        int error = 0;
+        socklen_t size = sizeof error;
+        if (getsockopt(r.fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0) {
+            return -errno;
+        }
+        return error == EINPROGRESS ? -EAGAIN : -error;
+    }
+    default:
+        return -EINVAL;
+    }
+    return n < 0 ? error_result() : static_cast<int>(n);
+}
+
+}  // namespace
+
+result<std::unique_ptr<backend>> epoll_backend::create(const reactor_options& options) {
+    auto b = std::unique_ptr<epoll_backend>(new epoll_backend());
+    b->epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd_ < 0) {
+        return std::error_code(errno, std::system_category());
+    }
+    b->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->wake_fd_ < 0) {
+        return std::error_code(errno, std::system_category());
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = b->wake_fd_;
+    if (epoll_ctl(b->epfd_, EPOLL_CTL_ADD, b->wake_fd_, &ev) < 0) {
+        return std::error_code(errno, std::system_category());
+    }
+    // The same pool of receive buffers io_uring's buffer ring has, so that multishot recv
+    // behaves alike (ENOBUFS included) and idle connections hold no buffer.
+    b->memory_bytes_ = std::size_t{options.buffer_count} * options.buffer_size;
+    void* mem = mmap(nullptr, b->memory_bytes_, PROT_READ | PROT_WRITE,
+                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) {
+        return std::error_code(errno, std::system_category());
+    }
+    b->buffer_memory_ = static_cast<std::byte*>(mem);
+    b->buffer_size_ = options.buffer_size;
+    b->free_.reserve(options.buffer_count);
+    for (unsigned id = options.buffer_count; id-- > 0;) {
+        b->free_.push_back(static_cast<std::uint16_t>(id));
+    }
+    return std::unique_ptr<backend>(std::move(b));
+}
+
+epoll_backend::~epoll_backend() {
+    if (buffer_memory_ != nullptr) {
+        munmap(buffer_memory_, memory_bytes_);
+    }
+    if (wake_fd_ >= 0) {
+        close(wake_fd_);
+    }
+    if (epfd_ >= 0) {
+        close(epfd_);
+    }
+}
+
+epoll_backend::fd_state& epoll_backend::state_of(int fd) {
+    if (static_cast<std::size_t>(fd) >= fds_.size()) {
+        fds_.resize(static_cast<std::size_t>(fd) + 64);
+    }
+    return fds_[static_cast<std::size_t>(fd)];
+}
+
+bool epoll_backend::ensure_registered(int fd, fd_state& st) noexcept {
+    if (st.registered) {
+        return true;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
+        return false;
+    }
+    st.registered = true;
+    return true;
+}
+
+void epoll_backend::park(io_request& r, fd_state& st) noexcept {
+    io_request** tail = is_reader(r.op) ? &st.readers : &st.writers;
+    while (*tail != nullptr) {
+        tail = &(*tail)->wait_next;
+    }
+    r.wait_next = nullptr;
+    *tail = &r;
+}
+
+void epoll_backend::unpark(io_request& r) noexcept {
+    if (r.fd < 0 || static_cast<std::size_t>(r.fd) >= fds_.size()) {
+        return;
+    }
+    fd_state& st = fds_[static_cast<std::size_t>(r.fd)];
+    for (io_request** p = is_reader(r.op) ? &st.readers : &st.writers; *p != nullptr;
+         p = &(*p)->wait_next) {
+        if (*p == &r) {
+            *p = r.wait_next;
+            r.wait_next = nullptr;
+            return;
+        }
+    }
+}
+
+void epoll_backend::schedule_retry(int fd, fd_state& st) noexcept {
+    if (!st.queued) {
+        st.queued = true;
+        retry_.push_back(fd);
+    }
+}
+
+void epoll_backend::complete(io_request& r, std::int32_t res, std::uint32_t flags,
+                             ready_queue& ready) noexcept {
+    if ((flags & io_more) == 0) {
+        unpark(r);
+        heap_remove(r);
+    }
+    finish(r, res, flags, ready);
+}
+
+bool epoll_backend::start(io_request& r) noexcept {
+    if (r.has_deadline() && r.deadline <= clock::now() && r.op != opcode::close) {
+        r.res = r.op == opcode::sleep ? 0 : -ETIMEDOUT;
+        return false;
+    }
+    switch (r.op) {
+    case opcode::sleep:
+        track(r);
+        heap_push(r);
+        return true;
+    case opcode::close:
+        forget(r.fd);
+        r.res = ::close(r.fd) < 0 ? -errno : 0;
+        return false;
+    case opcode::connect:
+        if (::connect(r.fd, static_cast<const sockaddr*>(r.buf), r.len) == 0) {
+            r.res = 0;
+            return false;
+        }
+        if (errno != EINPROGRESS) {
+            r.res = -errno;
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    fd_state& st = state_of(r.fd);
+    const bool reading = is_reader(r.op);
+    io_request* queue = reading ? st.readers : st.writers;
+    const bool multishot = r.op == opcode::accept_multishot || r.op == opcode::recv_multishot;
+    if (!multishot && r.op != opcode::connect && queue == nullptr) {
+        if (inline_budget_ > 0) {
+            // Speculate: most sends, and recvs on busy connections, finish at once.
+            int res = perform(r);
+            if (res != -EAGAIN) {
+                --inline_budget_;
+                r.res = res;
+                r.result_flags = 0;
+                return false;
+            }
+            (reading ? st.readable : st.writable) = false;
+        } else {
+            (reading ? st.readable : st.writable) = true;  // unknown: try next turn
+        }
+    }
+    if (!ensure_registered(r.fd, st)) {
+        r.res = -errno;
+        return false;
+    }
+    track(r);
+    park(r, st);
+    if (r.has_deadline()) {
+        heap_push(r);
+    }
+    if (reading ? st.readable : st.writable) {
+        schedule_retry(r.fd, st);
+    }
+    return true;
+}
+
+void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noexcept {
+    fd_state& st = fds_[static_cast<std::size_t>(fd)];
+    bool& is_ready = reading ? st.readable : st.writable;
+    io_request*& head = reading ? st.readers : st.writers;
+    int budget = completions_per_fd_per_turn;
+    while (head != nullptr && is_ready && budget-- > 0) {
+        io_request& r = *head;
+        if (r.op == opcode::recv_multishot) {
+            if (free_.empty()) {
+                complete(r, -ENOBUFS, 0, ready);  // as io_uring does when its ring is empty
+                continue;
+            }
+            const std::uint16_t id = free_.back();
+            ssize_t n = ::recv(fd, buffer(id).data(), buffer_size_, r.flags);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                is_ready = false;
+                break;
+            }
+            if (n > 0) {
+                free_.pop_back();
+                r.buffer_id = id;
+                complete(r, static_cast<std::int32_t>(n), io_more | io_has_buffer, ready);
+                budget = 0;  // one buffer per connection per turn: the rest wait their turn
+                continue;
+            }
+            complete(r, n == 0 ? 0 : -errno, 0, ready);
+            continue;
+        }
+        if (r.op == opcode::accept_multishot) {
+            int s = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                is_ready = false;
+                break;
+            }
+            complete(r, s >= 0 ? s : -errno, s >= 0 ? std::uint32_t{io_more} : 0u, ready);
+            continue;
+        }
+        int res = perform(r);
+        if (res == -EAGAIN) {
+            is_ready = false;
+            break;
+        }
+        complete(r, res, 0, ready);
+    }
+    if (head != nullptr && is_ready) {
+        schedule_retry(fd, st);
+    }
+}
+
+void epoll_backend::cancel(io_request& r) noexcept {
+    r.cancel_requested = true;
+    if (r.in_flight) {
+        complete(r, -ECANCELED, 0, deferred_);
+    }
+}
+
+void epoll_backend::forget(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) {
+        return;
+    }
+    fd_state& st = fds_[static_cast<std::size_t>(fd)];
+    // A request still parked on a descriptor being closed can never complete: end it.
+    while (st.readers != nullptr) {
+        complete(*st.readers, -EBADF, 0, deferred_);
+    }
+    while (st.writers != nullptr) {
+        complete(*st.writers, -EBADF, 0, deferred_);
+    }
+    if (st.registered) {
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    }
+    const bool queued = st.queued;
+    st = fd_state{};
+    st.queued = queued;  // its entry in retry_ finds nothing parked and is dropped
+}
+
+void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
+    inline_budget_ = inline_completions_per_turn;
+    if (!deferred_.empty() || !retry_.empty()) {
+        timeout = std::chrono::nanoseconds::zero();
+    }
+    if (heap_.size() > 1) {
+        auto until = heap_[1]->deadline - clock::now();
+        timeout = std::min(timeout, std::max(std::chrono::nanoseconds::zero(),
+                                             std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 until)));
+    }
+    timespec ts{};
+    ts.tv_sec = timeout.count() / 1'000'000'000;
+    ts.tv_nsec = timeout.count() % 1'000'000'000;
+    epoll_event events[256];
+    int n = epoll_pwait2(epfd_, events, 256,
+                         timeout == std::chrono::nanoseconds::max() ? nullptr : &ts, nullptr);
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_fd_) {
+            std::uint64_t value = 0;
+            [[maybe_unused]] ssize_t got = ::read(wake_fd_, &value, sizeof value);
+            continue;
+        }
+        fd_state& st = fds_[static_cast<std::size_t>(fd)];
+        const std::uint32_t e = events[i].events;
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            st.readable = true;
+        }
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+            st.writable = true;
+        }
+        try_direction(fd, true, ready);
+        try_direction(fd, false, ready);
+    }
+    std::vector<int> retry;
+    retry.swap(retry_);
+    for (int fd : retry) {
+        fds_[static_cast<std::size_t>(fd)].queued = false;
+        try_direction(fd, true, ready);
+        try_direction(fd, false, ready);
+    }
+    if (retry_.empty()) {
+        retry_.swap(retry);  // keep the capacity
+        retry_.clear();
+    }
+    const auto now = clock::now();
+    while (heap_.size() > 1 && heap_[1]->deadline <= now) {
+        io_request& r = *heap_[1];
+        complete(r, r.op == opcode::sleep ? 0 : -ETIMEDOUT, 0, ready);
+    }
+    ready.insert(ready.end(), deferred_.begin(), deferred_.end());
+    deferred_.clear();
+}
+
+void epoll_backend::wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+// The deadline heap: a binary min-heap on deadline; each request knows its index.
+
+void epoll_backend::heap_push(io_request& r) {
+    heap_.push_back(&r);
+    r.heap_index = heap_.size() - 1;
+    heap_sift(r.heap_index);
+}
+
+void epoll_backend::heap_remove(io_request& r) noexcept {
+    const std::size_t i = r.heap_index;
+    if (i == 0) {
+        return;
+    }
+    const std::size_t last = heap_.size() - 1;
+    if (i != last) {
+        heap_swap(i, last);
+    }
+    heap_.pop_back();
+    r.heap_index = 0;
+    if (i < heap_.size()) {
+        heap_sift(i);
+    }
+}
+
+void epoll_backend::heap_swap(std::size_t a, std::size_t b) noexcept {
+    std::swap(heap_[a], heap_[b]);
+    heap_[a]->heap_index = a;
+    heap_[b]->heap_index = b;
+}
+
+void epoll_backend::heap_sift(std::size_t i) noexcept {
+    while (i > 1 && heap_[i]->deadline < heap_[i / 2]->deadline) {
+        heap_swap(i, i / 2);
+        i /= 2;
+    }
+    for (;;) {
+        std::size_t smallest = i;
+        for (std::size_t child : {2 * i, 2 * i + 1}) {
+            if (child < heap_.size() && heap_[child]->deadline < heap_[smallest]->deadline) {
+                smallest = child;
+            }
+        }
+        if (smallest == i) {
+            return;
+        }
+        heap_swap(i, smallest);
+        i = smallest;
+    }
+}
+
+}  // namespace ringchat

@@ -1,0 +1,72 @@
+// The epoll backend: non-blocking syscalls tried at once, readiness waited for only on
+// EAGAIN, deadlines in a binary heap. With epoll_backend.cpp, the only file that includes
+// <sys/epoll.h>.
+//
+// Each fd is registered once (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET) and keeps a readiness bit
+// and a FIFO of parked requests per direction. Multishot operations are emulated: they stay
+// parked and complete once per accepted socket or received buffer, as io_uring's do.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/backend.hpp"
+#include "core/result.hpp"
+
+namespace ringchat {
+
+class epoll_backend final : public backend {
+public:
+    static result<std::unique_ptr<backend>> create(const reactor_options& options);
+    ~epoll_backend() override;
+
+    backend_kind kind() const noexcept override { return backend_kind::epoll; }
+    std::string_view name() const noexcept override { return "epoll"; }
+    bool start(io_request& r) noexcept override;
+    void cancel(io_request& r) noexcept override;
+    void poll(std::chrono::nanoseconds timeout, ready_queue& ready) override;
+    void wake() noexcept override;
+    void forget(int fd) noexcept override;
+    std::uint32_t free_buffers() const noexcept override {
+        return static_cast<std::uint32_t>(free_.size());
+    }
+
+protected:
+    void give_back(std::uint16_t id) noexcept override { free_.push_back(id); }
+
+private:
+    struct fd_state {
+        bool registered = false;
+        bool readable = false;
+        bool writable = false;
+        bool queued = false;  // in retry_
+        io_request* readers = nullptr;
+        io_request* writers = nullptr;
+    };
+    epoll_backend() = default;
+
+    fd_state& state_of(int fd);
+    bool ensure_registered(int fd, fd_state& st) noexcept;
+    void park(io_request& r, fd_state& st) noexcept;
+    void unpark(io_request& r) noexcept;
+    void schedule_retry(int fd, fd_state& st) noexcept;
+    void try_direction(int fd, bool reading, ready_queue& ready) noexcept;
+    void complete(io_request& r, std::int32_t res, std::uint32_t flags,
+                  ready_queue& ready) noexcept;
+
+    void heap_push(io_request& r);
+    void heap_remove(io_request& r) noexcept;
+    void heap_swap(std::size_t a, std::size_t b) noexcept;
+    void heap_sift(std::size_t i) noexcept;
+
+    int epfd_ = -1;
+    int wake_fd_ = -1;
+    std::vector<fd_state> fds_;
+    std::vector<io_request*> heap_{nullptr};  // 1-based; heap_index 0 means "not in it"
+    std::vector<int> retry_;
+    std::vector<std::uint16_t> free_;
+    std::size_t memory_bytes_ = 0;
+    unsigned inline_budget_ = 64;  // reset by every poll()
+};
+
+}  // namespace ringchat

@@ -1,0 +1,158 @@
+// The loop: resume what is ready, then let the backend harvest completions.
+#include "core/reactor.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <exception>
+
+#include "core/backend_select.hpp"
+#include "core/log.hpp"
+
+namespace ringchat {
+namespace {
+
+std::atomic<reactor*> signal_target{nullptr};
+
+extern "C" void on_stop_signal(int) {
+    if (reactor* r = signal_target.load()) {
+        r->request_stop();
+    }
+}
+
+}  // namespace
+
+namespace detail {
+
+bool start_io(reactor& r, io_request& req) noexcept { return r.start(req); }
+
+void cancel_io(reactor& r, io_request& req) noexcept {
+    if (req.in_flight && !req.cancel_requested) {
+        req.cancel_requested = true;
+        r.io().cancel(req);
+    }
+}
+
+void abandon_io(reactor& r, io_request& req) noexcept { r.io().abandon(req); }
+
+}  // namespace detail
+
+reactor::reactor(reactor_options options) : backend_(make_backend(options)) {
+    ready_.reserve(256);
+    resuming_.reserve(256);
+}
+
+reactor::~reactor() {
+    // Unfinished tasks are destroyed; an operation they were suspended on is cancelled and
+    // awaited by its awaitable's destructor (the backend is still alive for that).
+    while (!tasks_.empty()) {
+        void* frame = *tasks_.begin();
+        tasks_.erase(tasks_.begin());
+        std::coroutine_handle<>::from_address(frame).destroy();
+    }
+    if (signal_target.load() == this) {
+        signal_target.store(nullptr);
+    }
+}
+
+namespace {
+
+/// co_await frame_address{} gives the running coroutine's frame address.
+struct frame_address {
+    void* address = nullptr;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        address = h.address();
+        return false;  // continue at once
+    }
+    void* await_resume() const noexcept { return address; }
+};
+
+}  // namespace
+
+reactor::detached reactor::run_detached(reactor* self, task<> t) {
+    void* const frame = co_await frame_address{};
+    try {
+        co_await std::move(t);
+    } catch (const std::exception& e) {
+        log::error("task failed: {}", e.what());
+    } catch (...) {
+        log::error("task failed with a non-standard exception");
+    }
+    // The frame ends right after this (final_suspend never suspends).
+    self->tasks_.erase(frame);
+}
+
+void reactor::spawn(task<> t) {
+    detached d = run_detached(this, std::move(t));
+    tasks_.insert(d.handle.address());
+    ready_.push_back(d.handle);
+}
+
+bool reactor::start(io_request& r) noexcept {
+    r.cancel_requested = false;
+    if (stopping_ && r.op != opcode::close) {
+        r.res = -ECANCELED;
+        return false;
+    }
+    return backend_->start(r);
+}
+
+void reactor::resume_ready() {
+    if (stop_requested_.exchange(false)) {
+        stop();
+    }
+    // Resuming may queue more; that waits for the next turn, after a poll.
+    resuming_.swap(ready_);
+    for (std::coroutine_handle<> h : resuming_) {
+        h.resume();
+    }
+    resuming_.clear();
+}
+
+void reactor::poll_once() {
+    backend_->poll(ready_.empty() ? std::chrono::nanoseconds::max()
+                                  : std::chrono::nanoseconds::zero(),
+                   ready_);
+}
+
+void reactor::run() {
+    for (;;) {
+        resume_ready();
+        if (tasks_.empty()) {
+            break;
+        }
+        poll_once();
+    }
+}
+
+void reactor::stop() noexcept {
+    if (!stopping_) {
+        stopping_ = true;
+        backend_->cancel_all();
+    }
+}
+
+void reactor::request_stop() noexcept {
+    stop_requested_.store(true);
+    backend_->wake();
+}
+
+void reactor::stop_on_signals() {
+    signal_target.store(this);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+io_awaitable reactor::sleep_for(std::chrono::nanoseconds d) noexcept {
+    return sleep_until(clock::now() + d);
+}
+
+io_awaitable reactor::sleep_until(clock::time_point t) noexcept {
+    return io_awaitable(*this, t);
+}
+
+}  // namespace ringchat

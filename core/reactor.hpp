@@ -1,0 +1,133 @@
+// The reactor: one event loop per thread. It owns a backend, the detached tasks it runs, and
+// the queue of coroutines to resume.
+//
+// run() alternates two phases: resume everything ready, then poll the backend (which only
+// harvests completions and queues waiters; nothing is resumed inside the harvest). It
+// returns when no task is left. stop() is graceful: every operation in flight is cancelled,
+// new ones fail at once with ECANCELED (close excepted), so tasks unwind and run() returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <string_view>
+#include <unordered_set>
+
+#include "core/backend.hpp"
+#include "core/io_awaitable.hpp"
+#include "core/task.hpp"
+
+namespace ringchat {
+
+class reactor {
+public:
+    /// Makes the backend `options.kind` asks for. `automatic` picks io_uring, or epoll where
+    /// io_uring_setup fails with ENOSYS, EPERM, EACCES or ENOMEM (one log line says so).
+    /// \throws std::system_error when the backend asked for explicitly cannot be created.
+    explicit reactor(reactor_options options = reactor_options::from_env());
+    ~reactor();
+    reactor(const reactor&) = delete;
+    reactor& operator=(const reactor&) = delete;
+
+    /// The backend in use: backend_kind::uring or backend_kind::epoll, never automatic.
+    backend_kind kind() const noexcept { return backend_->kind(); }
+    std::string_view backend_name() const noexcept { return backend_->name(); }
+    class backend& io() noexcept { return *backend_; }
+
+    /// Starts `t` as detached work the reactor owns. An exception escaping it is logged.
+    void spawn(task<> t);
+    /// Runs until no spawned task is left (after stop(): until all have unwound).
+    void run();
+    /// Runs `t` (and whatever else is spawned) until `t` finishes; returns its result.
+    template <class T>
+    T block_on(task<T> t);
+
+    /// Graceful stop: cancels every operation in flight; later ones fail with ECANCELED.
+    void stop() noexcept;
+    bool stopping() const noexcept { return stopping_; }
+    /// Thread- and signal-safe: stop() at the next loop turn.
+    /// \note From another thread, the reactor must outlive this call (it may stop and
+    /// return from run() before the call has returned).
+    void request_stop() noexcept;
+    /// SIGINT and SIGTERM call request_stop() on this reactor (the last one to ask).
+    void stop_on_signals();
+    std::size_t tasks() const noexcept { return tasks_.size(); }
+
+    /// Completes after `d` (0) or with ECANCELED.
+    io_awaitable sleep_for(std::chrono::nanoseconds d) noexcept;
+    io_awaitable sleep_until(clock::time_point t) noexcept;
+
+    /// Resumes `h` at the next turn (after the current harvest).
+    void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
+
+    /// Starts `r` for io_awaitable: false when it completed at once.
+    bool start(io_request& r) noexcept;
+
+private:
+    struct detached;
+    static detached run_detached(reactor* self, task<> t);
+    void resume_ready();
+    /// Polls the backend: waits for a completion unless something is ready already.
+    void poll_once();
+
+    std::unique_ptr<class backend> backend_;
+    ready_queue ready_;
+    ready_queue resuming_;
+    std::unordered_set<void*> tasks_;  // frames of detached tasks not finished
+    bool stopping_ = false;
+    std::atomic<bool> stop_requested_{false};
+};
+
+struct reactor::detached {
+    struct promise_type {
+        detached get_return_object() noexcept {
+            return {std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        std::suspend_never final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept {}
+    };
+    std::coroutine_handle<promise_type> handle;
+};
+
+template <class T>
+T reactor::block_on(task<T> t) {
+    bool done = false;
+    std::exception_ptr error;
+    std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+    auto wrapper = [](task<T> inner, bool& finished, std::exception_ptr& failure,
+                      decltype(value)& out) -> task<> {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                co_await std::move(inner);
+                out.emplace(true);
+            } else {
+                out.emplace(co_await std::move(inner));
+            }
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        finished = true;
+    };
+    spawn(wrapper(std::move(t), done, error, value));
+    for (;;) {
+        resume_ready();
+        if (done) {
+            break;
+        }
+        poll_once();
+    }
+    if (error) {
+        std::rethrow_exception(error);
+    }
+    if constexpr (!std::is_void_v<T>) {
+        return std::move(*value);
+    }
+}
+
+}  // namespace ringchat

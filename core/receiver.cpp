@@ -1,0 +1,150 @@
+// The multishot recv state machine: completions → queue of chunks → the one consumer.
+#include "core/receiver.hpp"
+
+#include <cerrno>
+
+#include "core/reactor.hpp"
+#include "core/socket.hpp"
+
+namespace ringchat {
+
+receiver::receiver(socket& s) noexcept : receiver(s.owner(), s.fd()) {}
+
+receiver::receiver(reactor& r, int fd) noexcept : reactor_(&r), fd_(fd) {
+    req_.op = opcode::recv_multishot;
+    req_.fd = fd;
+    req_.owner = this;
+    req_.on_complete = &on_recv;
+    timer_.op = opcode::sleep;
+    timer_.owner = this;
+    timer_.on_complete = &on_timer;
+    buffer_wait_.owner = this;
+    buffer_wait_.notify = &on_buffer;
+}
+
+receiver::~receiver() {
+    backend& b = reactor_->io();
+    b.stop_waiting_for_buffer(buffer_wait_);
+    waiter_ = {};
+    // Completions that arrive while the cancel is on its way are queued (and their buffers
+    // released below); nobody is resumed.
+    b.cancel_and_wait(req_);
+    b.cancel_and_wait(timer_);
+    for (const chunk& c : chunks_) {
+        if (c.has_buffer) {
+            b.release_buffer(c.id);
+        }
+    }
+}
+
+void receiver::arm() noexcept {
+    if (req_.in_flight || eof_ || error_ || starved_) {
+        return;
+    }
+    req_.on_complete = &on_recv;
+    if (!reactor_->start(req_)) {
+        error_ = errno_code(req_.res);  // refused at once: the reactor is stopping
+        if (waiter_) {
+            reactor_->io().deferred().push_back(std::exchange(waiter_, {}));
+        }
+    }
+}
+
+bool receiver::has_result() noexcept {
+    if (!chunks_.empty() || eof_ || error_ || timed_out_) {
+        return true;
+    }
+    arm();
+    return error_ ? true : false;
+}
+
+void receiver::next_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
+    r_.waiter_ = h;
+    if (r_.deadline_ == clock::time_point::max()) {
+        return;
+    }
+    backend& b = r_.reactor_->io();
+    if (r_.timer_.in_flight && r_.timer_.deadline != r_.deadline_) {
+        b.cancel_and_wait(r_.timer_);  // rare: the deadline moved while a timer was pending
+    }
+    if (!r_.timer_.in_flight) {
+        r_.timer_.deadline = r_.deadline_;
+        if (!r_.reactor_->start(r_.timer_)) {
+            r_.timed_out_ = r_.timer_.res == 0;
+            if (!r_.timed_out_) {
+                r_.error_ = errno_code(r_.timer_.res);
+            }
+            b.deferred().push_back(std::exchange(r_.waiter_, {}));
+        }
+    }
+}
+
+result<recv_buffer> receiver::take() noexcept {
+    if (!chunks_.empty()) {
+        const chunk c = chunks_.front();
+        chunks_.pop_front();
+        return recv_buffer(reactor_->io(), c.id, static_cast<std::uint32_t>(c.res));
+    }
+    if (timed_out_) {
+        timed_out_ = false;
+        return std::error_code(ETIMEDOUT, std::system_category());
+    }
+    if (error_) {
+        return error_;
+    }
+    return recv_buffer();  // end of stream
+}
+
+void receiver::cancel() noexcept {
+    if (!error_) {
+        error_ = std::error_code(ECANCELED, std::system_category());
+    }
+    detail::cancel_io(*reactor_, req_);
+    if (waiter_) {
+        reactor_->io().deferred().push_back(std::exchange(waiter_, {}));
+    }
+}
+
+void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
+    auto& self = *static_cast<receiver*>(r.owner);
+    backend& b = self.reactor_->io();
+    if (r.res > 0 && (r.result_flags & io_has_buffer) != 0) {
+        self.chunks_.push_back({r.res, r.buffer_id, true});
+    } else if (r.res == 0) {
+        self.eof_ = true;
+    } else if (r.res == -ENOBUFS) {
+        // The pool ran dry: wait for a buffer to come back, then re-arm. The connection is
+        // fine; it just has to wait its turn.
+        if (b.free_buffers() > 0) {
+            self.arm();
+        } else {
+            self.starved_ = true;
+            b.wait_for_buffer(self.buffer_wait_);
+        }
+        return;
+    } else if (r.res < 0 && !self.error_) {
+        self.error_ = errno_code(r.res);
+    }
+    if (self.waiter_) {
+        ready.push_back(std::exchange(self.waiter_, {}));
+        detail::cancel_io(*self.reactor_, self.timer_);
+    }
+}
+
+void receiver::on_timer(io_request& r, ready_queue& ready) noexcept {
+    auto& self = *static_cast<receiver*>(r.owner);
+    if (r.res == 0 && self.waiter_) {
+        self.timed_out_ = true;
+        ready.push_back(std::exchange(self.waiter_, {}));
+    }
+}
+
+void receiver::on_buffer(backend::buffer_waiter& w) noexcept {
+    auto& self = *static_cast<receiver*>(w.owner);
+    self.starved_ = false;
+    if (self.waiter_) {
+        self.arm();
+    }
+}
+
+}  // namespace ringchat

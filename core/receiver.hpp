@@ -1,0 +1,123 @@
+// receiver: a socket's incoming bytes as a stream of provided buffers, from one multishot
+// recv (io_uring: a provided-buffer ring; epoll: the same pool, filled on readiness).
+//
+//     receiver in(sock);
+//     while (auto chunk = co_await in.next()) {      // result<recv_buffer>
+//         if (chunk->empty()) break;                 // end of stream
+//         consume(chunk->data());                    // the buffer returns when chunk dies
+//     }
+//
+// An idle connection holds no buffer. When the pool runs dry (ENOBUFS) the multishot ends;
+// it is re-armed when a buffer comes back, and the connection is never closed for it.
+// Invariant: one consumer; the receiver outlives its socket's descriptor use, and its
+// destructor cancels the multishot and waits for it.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <utility>
+
+#include "core/backend.hpp"
+#include "core/result.hpp"
+
+namespace ringchat {
+
+class reactor;
+class socket;
+
+/// One received chunk in a provided buffer; the buffer goes back to the pool on destruction.
+class recv_buffer {
+public:
+    recv_buffer() = default;
+    recv_buffer(backend& b, std::uint16_t id, std::uint32_t size) noexcept
+        : backend_(&b), id_(id), size_(size) {}
+    recv_buffer(recv_buffer&& o) noexcept
+        : backend_(std::exchange(o.backend_, nullptr)), id_(o.id_), size_(o.size_) {}
+    recv_buffer& operator=(recv_buffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            backend_ = std::exchange(o.backend_, nullptr);
+            id_ = o.id_;
+            size_ = o.size_;
+        }
+        return *this;
+    }
+    ~recv_buffer() { release(); }
+
+    std::span<const std::byte> data() const noexcept {
+        return backend_ ? backend_->buffer(id_).first(size_) : std::span<const std::byte>();
+    }
+    std::size_t size() const noexcept { return backend_ ? size_ : 0; }
+    bool empty() const noexcept { return size() == 0; }
+    void release() noexcept {
+        if (backend_ != nullptr) {
+            std::exchange(backend_, nullptr)->release_buffer(id_);
+        }
+    }
+
+private:
+    backend* backend_ = nullptr;
+    std::uint16_t id_ = 0;
+    std::uint32_t size_ = 0;
+};
+
+class receiver {
+public:
+    explicit receiver(socket& s) noexcept;
+    receiver(reactor& r, int fd) noexcept;
+    receiver(const receiver&) = delete;
+    receiver& operator=(const receiver&) = delete;
+    ~receiver();
+
+    class [[nodiscard]] next_awaitable {
+    public:
+        explicit next_awaitable(receiver& r) noexcept : r_(r) {}
+        bool await_ready() noexcept { return r_.has_result(); }
+        void await_suspend(std::coroutine_handle<> h) noexcept;
+        result<recv_buffer> await_resume() noexcept { return r_.take(); }
+
+    private:
+        receiver& r_;
+    };
+
+    /// The next chunk; an empty one at end of stream (and every time after).
+    /// \return ECONNRESET, ETIMEDOUT (deadline), ECANCELED (cancel() or stop) as errors.
+    next_awaitable next() noexcept { return next_awaitable(*this); }
+    /// Ends a pending next() with ETIMEDOUT unless data arrives by `t` (none by default).
+    void set_deadline(clock::time_point t) noexcept { deadline_ = t; }
+    /// Ends a pending next() (and stops receiving) with ECANCELED.
+    void cancel() noexcept;
+    /// Received chunks not taken yet.
+    std::size_t queued() const noexcept { return chunks_.size(); }
+
+private:
+    struct chunk {
+        std::int32_t res;
+        std::uint16_t id;
+        bool has_buffer;
+    };
+    bool has_result() noexcept;
+    result<recv_buffer> take() noexcept;
+    void arm() noexcept;
+    static void on_recv(io_request& r, ready_queue& ready) noexcept;
+    static void on_timer(io_request& r, ready_queue& ready) noexcept;
+    static void on_buffer(backend::buffer_waiter& w) noexcept;
+
+    reactor* reactor_;
+    int fd_;
+    io_request req_;
+    io_request timer_;
+    backend::buffer_waiter buffer_wait_;
+    std::deque<chunk> chunks_;
+    std::coroutine_handle<> waiter_;
+    clock::time_point deadline_ = clock::time_point::max();
+    std::error_code error_;  // sticky: reported once the queue is drained
+    bool eof_ = false;
+    bool starved_ = false;
+    bool timed_out_ = false;
+};
+
+}  // namespace ringchat

@@ -1,0 +1,139 @@
+// task<T>: a lazy coroutine that starts when awaited and resumes its awaiter when done.
+//
+// Symmetric transfer both ways (await_suspend returns the handle to run next), so a chain of
+// tasks never grows the stack. An exception thrown in the body is stored and rethrown in the
+// awaiter. A task owns its frame: destroying a task that never ran, or that finished, frees
+// it. Destroying a task suspended on I/O is a bug (see io_request).
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <utility>
+#include <variant>
+
+namespace ringchat {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_promise_base {
+    std::coroutine_handle<> continuation = std::noop_coroutine();
+    std::exception_ptr exception;
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
+            return h.promise().continuation;
+        }
+        void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { exception = std::current_exception(); }
+};
+
+template <class T>
+struct task_promise : task_promise_base {
+    std::variant<std::monostate, T> value;
+
+    task<T> get_return_object() noexcept;
+    template <class U>
+    void return_value(U&& v) {
+        value.template emplace<1>(std::forward<U>(v));
+    }
+    T take() {
+        if (exception) {
+            std::rethrow_exception(exception);
+        }
+        return std::move(std::get<1>(value));
+    }
+};
+
+template <>
+struct task_promise<void> : task_promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+    void take() {
+        if (exception) {
+            std::rethrow_exception(exception);
+        }
+    }
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle_type h) noexcept : handle_(h) {}
+    task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    task& operator=(task&& other) noexcept {
+        if (this != &other) {
+            reset();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() { reset(); }
+
+    bool valid() const noexcept { return static_cast<bool>(handle_); }
+    bool done() const noexcept { return !handle_ || handle_.done(); }
+
+    auto operator co_await() && noexcept {
+        struct awaiter {
+            handle_type handle;
+            bool await_ready() const noexcept { return !handle || handle.done(); }
+            std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+                handle.promise().continuation = awaiting;
+                return handle;
+            }
+            T await_resume() { return handle.promise().take(); }
+        };
+        return awaiter{handle_};
+    }
+
+    /// Runs the task up to its first suspension with nobody awaiting it; the task keeps
+    /// owning the frame (for owners that start work and keep it, like a channel's writer).
+    void start() noexcept {
+        if (handle_ && !handle_.done()) {
+            handle_.resume();
+        }
+    }
+
+    /// Gives up ownership of the frame (used by the reactor to run detached work).
+    handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+private:
+    void reset() noexcept {
+        if (handle_) {
+            handle_.destroy();
+            handle_ = {};
+        }
+    }
+    handle_type handle_;
+};
+
+namespace detail {
+
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>(std::coroutine_handle<task_promise<T>>::from_promise(*this));
+}
+
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>(std::coroutine_handle<task_promise<void>>::from_promise(*this));
+}
+
+}  // namespace detail
+
+}  // namespace ringchat

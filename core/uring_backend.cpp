@@ -1,0 +1,322 @@
+// The io_uring backend: prepare an SQE per operation, submit in batches from poll(), harvest
+// completions, then let the reactor resume the waiters.
+//
+// Internal CQEs carry a tag below 8 in user_data; everything else is an io_request*.
+#include "core/uring_backend.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <liburing.h>
+
+#include "core/error.hpp"
+#include "core/uring_buffer_ring.hpp"
+
+namespace ringchat {
+namespace {
+
+enum tag : std::uint64_t {
+    tag_ignore = 1,  // linked timeouts and cancels: their CQEs only confirm
+    tag_wake = 2,    // the eventfd read that wake() completes
+};
+
+constexpr std::uint16_t buffer_group = 0;
+
+__kernel_timespec to_timespec(clock::time_point t) noexcept {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch());
+    __kernel_timespec ts{};
+    ts.tv_sec = ns.count() / 1'000'000'000;
+    ts.tv_nsec = ns.count() % 1'000'000'000;
+    return ts;
+}
+
+}  // namespace
+
+struct uring_backend::state {
+    io_uring ring{};
+    bool ring_ready = false;
+    unsigned setup_flags = 0;
+    detail::uring_buffer_ring buffers;
+    int wake_fd = -1;
+    std::uint64_t wake_value = 0;
+    bool wake_armed = false;
+
+    ~state() {
+        if (wake_fd >= 0) {
+            close(wake_fd);
+        }
+        if (ring_ready) {
+            buffers.reset();  // unregisters from the ring, so before the ring goes
+            io_uring_queue_exit(&ring);
+        }
+    }
+
+    /// An SQE, never null: when the SQ is full, submit what is there and take a new one.
+    io_uring_sqe* get_sqe(ready_queue& overflow, backend& self);
+    void reap(ready_queue& ready, uring_backend& self);
+    void arm_wake(ready_queue& overflow, backend& self);
+};
+
+io_uring_sqe* uring_backend::state::get_sqe(ready_queue& overflow, backend& self) {
+    for (;;) {
+        if (io_uring_sqe* sqe = io_uring_get_sqe(&ring)) {
+            return sqe;
+        }
+        // SQ full: submit the batch. -EBUSY means the CQ overflowed and the kernel wants us to
+        // reap first (IORING_FEAT_NODROP keeps the overflowed CQEs for us).
+        int rc = io_uring_submit(&ring);
+        if (rc == -EBUSY || rc == -EAGAIN) {
+            reap(overflow, static_cast<uring_backend&>(self));
+        }
+    }
+}
+
+void uring_backend::state::arm_wake(ready_queue& overflow, backend& self) {
+    io_uring_sqe* sqe = get_sqe(overflow, self);
+    io_uring_prep_read(sqe, wake_fd, &wake_value, sizeof wake_value, 0);
+    io_uring_sqe_set_data64(sqe, tag_wake);
+    wake_armed = true;
+}
+
+result<std::unique_ptr<backend>> uring_backend::create(const reactor_options& options) {
+    auto s = std::make_unique<state>();
+    // Best first, per liburing's proxy.c: DEFER_TASKRUN (6.1) runs task work only when we
+    // wait and needs SINGLE_ISSUER (6.0); COOP_TASKRUN (5.19) avoids IPIs. Older kernels
+    // answer EINVAL for an unknown flag: only then try the next. CQSIZE (5.5) always, four
+    // times the SQ, so bursts of multishot completions fit.
+    const unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    int rc = -EINVAL;
+    for (unsigned flags : attempts) {
+        io_uring_params params{};
+        params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+        params.cq_entries = options.queue_depth * 4;
+        rc = io_uring_queue_init_params(options.queue_depth, &s->ring, &params);
+        if (rc == 0) {
+            s->setup_flags = flags;
+            if ((params.features & IORING_FEAT_NODROP) == 0 ||
+                (params.features & IORING_FEAT_EXT_ARG) == 0) {
+                io_uring_queue_exit(&s->ring);
+                return make_error_code(errc::backend_unavailable);
+            }
+            break;
+        }
+        if (rc != -EINVAL) {
+            break;
+        }
+    }
+    if (rc < 0) {
+        return errno_code(rc);
+    }
+    s->ring_ready = true;
+
+    // Probe once: every opcode ringchat prepares must be there (Seastar's try_create_uring).
+    io_uring_probe* probe = io_uring_get_probe_ring(&s->ring);
+    if (probe == nullptr) {
+        return make_error_code(errc::backend_unavailable);
+    }
+    const int needed[] = {IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,
+                          IORING_OP_SEND, IORING_OP_SENDMSG, IORING_OP_READ,
+                          IORING_OP_WRITE, IORING_OP_TIMEOUT, IORING_OP_LINK_TIMEOUT,
+                          IORING_OP_ASYNC_CANCEL, IORING_OP_CLOSE};
+    bool complete = true;
+    for (int op : needed) {
+        complete = complete && io_uring_opcode_supported(probe, op) != 0;
+    }
+    io_uring_free_probe(probe);
+    if (!complete) {
+        return make_error_code(errc::backend_unavailable);
+    }
+
+    // Multishot recv needs a provided-buffer ring (5.19); without it, io_uring here is not
+    // worth using.
+    if (auto ok = s->buffers.setup(s->ring, buffer_group, options.buffer_count,
+                                   options.buffer_size);
+        !ok) {
+        return ok.error() == std::errc::invalid_argument
+                   ? make_error_code(errc::backend_unavailable)
+                   : ok.error();
+    }
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        return std::error_code(errno, std::system_category());
+    }
+    auto b = std::unique_ptr<uring_backend>(new uring_backend(std::move(s)));
+    b->buffer_memory_ = b->s_->buffers.memory();
+    b->buffer_size_ = options.buffer_size;
+    return std::unique_ptr<backend>(std::move(b));
+}
+
+uring_backend::uring_backend(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+
+uring_backend::~uring_backend() = default;
+
+std::string_view uring_backend::setup_mode() const noexcept {
+    if (s_->setup_flags & IORING_SETUP_DEFER_TASKRUN) {
+        return "SINGLE_ISSUER|DEFER_TASKRUN";
+    }
+    if (s_->setup_flags & IORING_SETUP_COOP_TASKRUN) {
+        return "COOP_TASKRUN";
+    }
+    return "plain";
+}
+
+bool uring_backend::start(io_request& r) noexcept {
+    ready_queue& overflow = deferred_;
+    // A linked timeout needs its SQE right after the operation's, in the same submission.
+    if (r.has_deadline() && io_uring_sq_space_left(&s_->ring) < 2) {
+        io_uring_submit(&s_->ring);
+    }
+    io_uring_sqe* sqe = s_->get_sqe(overflow, *this);
+    const int nosignal = MSG_NOSIGNAL;
+    switch (r.op) {
+    case opcode::accept:
+        io_uring_prep_accept(sqe, r.fd, static_cast<sockaddr*>(r.buf),
+                             r.buf != nullptr ? reinterpret_cast<socklen_t*>(&r.addrlen) : nullptr,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case opcode::connect:
+        io_uring_prep_connect(sqe, r.fd, static_cast<const sockaddr*>(r.buf), r.len);
+        break;
+    case opcode::recv:
+        io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags);
+        break;
+    case opcode::send:
+        io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | nosignal);
+        break;
+    case opcode::sendmsg:
+        io_uring_prep_sendmsg(sqe, r.fd, static_cast<const msghdr*>(r.buf),
+                              static_cast<unsigned>(r.flags | nosignal));
+        break;
+    case opcode::read:
+        io_uring_prep_read(sqe, r.fd, r.buf, r.len, r.offset);
+        break;
+    case opcode::write:
+        io_uring_prep_write(sqe, r.fd, r.buf, r.len, r.offset);
+        break;
+    case opcode::sleep: {
+        // The kernel copies the timespec while submitting; it lives in the request anyway.
+        auto* ts = new (r.backend_storage) __kernel_timespec(to_timespec(r.deadline));
+        io_uring_prep_timeout(sqe, ts, 0, IORING_TIMEOUT_ABS);
+        break;
+    }
+    case opcode::close:
+        io_uring_prep_close(sqe, r.fd);
+        break;
+    case opcode::accept_multishot:
+        io_uring_prep_multishot_accept(sqe, r.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case opcode::recv_multishot:
+        io_uring_prep_recv_multishot(sqe, r.fd, nullptr, 0, r.flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = buffer_group;
+        break;
+    }
+    io_uring_sqe_set_data(sqe, &r);
+    if (r.has_deadline() && r.op != opcode::sleep) {
+        sqe->flags |= IOSQE_IO_LINK;
+        auto* ts = new (r.backend_storage) __kernel_timespec(to_timespec(r.deadline));
+        io_uring_sqe* timeout = s_->get_sqe(overflow, *this);
+        io_uring_prep_link_timeout(timeout, ts, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(timeout, tag_ignore);
+    }
+    track(r);
+    return true;
+}
+
+void uring_backend::cancel(io_request& r) noexcept {
+    r.cancel_requested = true;
+    io_uring_sqe* sqe = s_->get_sqe(deferred_, *this);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&r), 0);
+    io_uring_sqe_set_data64(sqe, tag_ignore);
+}
+
+void uring_backend::state::reap(ready_queue& ready, uring_backend& self) {
+    for (;;) {
+        unsigned head = 0;
+        unsigned count = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            ++count;
+            const std::uint64_t data = io_uring_cqe_get_data64(cqe);
+            if (data == tag_wake) {
+                wake_armed = false;
+                continue;
+            }
+            if (data < 8) {
+                continue;
+            }
+            auto& r = *reinterpret_cast<io_request*>(data);
+            std::int32_t res = cqe->res;
+            std::uint32_t flags = 0;
+            if (cqe->flags & IORING_CQE_F_MORE) {
+                flags |= io_more;
+            }
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                flags |= io_has_buffer;
+                r.buffer_id = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+                buffers.taken();
+            }
+            if (r.op == opcode::sleep && res == -ETIME) {
+                res = 0;  // a sleep that ran its course
+            }
+            self.finish(r, res, flags, ready);
+        }
+        io_uring_cq_advance(&ring, count);
+        // CQEs that did not fit wait in the kernel (FEAT_NODROP); flush them and go again.
+        if (!(IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+            return;
+        }
+        io_uring_get_events(&ring);
+    }
+}
+
+void uring_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
+    if (!deferred_.empty()) {
+        ready.insert(ready.end(), deferred_.begin(), deferred_.end());
+        deferred_.clear();
+        timeout = std::chrono::nanoseconds::zero();
+    }
+    if (!s_->wake_armed) {
+        s_->arm_wake(deferred_, *this);
+    }
+    int rc = 0;
+    if (timeout <= std::chrono::nanoseconds::zero()) {
+        // Submits and, with DEFER_TASKRUN, runs the task work that posts completions.
+        rc = io_uring_submit_and_get_events(&s_->ring);
+    } else {
+        io_uring_cqe* cqe = nullptr;
+        __kernel_timespec ts{};
+        const bool forever = timeout == std::chrono::nanoseconds::max();
+        ts.tv_sec = timeout.count() / 1'000'000'000;
+        ts.tv_nsec = timeout.count() % 1'000'000'000;
+        rc = io_uring_submit_and_wait_timeout(&s_->ring, &cqe, 1, forever ? nullptr : &ts,
+                                              nullptr);
+    }
+    // -ETIME: the wait timed out; -EINTR: a signal; -EBUSY: CQ overflow, reap below.
+    (void)rc;
+    s_->reap(ready, *this);
+    if (!deferred_.empty()) {
+        ready.insert(ready.end(), deferred_.begin(), deferred_.end());
+        deferred_.clear();
+    }
+}
+
+void uring_backend::wake() noexcept {
+    const std::uint64_t one = 1;
+    // write(2) on an eventfd is async-signal-safe; a failure means it is already signalled.
+    [[maybe_unused]] ssize_t n = ::write(s_->wake_fd, &one, sizeof one);
+}
+
+void uring_backend::give_back(std::uint16_t id) noexcept { s_->buffers.release(id); }
+
+std::uint32_t uring_backend::free_buffers() const noexcept { return s_->buffers.free_count(); }
+
+}  // namespace ringchat

@@ -1,0 +1,80 @@
+// The provided-buffer ring, registered by hand (liburing 2.3 lacks io_uring_setup_buf_ring).
+#include "core/uring_buffer_ring.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+namespace ringchat::detail {
+
+void uring_buffer_ring::reset() noexcept {
+    if (br_ != nullptr) {
+        if (ring_ != nullptr) {
+            io_uring_unregister_buf_ring(ring_, group_);
+        }
+        munmap(br_, ring_bytes_);
+        br_ = nullptr;
+    }
+    if (memory_ != nullptr) {
+        munmap(memory_, memory_bytes_);
+        memory_ = nullptr;
+    }
+    ring_ = nullptr;
+}
+
+result<void> uring_buffer_ring::setup(io_uring& ring, std::uint16_t group, unsigned count,
+                                      unsigned size) {
+    if (count == 0 || count > 32768 || (count & (count - 1)) != 0) {
+        return std::error_code(EINVAL, std::system_category());
+    }
+    // liburing 2.3: what io_uring_setup_buf_ring does in 2.4 — page-aligned ring memory
+    // (mmap gives that), io_uring_buf_ring_init, then IORING_REGISTER_PBUF_RING (5.19).
+    ring_bytes_ = std::size_t{count} * sizeof(io_uring_buf);
+    void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+                     -1, 0);
+    if (mem == MAP_FAILED) {
+        return std::error_code(errno, std::system_category());
+    }
+    br_ = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br_);
+
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
+    reg.ring_entries = count;
+    reg.bgid = group;
+    if (int rc = io_uring_register_buf_ring(&ring, &reg, 0); rc < 0) {
+        munmap(br_, ring_bytes_);
+        br_ = nullptr;
+        return errno_code(rc);
+    }
+    ring_ = &ring;
+    group_ = group;
+    count_ = count;
+    size_ = size;
+
+    // Untouched pages cost no memory: the pool's RSS grows only with the buffers in use.
+    memory_bytes_ = std::size_t{count} * size;
+    mem = mmap(nullptr, memory_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+               0);
+    if (mem == MAP_FAILED) {
+        return std::error_code(errno, std::system_category());
+    }
+    memory_ = static_cast<std::byte*>(mem);
+    const int mask = io_uring_buf_ring_mask(count);
+    for (unsigned id = 0; id < count; ++id) {
+        io_uring_buf_ring_add(br_, memory_ + std::size_t{id} * size, size,
+                              static_cast<unsigned short>(id), mask, static_cast<int>(id));
+    }
+    io_uring_buf_ring_advance(br_, static_cast<int>(count));
+    free_ = count;
+    return {};
+}
+
+void uring_buffer_ring::release(std::uint16_t id) noexcept {
+    io_uring_buf_ring_add(br_, memory_ + std::size_t{id} * size_, size_, id,
+                          io_uring_buf_ring_mask(count_), 0);
+    io_uring_buf_ring_advance(br_, 1);
+    ++free_;
+}
+
+}  // namespace ringchat::detail

@@ -1,0 +1,481 @@
+// Running out, on every backend: descriptors (accept under EMFILE pauses, never spins, and
+// recovers), provided receive buffers (ENOBUFS delays a connection, never closes it), and
+// queue slots (a tiny SQ and CQ still complete every operation).
+//
+// Spawned tasks report through state that outlives them and count down a latch the test
+// body awaits; they touch shared state only while running, so a body that fails early leaves
+// nothing dangling behind.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "core/listener.hpp"
+#include "core/receiver.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Resumes the one task awaiting wait() once count_down() ran `n` times.
+class latch {
+public:
+    latch(reactor& r, std::size_t n) noexcept : r_(r), n_(n) {}
+    void count_down() noexcept {
+        if (--n_ == 0 && waiter_) {
+            r_.io().deferred().push_back(std::exchange(waiter_, {}));
+        }
+    }
+    auto wait() noexcept {
+        struct awaiter {
+            latch& l;
+            bool await_ready() const noexcept { return l.n_ == 0; }
+            void await_suspend(std::coroutine_handle<> h) noexcept { l.waiter_ = h; }
+            void await_resume() const noexcept {}
+        };
+        return awaiter{*this};
+    }
+
+private:
+    reactor& r_;
+    std::size_t n_;
+    std::coroutine_handle<> waiter_;
+};
+
+/// Closes a listener when the body leaves, a failed REQUIRE included: accept() calls still
+/// waiting then end with ECANCELED rather than point at a listener that is gone.
+struct close_on_exit {
+    listener& l;
+    ~close_on_exit() { l.close(); }
+};
+
+/// Aborts the process unless destroyed within `limit`: a hung test fails, never hangs.
+class watchdog {
+public:
+    explicit watchdog(std::chrono::seconds limit)
+        : thread_([this, limit] {
+              std::unique_lock lock(mutex_);
+              if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+                  std::fprintf(stderr, "watchdog: test still running after %llds; aborting\n",
+                               static_cast<long long>(limit.count()));
+                  std::abort();
+              }
+          }) {}
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+    ~watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
+/// test::run with reactor options of the test's choosing: the same watchdog and leak checks
+/// (no task left, no descriptor more), and every provided buffer back in the pool.
+void run_with(reactor_options options, task<> (*body)(reactor&),
+              std::chrono::seconds limit = 60s) {
+    const std::size_t fds_before = test::open_fds();
+    {
+        watchdog guard(limit);
+        reactor r(options);
+        REQUIRE(r.kind() == options.kind);
+        r.block_on(body(r));
+        r.run();
+        CHECK(r.tasks() == 0);
+        CHECK(r.io().free_buffers() == options.buffer_count);
+    }
+    CHECK(test::open_fds() == fds_before);
+}
+
+/// Echoes one connection with the multishot receiver until the peer closes or fails.
+task<> echo_connection(ringchat::socket s) {
+    receiver in(s);
+    for (;;) {
+        auto chunk = co_await in.next();
+        if (!chunk || chunk->empty()) {
+            break;
+        }
+        if (!co_await s.send_all(chunk->data())) {
+            break;
+        }
+    }
+}
+
+/// Accepts `n` connections and hands each to `serve`; ends early once the listener closes.
+task<> serve_n(reactor& r, listener& l, int n, task<> (*serve)(ringchat::socket),
+               latch& done) {
+    for (int i = 0; i < n; ++i) {
+        auto s = co_await l.accept();
+        if (!s) {
+            break;
+        }
+        r.spawn(serve(std::move(*s)));
+    }
+    done.count_down();
+}
+
+// --- accept under EMFILE --------------------------------------------------------------------
+
+/// Lowers the soft RLIMIT_NOFILE to just above the highest descriptor open and takes every
+/// free one below it, so the next accept fails with EMFILE. release() (or the destructor)
+/// gives them back and restores the limit.
+class descriptor_famine {
+public:
+    descriptor_famine() {
+        if (getrlimit(RLIMIT_NOFILE, &saved_) != 0) {
+            return;
+        }
+        int highest = 0;
+        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+            highest = std::max(highest, std::stoi(entry.path().filename().string()));
+        }
+        rlimit low = saved_;
+        low.rlim_cur = static_cast<rlim_t>(highest) + 1 + 8;
+        if (setrlimit(RLIMIT_NOFILE, &low) != 0) {
+            return;
+        }
+        lowered_ = true;
+        const int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (first < 0) {
+            return;
+        }
+        taken_.push_back(first);
+        for (;;) {
+            const int fd = fcntl(first, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) {
+                exhausted_ = errno == EMFILE;
+                break;
+            }
+            taken_.push_back(fd);
+        }
+    }
+    descriptor_famine(const descriptor_famine&) = delete;
+    descriptor_famine& operator=(const descriptor_famine&) = delete;
+    ~descriptor_famine() { release(); }
+
+    /// True when every descriptor the limit allows is taken.
+    bool exhausted() const noexcept { return exhausted_; }
+    std::size_t taken() const noexcept { return taken_.size(); }
+
+    void release() noexcept {
+        for (int fd : taken_) {
+            ::close(fd);
+        }
+        taken_.clear();
+        if (lowered_) {
+            setrlimit(RLIMIT_NOFILE, &saved_);
+            lowered_ = false;
+        }
+    }
+
+private:
+    rlimit saved_{};
+    std::vector<int> taken_;
+    bool lowered_ = false;
+    bool exhausted_ = false;
+};
+
+constexpr int famine_clients = 8;
+
+task<> emfile_body(reactor& r) {
+    listen_options options;
+    options.pause = 50ms;
+    options.backlog = 64;
+    auto l = listener::bind(r, address::ipv4("127.0.0.1", 0), options);
+    REQUIRE(l);
+    const close_on_exit closer{*l};
+    latch served(r, 1);
+    r.spawn(serve_n(r, *l, famine_clients, echo_connection, served));
+
+    // The clients' descriptors are made while there are some; they connect during the famine.
+    std::vector<ringchat::socket> clients;
+    for (int i = 0; i < famine_clients; ++i) {
+        auto s = ringchat::socket::open(r, AF_INET);
+        REQUIRE(s);
+        clients.push_back(std::move(*s));
+    }
+    address to = l->local_address();
+    {
+        descriptor_famine famine;
+        REQUIRE(famine.exhausted());
+        const listener_stats before = l->stats();
+        const auto start = clock::now();
+        for (auto& c : clients) {
+            // The kernel completes the handshake into the listen backlog; accept cannot take it.
+            auto connected =
+                co_await io_awaitable(r, opcode::connect, c.fd(), to.data(), to.size());
+            REQUIRE(connected);
+        }
+        // Hold the famine until accepting has paused a few times (at most 100 pauses long).
+        for (int i = 0; i < 100 && l->stats().pauses - before.pauses < 3; ++i) {
+            (void)co_await r.sleep_for(options.pause);
+        }
+        const auto held = clock::now() - start;
+        const listener_stats after = l->stats();
+        famine.release();
+
+        // No spinning: at most one arm and one pause per pause period (and a few to spare).
+        const auto periods = static_cast<std::uint64_t>(held / options.pause);
+        CAPTURE(periods, after.arms - before.arms, after.pauses - before.pauses);
+        CHECK(after.accepted == before.accepted);
+        CHECK(after.pauses - before.pauses >= 1);
+        CHECK(after.pauses - before.pauses <= periods + 3);
+        CHECK(after.arms - before.arms <= periods + 3);
+    }
+
+    // Descriptors are back: the connections waiting in the backlog are accepted and served.
+    for (int i = 0; i < famine_clients; ++i) {
+        const std::string message = "waited out the famine " + std::to_string(i) + "\n";
+        // Never co_await inside a Catch2 macro: GCC 12 evaluates its argument more than once.
+        ringchat::socket& c = clients[static_cast<std::size_t>(i)];
+        auto sent = co_await c.send_all(test::bytes(message));
+        REQUIRE(sent);
+        const std::string echoed = co_await test::recv_exactly(c, message.size());
+        CHECK(echoed == message);
+    }
+    co_await served.wait();
+    CHECK(l->stats().accepted == famine_clients);
+}
+
+// --- ENOBUFS: a pool of four provided buffers -----------------------------------------------
+
+constexpr int starving_connections = 32;
+constexpr std::size_t starving_bytes = 64 * 1024;
+constexpr std::size_t header_bytes = 4;
+
+std::byte pattern_byte(std::uint32_t c, std::size_t i) {
+    return static_cast<std::byte>((c * 131 + i * 7 + i / 1021) & 0xff);
+}
+
+/// A 4-byte connection number, then 64 KiB of that connection's pattern.
+std::vector<std::byte> starving_payload(std::uint32_t c) {
+    std::vector<std::byte> out(header_bytes + starving_bytes);
+    for (std::size_t i = 0; i < header_bytes; ++i) {
+        out[i] = static_cast<std::byte>((c >> (8 * i)) & 0xff);
+    }
+    for (std::size_t i = 0; i < starving_bytes; ++i) {
+        out[header_bytes + i] = pattern_byte(c, i);
+    }
+    return out;
+}
+
+/// Receives one connection through the tiny pool, holding up to three buffers across a
+/// short sleep every other round. "ok", or what went wrong.
+task<std::string> drain_slowly(ringchat::socket& s) {
+    reactor& r = s.owner();
+    receiver in(s);
+    std::vector<std::byte> got;
+    int rounds = 0;
+    for (;;) {
+        auto first = co_await in.next();
+        if (!first) {
+            co_return "recv failed after " + std::to_string(got.size()) +
+                " bytes: " + first.error().message();
+        }
+        if (first->empty()) {
+            break;
+        }
+        // TRICKY: buffers are held across a sleep, never across a wait for more data: with
+        // four buffers in all, connections each holding one while awaiting another would
+        // deadlock. Chunks already queued are taken without waiting.
+        std::vector<recv_buffer> held;
+        held.push_back(std::move(*first));
+        while (held.size() < 3 && in.queued() > 0) {
+            auto more = co_await in.next();
+            if (!more || more->empty()) {
+                co_return "a queued chunk was not there";
+            }
+            held.push_back(std::move(*more));
+        }
+        if (++rounds % 2 == 0) {
+            (void)co_await r.sleep_for(1ms);
+        }
+        for (const recv_buffer& b : held) {
+            got.insert(got.end(), b.data().begin(), b.data().end());
+        }
+    }
+    if (got.size() != header_bytes + starving_bytes) {
+        co_return "got " + std::to_string(got.size()) + " bytes";
+    }
+    std::uint32_t c = 0;
+    for (std::size_t i = 0; i < header_bytes; ++i) {
+        c |= std::to_integer<std::uint32_t>(got[i]) << (8 * i);
+    }
+    for (std::size_t i = 0; i < starving_bytes; ++i) {
+        if (got[header_bytes + i] != pattern_byte(c, i)) {
+            co_return "connection " + std::to_string(c) + ": byte " + std::to_string(i) +
+                " differs";
+        }
+    }
+    co_return "ok";
+}
+
+/// Answers the verdict and closes.
+task<> starving_connection(ringchat::socket s) {
+    std::string verdict = co_await drain_slowly(s);
+    verdict += '\n';
+    (void)co_await s.send_all(test::bytes(verdict));
+}
+
+struct verdicts {
+    int ok = 0;
+    std::string first_failure;
+};
+
+task<std::string> feed(reactor& r, address to, std::uint32_t c) {
+    auto s = co_await ringchat::socket::connect(r, to);
+    if (!s) {
+        co_return "connect: " + s.error().message();
+    }
+    const std::vector<std::byte> payload = starving_payload(c);
+    if (auto sent = co_await s->send_all(payload); !sent) {
+        co_return "send: " + sent.error().message();
+    }
+    if (auto shut = s->shutdown(SHUT_WR); !shut) {
+        co_return "shutdown: " + shut.error().message();
+    }
+    co_return co_await test::recv_all(*s);
+}
+
+task<> starving_client(reactor& r, address to, std::uint32_t c, verdicts& out, latch& done) {
+    const std::string verdict = co_await feed(r, to, c);
+    if (verdict == "ok\n") {
+        ++out.ok;
+    } else if (out.first_failure.empty()) {
+        out.first_failure = "client " + std::to_string(c) + ": " + verdict;
+    }
+    done.count_down();
+}
+
+task<> enobufs_body(reactor& r) {
+    REQUIRE(r.io().free_buffers() == 4);
+    auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+    REQUIRE(l);
+    const close_on_exit closer{*l};
+    latch server_done(r, 1);
+    latch clients_done(r, starving_connections);
+    verdicts results;
+    r.spawn(serve_n(r, *l, starving_connections, starving_connection, server_done));
+    for (int c = 0; c < starving_connections; ++c) {
+        r.spawn(starving_client(r, l->local_address(), static_cast<std::uint32_t>(c), results,
+                                clients_done));
+    }
+    co_await clients_done.wait();
+    l->close();
+    co_await server_done.wait();
+    INFO("first failure: " << results.first_failure);
+    CHECK(results.ok == starving_connections);
+}
+
+// --- a queue of eight: full SQ, CQ bursts ---------------------------------------------------
+
+constexpr int burst = 500;
+
+task<> sleeper(reactor& r, clock::time_point until, int& ok, latch& done) {
+    auto slept = co_await r.sleep_until(until);
+    if (slept && clock::now() >= until) {
+        ++ok;
+    }
+    done.count_down();
+}
+
+std::string burst_message(int i) { return "message " + std::to_string(i); }
+
+task<> reader(ringchat::socket s, int i, int& ok, latch& started, latch& done) {
+    std::array<std::byte, 64> buf{};
+    started.count_down();
+    // A linked timeout too: two SQEs for each recv.
+    auto n = co_await s.recv(buf).timeout(30s);
+    if (n && test::text(std::span(buf).first(*n)) == burst_message(i)) {
+        ++ok;
+    }
+    done.count_down();
+}
+
+task<> pressure_body(reactor& r) {
+    int slept = 0;
+    int read = 0;
+    latch sleeps_done(r, burst);
+    latch started(r, burst);
+    latch reads_done(r, burst);
+    // The same deadline for all: their completions come in one burst.
+    const auto until = clock::now() + 50ms;
+    for (int i = 0; i < burst; ++i) {
+        r.spawn(sleeper(r, until, slept, sleeps_done));
+    }
+    std::vector<ringchat::socket> peers;
+    for (int i = 0; i < burst; ++i) {
+        auto [ours, peer] = test::socket_pair(r);
+        r.spawn(reader(std::move(ours), i, read, started, reads_done));
+        peers.push_back(std::move(peer));
+    }
+    co_await started.wait();
+    // Every recv is in flight: make them all complete at once.
+    for (int i = 0; i < burst; ++i) {
+        const std::string message = burst_message(i);
+        REQUIRE(::send(peers[static_cast<std::size_t>(i)].fd(), message.data(), message.size(),
+                       MSG_NOSIGNAL) == static_cast<ssize_t>(message.size()));
+    }
+    co_await reads_done.wait();
+    co_await sleeps_done.wait();
+    CHECK(read == burst);
+    CHECK(slept == burst);
+}
+
+}  // namespace
+
+TEST_CASE("accept under EMFILE pauses without spinning, then serves the backlog",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, emfile_body);
+}
+
+TEST_CASE("four provided buffers serve 32 busy connections: ENOBUFS never loses a byte",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options;
+    options.kind = kind;
+    options.buffer_count = 4;
+    options.buffer_size = 1024;
+    run_with(options, enobufs_body);
+}
+
+TEST_CASE("a queue depth of 8 completes 500 sleeps and 500 recvs started at once",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options;
+    options.kind = kind;
+    options.queue_depth = 8;
+    run_with(options, pressure_body);
+}

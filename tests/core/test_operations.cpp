@@ -1,0 +1,314 @@
+// Every operation's results, deadlines and cancellation, alike on both backends; task<T>;
+// and the lifetime rule: destroying a task suspended on I/O is safe.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "core/file.hpp"
+#include "core/listener.hpp"
+#include "core/receiver.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace std::chrono_literals;
+
+
+namespace {
+
+const std::error_code timed_out(ETIMEDOUT, std::system_category());
+const std::error_code cancelled(ECANCELED, std::system_category());
+
+task<int> add(int a, int b) { co_return a + b; }
+
+task<int> deep(int n) {
+    if (n == 0) {
+        co_return 0;
+    }
+    co_return 1 + co_await deep(n - 1);
+}
+
+task<> thrower() {
+    throw std::runtime_error("boom");
+    co_return;
+}
+
+/// Fills `s`'s send buffer so that the next send must wait.
+void fill_send_buffer(ringchat::socket& s) {
+    std::vector<char> junk(1 << 16, 'x');
+    while (::send(s.fd(), junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+    }
+}
+
+}  // namespace
+
+TEST_CASE("task<T> returns values, carries exceptions and nests deeply", "[core][task]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor&) -> task<> {
+        auto sum = co_await add(2, 3);
+        CHECK(sum == 5);
+        // Nested awaits resume through symmetric transfer. (How deep it may go depends on
+        // the compiler making that a tail call, which sanitizer builds do not promise.)
+        auto depth = co_await deep(1'000);
+        CHECK(depth == 1'000);
+        bool caught = false;
+        try {
+            co_await thrower();
+        } catch (const std::runtime_error& e) {
+            caught = std::string(e.what()) == "boom";
+        }
+        CHECK(caught);
+    });
+}
+
+TEST_CASE("sleep completes; a cancelled sleep ends with ECANCELED", "[core][sleep]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto slept = co_await r.sleep_for(5ms);
+        CHECK(slept);
+        cancel_source source;
+        source.cancel();
+        auto early = co_await r.sleep_for(10s).cancel_with(source);
+        CHECK(early.error() == cancelled);
+    });
+}
+
+TEST_CASE("recv: deadline and cancellation", "[core][recv]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [a, b] = test::socket_pair(r);
+        std::byte buf[64];
+        auto late = co_await a.recv(buf).timeout(20ms);
+        CHECK(late.error() == timed_out);
+
+        // Cancelled from another task while it waits.
+        cancel_source source;
+        r.spawn([](reactor& r, cancel_source& s) -> task<> {
+            co_await r.sleep_for(10ms);
+            s.cancel();
+        }(r, source));
+        auto stopped = co_await a.recv(buf).cancel_with(source);
+        CHECK(stopped.error() == cancelled);
+
+        // The socket still works after both.
+        auto sent = co_await b.send_all(test::bytes("ok"));
+        REQUIRE(sent);
+        auto got = co_await a.recv(buf).timeout(5s);
+        REQUIRE(got);
+        CHECK(test::text(std::span(buf, *got)) == "ok");
+    });
+}
+
+TEST_CASE("send and gather-send: deadline and cancellation", "[core][send]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [a, b] = test::socket_pair(r);
+        fill_send_buffer(a);
+        const std::string chunk(4096, 'y');
+        auto late = co_await a.send(test::bytes(chunk)).timeout(20ms);
+        CHECK(late.error() == timed_out);
+
+        iovec parts[2] = {{const_cast<char*>(chunk.data()), 100},
+                          {const_cast<char*>(chunk.data()), 100}};
+        cancel_source source;
+        r.spawn([](reactor& r, cancel_source& s) -> task<> {
+            co_await r.sleep_for(10ms);
+            s.cancel();
+        }(r, source));
+        auto stopped = co_await a.send_gather(parts).cancel_with(source);
+        CHECK(stopped.error() == cancelled);
+    });
+}
+
+TEST_CASE("connect: refused, deadline, cancellation", "[core][connect]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        // A port nobody listens on: bind one, note it, close it.
+        address closed_port;
+        {
+            auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+            REQUIRE(l);
+            closed_port = l->local_address();
+        }
+        auto refused = co_await ringchat::socket::connect(r, closed_port);
+        CHECK(refused.error() == std::error_code(ECONNREFUSED, std::system_category()));
+
+        // A listener whose accept queue is full drops further SYNs: connect must time out.
+        listen_options tiny;
+        tiny.backlog = 0;
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0), tiny);
+        REQUIRE(l);
+        std::vector<ringchat::socket> fillers;
+        for (int i = 0; i < 4; ++i) {
+            auto s = co_await ringchat::socket::connect(r, l->local_address(), 100ms);
+            if (s) {
+                fillers.push_back(std::move(*s));
+            }
+        }
+        auto late = co_await ringchat::socket::connect(r, l->local_address(), 50ms);
+        CHECK(late.error() == timed_out);
+
+        auto s = ringchat::socket::open(r, AF_INET);
+        REQUIRE(s);
+        address to = l->local_address();
+        cancel_source source;
+        source.cancel();
+        auto stopped = co_await io_awaitable(r, opcode::connect, s->fd(), to.data(), to.size())
+                           .cancel_with(source);
+        CHECK(stopped.error() == cancelled);
+    });
+}
+
+TEST_CASE("accept: deadline and cancellation, then accepts again", "[core][accept]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        auto late = co_await l->accept().timeout(20ms);
+        CHECK(late.error() == timed_out);
+
+        cancel_source source;
+        r.spawn([](reactor& r, cancel_source& s) -> task<> {
+            co_await r.sleep_for(10ms);
+            s.cancel();
+        }(r, source));
+        auto stopped = co_await l->accept().cancel_with(source);
+        CHECK(stopped.error() == cancelled);
+
+        auto c = co_await ringchat::socket::connect(r, l->local_address());
+        REQUIRE(c);
+        auto s = co_await l->accept().timeout(5s);
+        REQUIRE(s);
+        CHECK(s->valid());
+
+        l->close();
+        auto after = co_await l->accept();
+        CHECK_FALSE(after);
+    });
+}
+
+TEST_CASE("receiver: deadline, data after it, cancellation, end of stream", "[core][receiver]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [a, b] = test::socket_pair(r);
+        receiver in(a);
+        in.set_deadline(clock::now() + 20ms);
+        auto late = co_await in.next();
+        CHECK(late.error() == timed_out);
+        in.set_deadline(clock::time_point::max());
+
+        auto sent = co_await b.send_all(test::bytes("abc"));
+        REQUIRE(sent);
+        auto got = co_await in.next();
+        REQUIRE(got);
+        CHECK(test::text(got->data()) == "abc");
+
+        b.close_now();
+        auto end = co_await in.next();
+        REQUIRE(end);
+        CHECK(end->empty());
+
+        auto [c, d] = test::socket_pair(r);
+        receiver in2(c);
+        r.spawn([](reactor& r, receiver& rx) -> task<> {
+            co_await r.sleep_for(10ms);
+            rx.cancel();
+        }(r, in2));
+        auto stopped = co_await in2.next();
+        CHECK(stopped.error() == cancelled);
+    });
+}
+
+TEST_CASE("file read and write at offsets; close through the backend", "[core][file]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        char path[] = "/tmp/ringchat-file-XXXXXX";
+        const int fd = mkstemp(path);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+        auto f = file::open(r, path, O_RDWR | O_TRUNC);
+        REQUIRE(f);
+        auto wrote = co_await f->write(test::bytes("hello "), 0);
+        REQUIRE(wrote);
+        auto wrote_more = co_await f->write(test::bytes("world"), 6);
+        REQUIRE(wrote_more);
+        std::byte buf[32];
+        auto n = co_await f->read(buf, 0).timeout(5s);
+        REQUIRE(n);
+        CHECK(test::text(std::span(buf, *n)) == "hello world");
+        auto tail = co_await f->read(buf, 6);
+        REQUIRE(tail);
+        CHECK(test::text(std::span(buf, *tail)) == "world");
+        auto eof = co_await f->read(buf, 11);
+        REQUIRE(eof);
+        CHECK(*eof == 0);
+        CHECK(f->size().value() == 11);
+        ::unlink(path);
+
+        auto [a, b] = test::socket_pair(r);
+        auto closed = co_await a.close();
+        CHECK(closed);
+        CHECK_FALSE(a.valid());
+    });
+}
+
+TEST_CASE("destroying a task suspended on I/O is safe", "[core][lifetime]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    const std::size_t fds_before = test::open_fds();
+    {
+        reactor_options o;
+        o.kind = kind;
+        reactor r(o);
+        auto [a, b] = test::socket_pair(r);
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+
+        // A task started by hand, suspended on recv with a deadline, then destroyed: its
+        // awaitable cancels the recv and waits for the kernel before the frame goes.
+        auto waiting = [](ringchat::socket& s) -> task<> {
+            std::byte buf[128];
+            auto n = co_await s.recv(buf).timeout(30s);
+            (void)n;
+        }(a);
+        auto h = waiting.release();
+        h.resume();
+        CHECK_FALSE(h.done());
+        h.destroy();
+
+        // Detached tasks suspended on recv, a multishot receiver, accept and sleep are
+        // destroyed with the reactor.
+        r.spawn([](ringchat::socket& s) -> task<> {
+            receiver in(s);
+            auto chunk = co_await in.next();
+            (void)chunk;
+        }(b));
+        r.spawn([](listener& l) -> task<> {
+            auto s = co_await l.accept();
+            (void)s;
+        }(*l));
+        r.spawn([](reactor& r) -> task<> { (void)co_await r.sleep_for(30s); }(r));
+        r.block_on([](reactor& r) -> task<> { (void)co_await r.sleep_for(10ms); }(r));
+        CHECK(r.tasks() == 3);
+        CHECK(r.io().in_flight() >= 3);
+    }
+    CHECK(test::open_fds() == fds_before);
+}
+
+TEST_CASE("addresses parse and print", "[core][address]") {
+    CHECK(address::parse("127.0.0.1:8080").value().to_string() == "127.0.0.1:8080");
+    CHECK(address::parse("[::1]:443").value().to_string() == "[::1]:443");
+    CHECK(address::parse("unix:/tmp/x.sock").value().to_string() == "unix:/tmp/x.sock");
+    CHECK(address::parse("[::1]:443").value().family() == AF_INET6);
+    CHECK_FALSE(address::parse("127.0.0.1"));
+    CHECK_FALSE(address::parse("127.0.0.1:99999"));
+    CHECK_FALSE(address::parse("localhost:80"));
+    CHECK_THROWS_AS(address::unix_path(std::string(200, 'x')), std::invalid_argument);
+}
