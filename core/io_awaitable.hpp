@@ -28,6 +28,7 @@ namespace detail {
 bool start_io(reactor& r, io_request& req) noexcept;
 void cancel_io(reactor& r, io_request& req) noexcept;
 void abandon_io(reactor& r, io_request& req) noexcept;
+void unschedule(reactor& r, std::coroutine_handle<> h) noexcept;
 }  // namespace detail
 
 /// Cancels every operation attached to it (`.cancel_with(source)`); operations attached after
@@ -83,6 +84,9 @@ public:
         }
         if (req_.in_flight) {
             detail::abandon_io(*reactor_, req_);
+        } else if (req_.waiter) {
+            // Completed and queued, but its coroutine is destroyed before it resumed.
+            detail::unschedule(*reactor_, req_.waiter);
         }
     }
 
@@ -115,6 +119,7 @@ public:
 protected:
     /// The raw result: bytes or a value >= 0, or the error.
     result<std::size_t> raw_result() noexcept {
+        req_.waiter = {};  // resumed: nothing of it is queued any more
         if (source_ != nullptr) {
             source_->detach(req_);
             source_ = nullptr;

@@ -30,6 +30,17 @@ struct listener::state {
     bool closed = false;
 
     ~state() {
+        // Accepts still waiting end with ECANCELED and must not touch this state again.
+        for (accept_awaitable* w = waiting_head; w != nullptr;) {
+            accept_awaitable* next = w->next;
+            w->waiting = false;
+            w->next = nullptr;
+            w->error = std::error_code(ECANCELED, std::system_category());
+            w->s_ = nullptr;
+            owner->io().deferred().push_back(w->waiter);
+            w = next;
+        }
+        waiting_head = waiting_tail = nullptr;
         shut();
         for (int fd : queued) {
             ::close(fd);
@@ -173,7 +184,7 @@ struct listener::state {
     }
 };
 
-listener::accept_awaitable::accept_awaitable(state& s) noexcept : s_(&s) {
+listener::accept_awaitable::accept_awaitable(state& s) noexcept : s_(&s), owner_(s.owner) {
     timer_.op = opcode::sleep;
     timer_.owner = this;
     timer_.on_complete = &on_timer;
@@ -183,12 +194,17 @@ listener::accept_awaitable::~accept_awaitable() {
     if (source_ != nullptr) {
         source_->detach(timer_);
     }
-    if (waiting) {
+    if (waiting && s_ != nullptr) {
         s_->unlink(*this);  // its coroutine was destroyed while it waited
+    } else if (waiter) {
+        owner_->unschedule(waiter);  // woken, but destroyed before it resumed
+        if (fd >= 0) {
+            ::close(fd);
+        }
     }
     if (timer_.in_flight) {
         timer_.on_complete = nullptr;
-        s_->owner->io().abandon(timer_);
+        owner_->io().abandon(timer_);
     }
 }
 
@@ -245,12 +261,16 @@ void listener::accept_awaitable::on_timer(io_request& r, ready_queue& ready) noe
 }
 
 result<socket> listener::accept_awaitable::await_resume() {
+    waiter = {};
     if (source_ != nullptr) {
         source_->detach(timer_);
         source_ = nullptr;
     }
     if (timer_.in_flight) {
-        detail::cancel_io(*s_->owner, timer_);  // completes later; on_timer ignores it
+        detail::cancel_io(*owner_, timer_);  // completes later; on_timer ignores it
+    }
+    if (s_ == nullptr) {
+        return error;  // the listener is gone
     }
     if (fd < 0) {
         return error ? error : std::error_code(EBADF, std::system_category());

@@ -75,8 +75,10 @@ public:
         bool waiting = false;
 
     private:
+        friend struct state;
         static void on_timer(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept;
-        state* s_;
+        state* s_;          // null once the listener is gone
+        reactor* owner_;
         io_request timer_;  // the deadline, or the hook a cancel_source cancels
         cancel_source* source_ = nullptr;
     };

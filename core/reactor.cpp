@@ -34,6 +34,8 @@ void cancel_io(reactor& r, io_request& req) noexcept {
 
 void abandon_io(reactor& r, io_request& req) noexcept { r.io().abandon(req); }
 
+void unschedule(reactor& r, std::coroutine_handle<> h) noexcept { r.unschedule(h); }
+
 }  // namespace detail
 
 reactor::reactor(reactor_options options) : backend_(make_backend(options)) {
@@ -103,10 +105,22 @@ void reactor::resume_ready() {
     }
     // Resuming may queue more; that waits for the next turn, after a poll.
     resuming_.swap(ready_);
-    for (std::coroutine_handle<> h : resuming_) {
-        h.resume();
+    // By index: unschedule() may overwrite entries of this batch while it runs.
+    for (std::size_t i = 0; i < resuming_.size(); ++i) {
+        resuming_[i].resume();
     }
     resuming_.clear();
+}
+
+void reactor::unschedule(std::coroutine_handle<> h) noexcept {
+    // Also in io().deferred(): completions harvested outside poll() and not yet moved here.
+    for (ready_queue* q : {&ready_, &resuming_, &backend_->deferred()}) {
+        for (auto& queued : *q) {
+            if (queued == h) {
+                queued = std::noop_coroutine();
+            }
+        }
+    }
 }
 
 void reactor::poll_once() {

@@ -63,6 +63,8 @@ public:
 
     /// Resumes `h` at the next turn (after the current harvest).
     void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
+    /// Takes `h` back out of the ready queue (its frame is being destroyed before it ran).
+    void unschedule(std::coroutine_handle<> h) noexcept;
 
     /// Starts `r` for io_awaitable: false when it completed at once.
     bool start(io_request& r) noexcept;

@@ -26,6 +26,9 @@ receiver::~receiver() {
     backend& b = reactor_->io();
     b.stop_waiting_for_buffer(buffer_wait_);
     waiter_ = {};
+    if (woken_) {
+        reactor_->unschedule(woken_);  // its coroutine dies with us before it resumed
+    }
     // Completions that arrive while the cancel is on its way are queued (and their buffers
     // released below); nobody is resumed.
     b.cancel_and_wait(req_);
@@ -45,7 +48,7 @@ void receiver::arm() noexcept {
     if (!reactor_->start(req_)) {
         error_ = errno_code(req_.res);  // refused at once: the reactor is stopping
         if (waiter_) {
-            reactor_->io().deferred().push_back(std::exchange(waiter_, {}));
+            wake_waiter(reactor_->io().deferred());
         }
     }
 }
@@ -74,12 +77,18 @@ void receiver::next_awaitable::await_suspend(std::coroutine_handle<> h) noexcept
             if (!r_.timed_out_) {
                 r_.error_ = errno_code(r_.timer_.res);
             }
-            b.deferred().push_back(std::exchange(r_.waiter_, {}));
+            r_.wake_waiter(b.deferred());
         }
     }
 }
 
+void receiver::wake_waiter(ready_queue& ready) noexcept {
+    woken_ = std::exchange(waiter_, {});
+    ready.push_back(woken_);
+}
+
 result<recv_buffer> receiver::take() noexcept {
+    woken_ = {};
     if (!chunks_.empty()) {
         const chunk c = chunks_.front();
         chunks_.pop_front();
@@ -101,7 +110,7 @@ void receiver::cancel() noexcept {
     }
     detail::cancel_io(*reactor_, req_);
     if (waiter_) {
-        reactor_->io().deferred().push_back(std::exchange(waiter_, {}));
+        wake_waiter(reactor_->io().deferred());
     }
 }
 
@@ -126,7 +135,7 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
         self.error_ = errno_code(r.res);
     }
     if (self.waiter_) {
-        ready.push_back(std::exchange(self.waiter_, {}));
+        self.wake_waiter(ready);
         detail::cancel_io(*self.reactor_, self.timer_);
     }
 }
@@ -135,7 +144,7 @@ void receiver::on_timer(io_request& r, ready_queue& ready) noexcept {
     auto& self = *static_cast<receiver*>(r.owner);
     if (r.res == 0 && self.waiter_) {
         self.timed_out_ = true;
-        ready.push_back(std::exchange(self.waiter_, {}));
+        self.wake_waiter(ready);
     }
 }
 

@@ -113,6 +113,8 @@ private:
     backend::buffer_waiter buffer_wait_;
     std::deque<chunk> chunks_;
     std::coroutine_handle<> waiter_;
+    std::coroutine_handle<> woken_;  // queued to resume, not resumed yet
+    void wake_waiter(ready_queue& ready) noexcept;
     clock::time_point deadline_ = clock::time_point::max();
     std::error_code error_;  // sticky: reported once the queue is drained
     bool eof_ = false;

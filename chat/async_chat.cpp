@@ -1,0 +1,67 @@
+// chat/async_chat.cpp — asynchat's handle_read loop over scan(), per received chunk.
+#include "chat/async_chat.hpp"
+
+#include <string>
+
+#include "core/error.hpp"
+
+namespace ringchat::chat {
+
+terminator async_chat::get_terminator() const {
+    if (in_collect_ > 0 && term_.kind() == terminator_kind::count) {
+        return terminator::count(term_.remaining() + in_collect_);
+    }
+    return term_;
+}
+
+void async_chat::discard_buffers() {
+    held_.clear();
+    discarded_ = true;
+    ch_.discard_buffers();
+}
+
+task<> async_chat::run() {
+    std::string buffer;  // ac_in_buffer: held prefix + this read
+    const std::size_t limit = ch_.options().max_frame;
+    for (;;) {
+        auto chunk = co_await ch_.read_chunk();
+        if (!chunk || chunk->empty()) {
+            break;
+        }
+        std::span<const std::byte> in = chunk->data();
+        if (!held_.empty()) {
+            buffer.assign(held_);
+            buffer.append(reinterpret_cast<const char*>(in.data()), in.size());
+            held_.clear();
+            in = std::as_bytes(std::span(buffer.data(), buffer.size()));
+        }
+        discarded_ = false;
+        while (!in.empty() && !discarded_) {
+            // A count still running shows the data being delivered; count(0) is none (§4.3).
+            const bool counting = term_.kind() == terminator_kind::count && term_.active();
+            const scan_step step = scan(in, term_);
+            collected_ = step.found ? 0 : collected_ + step.deliver;
+            if (limit != 0 && collected_ > limit) {
+                // The frame limit: a record longer than max_frame closes the channel.
+                ch_.close(make_error_code(errc::frame_too_long));
+                break;
+            }
+            if (step.deliver > 0) {
+                in_collect_ = counting ? step.deliver : 0;
+                collect_incoming_data(in.first(step.deliver));
+                in_collect_ = 0;
+            }
+            if (!step.found) {
+                held_.assign(reinterpret_cast<const char*>(in.data()) + step.deliver,
+                             in.size() - step.deliver);
+                break;
+            }
+            in = in.subspan(step.deliver + step.skip);
+            found_terminator();
+        }
+    }
+    ch_.close();
+    handle_close();
+}
+
+}  // namespace ringchat::chat

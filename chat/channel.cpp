@@ -1,0 +1,357 @@
+// chat/channel.cpp — read() over the framer, and the writer coroutine over the output FIFO.
+#include "chat/channel.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+#include <utility>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/reactor.hpp"
+
+namespace ringchat::chat {
+namespace {
+
+constexpr std::size_t max_iovecs = 64;
+/// Small pushes are appended to the last queued chunk up to this size, so that 1,000 pushes
+/// of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
+constexpr std::size_t coalesce_limit = 4096;
+
+}  // namespace
+
+channel::channel(ringchat::socket s, channel_options options)
+    : socket_(std::move(s)),
+      options_(options),
+      in_(socket_),
+      framer_(options.max_frame),
+      last_activity_(clock::now()) {}
+
+channel::~channel() {
+    // The writer dies with the channel: it must not be resumed afterwards.
+    writer_waiting_ = {};
+    shut(reason_);
+    if (writer_scheduled_) {
+        owner().unschedule(writer_scheduled_);
+    }
+    // The writer (if any) is destroyed with writer_; an operation it awaits is cancelled and
+    // waited for by that operation's awaitable.
+}
+
+clock::time_point channel::read_deadline(clock::time_point started) const noexcept {
+    clock::time_point t = clock::time_point::max();
+    if (options_.read_timeout.count() > 0) {
+        t = started + options_.read_timeout;
+    }
+    if (options_.idle_timeout.count() > 0) {
+        t = std::min(t, last_activity_ + options_.idle_timeout);
+    }
+    return t;
+}
+
+task<result<recv_buffer>> channel::read_chunk() {
+    const auto started = clock::now();
+    for (;;) {
+        if (!open_ || input_done_) {
+            co_return recv_buffer();
+        }
+        in_.set_deadline(read_deadline(started));
+        auto chunk = co_await in_.next();
+        if (!chunk && chunk.error() == std::errc::timed_out && options_.idle_timeout.count() > 0 &&
+            clock::now() < last_activity_ + options_.idle_timeout &&
+            (options_.read_timeout.count() == 0 || clock::now() < started + options_.read_timeout)) {
+            continue;  // output kept the channel busy: not idle yet
+        }
+        if (!chunk) {
+            if (!open_) {
+                co_return recv_buffer();  // closed here; close_reason() says why
+            }
+            shut(chunk.error());
+            co_return chunk.error();
+        }
+        if (chunk->empty()) {
+            input_done_ = true;  // end of stream
+            co_return recv_buffer();
+        }
+        last_activity_ = clock::now();
+        stats_.bytes_received += chunk->size();
+        co_return std::move(*chunk);
+    }
+}
+
+task<frame> channel::read() {
+    for (;;) {
+        std::span<const std::byte> out;
+        switch (framer_.next(out)) {
+        case framer::status::frame:
+            co_return frame::of(out);
+        case framer::status::too_long:
+            co_return frame::end(make_error_code(errc::frame_too_long), {});
+        case framer::status::need_more:
+            break;
+        }
+        current_.release();
+        auto chunk = co_await read_chunk();
+        if (!chunk) {
+            co_return frame::end(chunk.error(), framer_.partial());
+        }
+        if (chunk->empty()) {
+            // Closed here without a reason of its own (close(), close_when_done(), finish()):
+            // ECANCELED, as documented; a clean end of stream has no error.
+            const std::error_code why =
+                open_ ? std::error_code()
+                      : (reason_ ? reason_ : std::make_error_code(std::errc::operation_canceled));
+            co_return frame::end(why, framer_.partial());
+        }
+        current_ = std::move(*chunk);
+        framer_.feed(current_.data());
+    }
+}
+
+void channel::enqueue(entry e) {
+    if (!open_) {
+        return;  // closed: nothing more is sent (asynchat leaves it queued, unsent)
+    }
+    out_.push_back(std::move(e));
+    wake_writer();
+}
+
+void channel::push(std::string_view data) {
+    if (data.empty() || !open_) {
+        return;
+    }
+    // Append to the last chunk unless the send in progress points into it.
+    if (!out_.empty() && out_.size() > in_flight_entries_ &&
+        out_.back().what == entry::kind::bytes &&
+        out_.back().data.size() + data.size() <= coalesce_limit) {
+        out_.back().data.append(data);
+        queued_bytes_ += data.size();
+        wake_writer();
+        return;
+    }
+    push(std::string(data));
+}
+
+void channel::push(std::string&& data) {
+    if (data.empty() || !open_) {
+        return;
+    }
+    queued_bytes_ += data.size();
+    enqueue(entry{entry::kind::bytes, std::move(data), 0, {}});
+}
+
+void channel::push_with_producer(producers::any_producer p) {
+    enqueue(entry{entry::kind::producer, {}, 0, std::move(p)});
+}
+
+void channel::close_when_done() { enqueue(entry{entry::kind::close, {}, 0, {}}); }
+
+void channel::discard_buffers() {
+    framer_.discard();
+    current_.release();
+    // The entries a send in progress (or a producer's more()) points into stay until it
+    // completes; the writer then drops what is left of them (discard_in_flight_).
+    while (out_.size() > in_flight_entries_) {
+        queued_bytes_ -= out_.back().data.size() - out_.back().offset;
+        out_.pop_back();
+    }
+    discard_in_flight_ = in_flight_entries_ > 0;
+}
+
+void channel::wake_writer() {
+    if (!writer_.valid()) {
+        writer_ = write_loop();
+        writer_.start();
+        return;
+    }
+    schedule_writer();
+}
+
+void channel::schedule_writer() {
+    if (writer_waiting_) {
+        writer_scheduled_ = std::exchange(writer_waiting_, {});
+        owner().schedule(writer_scheduled_);
+    }
+}
+
+void channel::wake(std::vector<std::coroutine_handle<>>& waiters) {
+    for (auto h : waiters) {
+        owner().schedule(h);
+    }
+    waiters.clear();
+}
+
+void channel::shut(std::error_code why) noexcept {
+    if (!open_) {
+        return;
+    }
+    open_ = false;
+    reason_ = why;
+    in_.cancel();
+    writer_cancel_.cancel();
+    if (socket_.valid()) {
+        (void)socket_.shutdown(SHUT_RDWR);
+    }
+    wake(drain_waiters_);
+    wake(close_waiters_);
+    schedule_writer();
+}
+
+task<> channel::drain() {
+    struct waiter {
+        channel& ch;
+        bool await_ready() const noexcept {
+            return !ch.open_ || ch.queued_bytes_ < ch.options_.low_water;
+        }
+        void await_suspend(std::coroutine_handle<> h) { ch.drain_waiters_.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+    while (open_ && queued_bytes_ >= options_.low_water) {
+        co_await waiter{*this};
+    }
+}
+
+task<> channel::finish() {
+    if (!open_) {
+        co_return;
+    }
+    if (out_.empty()) {
+        shut({});
+        co_return;
+    }
+    close_when_done();
+    struct waiter {
+        channel& ch;
+        bool await_ready() const noexcept { return !ch.open_; }
+        void await_suspend(std::coroutine_handle<> h) { ch.close_waiters_.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+    co_await waiter{*this};
+}
+
+task<> channel::write_loop() {
+    struct parked {
+        channel& ch;
+        bool await_ready() const noexcept { return !ch.out_.empty() || !ch.open_; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { ch.writer_waiting_ = h; }
+        void await_resume() const noexcept { ch.writer_scheduled_ = {}; }
+    };
+    iovec iov[max_iovecs];
+    while (open_) {
+        if (out_.empty()) {
+            co_await parked{*this};
+            continue;
+        }
+        // Gather from the front: bytes as they are, producers asked for more() on the way.
+        std::size_t parts = 0;
+        std::size_t bytes = 0;
+        bool close_after = false;
+        for (std::size_t i = 0; i < out_.size() && parts < max_iovecs &&
+                                bytes < options_.out_buffer_size;) {
+            entry& e = out_[i];
+            if (e.what == entry::kind::close) {
+                close_after = parts == 0;
+                break;
+            }
+            if (e.what == entry::kind::producer) {
+                if (parts > 0) {
+                    break;  // send what is gathered before asking (more() may await)
+                }
+                producers::chunk next;
+                in_flight_entries_ = 1;  // i == 0 here; discard_buffers() must not free it
+                try {
+                    // TRICKY: not `c ? more_now() : co_await more_later()`: GCC 12 copies the
+                    // string a co_await inside ?: yields bitwise (its SSO pointer then points
+                    // into this frame; freeing it is a bad free). Keep co_await out of ?:.
+                    if (e.source.is_sync()) {
+                        next = e.source.more_now();
+                    } else {
+                        next = co_await e.source.more_later();
+                    }
+                } catch (const std::exception& ex) {
+                    log::error("producer failed: {}; closing the channel", ex.what());
+                    in_flight_entries_ = 0;
+                    shut(std::make_error_code(std::errc::io_error));
+                    co_return;
+                }
+                in_flight_entries_ = 0;
+                if (!open_) {
+                    co_return;
+                }
+                if (std::exchange(discard_in_flight_, false)) {
+                    out_.pop_front();  // discarded while it produced: drop it and its chunk
+                    continue;
+                }
+                if (next.empty()) {
+                    out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i));
+                } else {
+                    queued_bytes_ += next.size();
+                    out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(i),
+                                entry{entry::kind::bytes, std::move(next), 0, {}});
+                }
+                continue;
+            }
+            const std::size_t n =
+                std::min(e.data.size() - e.offset, options_.out_buffer_size - bytes);
+            iov[parts++] = {e.data.data() + e.offset, n};
+            bytes += n;
+            ++i;
+        }
+        if (close_after) {
+            out_.pop_front();
+            shut({});
+            co_return;
+        }
+        if (parts == 0) {
+            continue;  // only exhausted producers were met
+        }
+        in_flight_entries_ = parts;
+        auto send = socket_.send_gather(std::span(iov, parts));
+        if (options_.write_timeout.count() > 0) {
+            send.set_deadline(clock::now() + options_.write_timeout);
+        }
+        send.set_cancel_source(writer_cancel_);
+        auto sent = co_await send;
+        in_flight_entries_ = 0;
+        const bool discarded = std::exchange(discard_in_flight_, false);
+        if (!sent) {
+            if (open_) {
+                shut(sent.error());
+            }
+            co_return;
+        }
+        ++stats_.sends;
+        stats_.bytes_sent += *sent;
+        last_activity_ = clock::now();
+        // Pop what went out; a short send leaves the rest at the front.
+        std::size_t left = *sent;
+        std::size_t done = 0;
+        queued_bytes_ -= left;
+        while (left > 0) {
+            entry& e = out_.front();
+            const std::size_t n = std::min(left, e.data.size() - e.offset);
+            e.offset += n;
+            left -= n;
+            if (e.offset == e.data.size()) {
+                out_.pop_front();
+                ++done;
+            }
+        }
+        if (discarded) {
+            // discard_buffers() ran during the send: the rest of the entries it gathered (still
+            // at the front) is dropped too, as asynchat empties its whole fifo.
+            for (; done < parts; ++done) {
+                queued_bytes_ -= out_.front().data.size() - out_.front().offset;
+                out_.pop_front();
+            }
+        }
+        if (queued_bytes_ < options_.low_water) {
+            wake(drain_waiters_);
+        }
+    }
+}
+
+}  // namespace ringchat::chat

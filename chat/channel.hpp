@@ -1,0 +1,195 @@
+// chat/channel.hpp — a connected byte stream with asynchat's framing on input and a producer
+// FIFO on output, as coroutines.
+//
+//     task<> session(chat::channel& ch) {
+//         ch.set_terminator("\r\n");
+//         while (auto line = co_await ch.read()) {    // one frame, or end of stream
+//             ch.push("+OK\r\n");                     // queued; the writer sends it
+//         }
+//     }
+//
+// Input: read() awaits chunks from the socket's multishot receiver and cuts them with the
+// framer (chat/framer.hpp). Output: push() and push_with_producer() append to a FIFO that a
+// writer coroutine, owned by the channel, drains: it gathers queued chunks into one sendmsg
+// of up to out_buffer_size bytes, asks producers for more(), and closes the channel at a
+// close_when_done() marker once everything queued before it is sent.
+// Invariants: memory is bounded by max_frame on input and by the caller (drain()) on output;
+// nothing queued before close_when_done() is lost, nothing queued after it is sent.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/framer.hpp"
+#include "chat/terminator.hpp"
+#include "core/io_awaitable.hpp"
+#include "core/receiver.hpp"
+#include "core/socket.hpp"
+#include "core/task.hpp"
+#include "producers/producer.hpp"
+
+namespace ringchat::chat {
+
+struct channel_options {
+    std::size_t max_frame = 64 * 1024;        ///< 0 = unlimited (asynchat)
+    std::size_t out_buffer_size = 64 * 1024;  ///< most bytes gathered into one send
+    std::size_t low_water = 64 * 1024;        ///< drain() waits until queued output is below
+    /// 0 = none. idle: no byte in or out for that long; read: one read() waiting that long;
+    /// write: one send waiting that long. Each ends the channel with ETIMEDOUT.
+    std::chrono::nanoseconds idle_timeout{0};
+    std::chrono::nanoseconds read_timeout{0};
+    std::chrono::nanoseconds write_timeout{0};
+};
+
+struct channel_stats {
+    std::uint64_t sends = 0;       ///< sendmsg calls made by the writer
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+};
+
+/// What read() gives: a frame, or why there is none (end of stream, an error).
+class frame {
+public:
+    frame() = default;
+    static frame of(std::span<const std::byte> data) noexcept {
+        frame f;
+        f.data_ = data;
+        f.has_ = true;
+        return f;
+    }
+    static frame end(std::error_code why, std::string partial) {
+        frame f;
+        f.error_ = why;
+        f.partial_ = std::move(partial);
+        return f;
+    }
+
+    /// True when this holds a frame; false at end of stream or on an error.
+    explicit operator bool() const noexcept { return has_; }
+    /// The frame's data (without its terminator); valid until the next read().
+    std::span<const std::byte> data() const noexcept { return data_; }
+    std::string_view text() const noexcept {
+        return {reinterpret_cast<const char*>(data_.data()), data_.size()};
+    }
+    /// Why there is no frame: empty at a clean end of stream; ECONNRESET, ETIMEDOUT,
+    /// ECANCELED (closed here), or errc::frame_too_long (the frame was dropped; the next
+    /// read() goes on with the frame after it).
+    std::error_code error() const noexcept { return error_; }
+    /// At end of stream: bytes received after the last terminator (asyncio's partial).
+    const std::string& partial() const noexcept { return partial_; }
+
+private:
+    std::span<const std::byte> data_;
+    std::error_code error_;
+    std::string partial_;
+    bool has_ = false;
+};
+
+class channel {
+public:
+    explicit channel(ringchat::socket s, channel_options options = {});
+    channel(const channel&) = delete;
+    channel& operator=(const channel&) = delete;
+    /// Closes the socket; output still queued is dropped (use finish() to flush first).
+    ~channel();
+
+    // Input.
+
+    /// A byte string (any length), a count (an integer; negative throws
+    /// std::invalid_argument, 0 means none as in asynchat), or none. The default is "\n".
+    void set_terminator(terminator t) { framer_.set_terminator(std::move(t)); }
+    void set_terminator(std::string_view s) { set_terminator(terminator::bytes(s)); }
+    void set_terminator(const char* s) { set_terminator(terminator::bytes(s)); }
+    template <std::integral Count>
+    void set_terminator(Count count) {
+        set_terminator(terminator::checked_count(static_cast<std::int64_t>(count)));
+    }
+    /// The terminator now; a count shows what is left of it, 0 once reached (then "none").
+    const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
+    /// The next frame, or end of stream (see frame).
+    task<frame> read();
+    /// The next received chunk as it came (for async_chat, which frames by itself); an empty
+    /// one at end of stream. Do not mix with read().
+    task<result<recv_buffer>> read_chunk();
+
+    // Output.
+
+    void push(std::string_view data);
+    void push(const char* data) { push(std::string_view(data)); }
+    void push(std::string&& data);
+    void push(std::span<const std::byte> data) {
+        push(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+    }
+    void push_with_producer(producers::any_producer p);
+    /// Closes the channel once everything queued before this is sent.
+    void close_when_done();
+    /// Drops unread input and all queued output (a close_when_done() marker included).
+    void discard_buffers();
+    /// Completes when queued output is below the low-water mark (or the channel closed).
+    task<> drain();
+    /// Sends everything queued, then closes (bounded by write_timeout). A session's end.
+    task<> finish();
+    /// Closes now: pending reads end with ECANCELED, queued output is dropped.
+    void close() noexcept { shut({}); }
+    /// Closes now with `why` as the close_reason().
+    void close(std::error_code why) noexcept { shut(why); }
+
+    bool is_open() const noexcept { return open_; }
+    /// Why the channel closed: empty for an orderly close (end of stream, close_when_done).
+    std::error_code close_reason() const noexcept { return reason_; }
+    /// asynchat's writable(): output queued (or a close marker pending).
+    bool writable() const noexcept { return !out_.empty(); }
+    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    const channel_stats& stats() const noexcept { return stats_; }
+    const channel_options& options() const noexcept { return options_; }
+    ringchat::socket& socket() noexcept { return socket_; }
+    reactor& owner() noexcept { return socket_.owner(); }
+
+private:
+    struct entry {
+        enum class kind : std::uint8_t { bytes, producer, close } what;
+        std::string data;
+        std::size_t offset = 0;
+        producers::any_producer source;
+    };
+    void enqueue(entry e);
+    void wake_writer();
+    void schedule_writer();
+    void wake(std::vector<std::coroutine_handle<>>& waiters);
+    void shut(std::error_code why) noexcept;
+    clock::time_point read_deadline(clock::time_point started) const noexcept;
+    task<> write_loop();
+
+    ringchat::socket socket_;
+    channel_options options_;
+    receiver in_;
+    framer framer_;
+    recv_buffer current_;
+    std::deque<entry> out_;
+    std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
+    bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
+    std::size_t queued_bytes_ = 0;
+    // TRICKY: declared after what the writer's send points into (socket_, out_) and after
+    // its cancel source, so that it is destroyed (its send cancelled and awaited) first.
+    cancel_source writer_cancel_;
+    task<> writer_;
+    std::coroutine_handle<> writer_waiting_;    // parked for output
+    std::coroutine_handle<> writer_scheduled_;  // woken, not resumed yet
+    std::vector<std::coroutine_handle<>> drain_waiters_;
+    std::vector<std::coroutine_handle<>> close_waiters_;
+    clock::time_point last_activity_;
+    channel_stats stats_;
+    std::error_code reason_;
+    bool open_ = true;
+    bool input_done_ = false;
+};
+
+}  // namespace ringchat::chat

@@ -1,0 +1,146 @@
+// chat::serve and chat::connect: one channel per connection, handler failures contained, the
+// connection limit, and async_chat classes served the same way; on both backends.
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "chat/serve.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Echoes lines until the peer says "quit", then says bye (flushed by serve on return).
+task<> line_echo(chat::channel& ch) {
+    while (auto line = co_await ch.read()) {
+        if (line.text() == "quit") {
+            ch.push("bye\n");
+            co_return;
+        }
+        if (line.text() == "boom") {
+            throw std::runtime_error("handler exploded");
+        }
+        ch.push(std::string(line.text()) + "\n");
+    }
+}
+
+class upper_chat final : public chat::async_chat {
+public:
+    using async_chat::async_chat;
+    void collect_incoming_data(std::span<const std::byte> data) override {
+        line_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    }
+    void found_terminator() override {
+        for (char& c : line_) {
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        push(line_ + "\n");
+        if (line_ == "BYE") {
+            close_when_done();
+        }
+        line_.clear();
+    }
+
+private:
+    std::string line_;
+};
+
+task<std::string> ask(reactor& r, const address& at, std::string text) {
+    auto c = co_await chat::connect(r, at);
+    REQUIRE(c);
+    auto& ch = **c;
+    ch.push(std::move(text));
+    std::string replies;
+    while (auto line = co_await ch.read()) {
+        replies += std::string(line.text()) + "|";
+    }
+    co_return replies;
+}
+
+}  // namespace
+
+TEST_CASE("serve runs a handler per connection and contains its failures", "[serve]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        std::shared_ptr<chat::serve_state> state;
+        r.spawn([](reactor& r, listener& l, std::shared_ptr<chat::serve_state>& out) -> task<> {
+            out = co_await chat::serve(r, l, &line_echo);
+        }(r, *l, state));
+
+        auto first = co_await ask(r, l->local_address(), "a\nb\nquit\n");
+        CHECK(first == "a|b|bye|");
+        // A handler that throws closes its connection only.
+        auto failed = co_await ask(r, l->local_address(), "x\nboom\n");
+        CHECK(failed == "x|");
+        auto after = co_await ask(r, l->local_address(), "still\nquit\n");
+        CHECK(after == "still|bye|");
+        l->close();
+        co_await r.sleep_for(1ms);  // let the accept loop see the close
+        REQUIRE(state);
+        CHECK(state->served == 3);
+        CHECK(state->failures == 1);
+        CHECK(state->open == 0);
+    });
+}
+
+TEST_CASE("serve runs async_chat classes", "[serve][async_chat]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        r.spawn([](reactor& r, listener& l) -> task<> {
+            (void)co_await chat::serve<upper_chat>(r, l);
+        }(r, *l));
+        auto replies = co_await ask(r, l->local_address(), "hello\nbye\nignored\n");
+        CHECK(replies == "HELLO|BYE|");
+        l->close();
+    });
+}
+
+TEST_CASE("serve's connection limit holds newcomers until a slot frees", "[serve]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        chat::serve_options options;
+        options.max_connections = 1;
+        std::shared_ptr<chat::serve_state> state;
+        r.spawn([](reactor& r, listener& l, chat::serve_options o,
+                   std::shared_ptr<chat::serve_state>& out) -> task<> {
+            out = co_await chat::serve(r, l, &line_echo, o);
+        }(r, *l, options, state));
+
+        auto first = co_await chat::connect(r, l->local_address());
+        REQUIRE(first);
+        (*first)->push("one\n");
+        auto one = co_await (*first)->read();
+        REQUIRE(one);
+        CHECK(one.text() == "one");
+
+        // The second connects (backlog) but is not served while the first is open.
+        auto second = co_await chat::connect(r, l->local_address());
+        REQUIRE(second);
+        (*second)->push("two\n");
+        co_await r.sleep_for(20ms);
+        char probe = 0;
+        CHECK(::recv((*second)->socket().fd(), &probe, 1, MSG_DONTWAIT) < 0);  // not served
+        (*first)->push("quit\n");
+        auto bye = co_await (*first)->read();
+        REQUIRE(bye);
+        CHECK(bye.text() == "bye");
+        // The first closed: the second is served now, its early line included.
+        auto two = co_await (*second)->read();
+        REQUIRE(two);
+        CHECK(two.text() == "two");
+        first->reset();
+        second->reset();
+        l->close();
+    });
+}
