@@ -72,3 +72,20 @@ TEST_CASE("echo over TCP IPv4, IPv6 and a Unix socket", "[core][echo]") {
         }
     });
 }
+
+TEST_CASE("listeners: SO_REUSEADDR always, SO_REUSEPORT when asked", "[core][listener]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        listen_options shared;
+        shared.reuse_port = true;
+        auto first = listener::bind(r, address::ipv4("127.0.0.1", 0), shared);
+        REQUIRE(first);
+        // A second listener on the same port: allowed with SO_REUSEPORT on both ...
+        auto second = listener::bind(r, first->local_address(), shared);
+        CHECK(second);
+        // ... refused without it.
+        auto third = listener::bind(r, first->local_address());
+        CHECK(third.error() == std::error_code(EADDRINUSE, std::system_category()));
+        co_return;
+    });
+}
