@@ -83,6 +83,7 @@ task<> run_connection(Handler handler, ringchat::socket s, channel_options optio
 
 /// Accepts on `l` until it fails (closed, or the reactor stops) and runs `handler` (a
 /// callable `task<>(channel&)`, copied per connection) on each connection's channel.
+/// \note `l` must outlive this task: close it, and let serve() return, before it goes.
 /// \return the shared counters (open connections, served, handler failures) once done.
 template <class Handler>
 task<std::shared_ptr<serve_state>> serve(reactor& r, listener& l, Handler handler,

@@ -761,6 +761,7 @@ TEST_CASE("discard_buffers drops queued output, a close marker included", "[chan
         CHECK(xs <= ch.options().out_buffer_size);
         CHECK(got.substr(junk, xs) == std::string(xs, 'x'));
         CHECK(ch.close_reason() == no_error);
+        CHECK(ch.queued_bytes() == 0);  // what was dropped is no longer counted
     });
 }
 
@@ -911,6 +912,7 @@ TEST_CASE("discard_buffers while an asynchronous producer is asked for more()", 
         co_await ch.finish();
         auto got = co_await reader.join();
         CHECK(got == "kept|");
+        CHECK(ch.queued_bytes() == 0);
     });
 }
 
@@ -948,11 +950,11 @@ TEST_CASE("idle_timeout: a silent connection ends with ETIMEDOUT", "[channel]") 
     CAPTURE(kind);
     test::run(kind, [](reactor& r) -> task<> {
         auto [ours, peer] = test::socket_pair(r);
-        channel_options o;
-        o.idle_timeout = 100ms;
-        channel ch(std::move(ours), o);
         auto sent = co_await peer.send_all(test::bytes("a\n"));
         REQUIRE(sent);
+        channel_options o;
+        o.idle_timeout = 100ms;  // counted from here: the data is there already
+        channel ch(std::move(ours), o);
         auto a = co_await ch.read();
         REQUIRE(a);
         CHECK(a.text() == "a");

@@ -101,6 +101,7 @@ TEST_CASE("serve runs async_chat classes", "[serve][async_chat]") {
         auto replies = co_await ask(r, l->local_address(), "hello\nbye\nignored\n");
         CHECK(replies == "HELLO|BYE|");
         l->close();
+        co_await r.sleep_for(1ms);  // serve() sees the close while the listener still lives
     });
 }
 
@@ -142,5 +143,6 @@ TEST_CASE("serve's connection limit holds newcomers until a slot frees", "[serve
         first->reset();
         second->reset();
         l->close();
+        co_await r.sleep_for(1ms);  // serve() sees the close while the listener still lives
     });
 }
