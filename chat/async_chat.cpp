@@ -40,7 +40,8 @@ task<> async_chat::run() {
             // A count still running shows the data being delivered; count(0) is none (§4.3).
             const bool counting = term_.kind() == terminator_kind::count && term_.active();
             const scan_step step = scan(in, term_);
-            collected_ = step.found ? 0 : collected_ + step.deliver;
+            // A record is what lies between terminators; with none active there is no record.
+            collected_ = step.found || !term_.active() ? 0 : collected_ + step.deliver;
             if (limit != 0 && collected_ > limit) {
                 // The frame limit: a record longer than max_frame closes the channel.
                 ch_.close(make_error_code(errc::frame_too_long));
