@@ -30,10 +30,16 @@
 
 #include "core/listener.hpp"
 #include "producers/producer.hpp"
+#include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
+using test::background;
+using test::echo_peer;
+using test::recv_all_from;
+using test::tcp_pair;
+using test::yield_now;
 using chat::async_chat;
 using chat::terminator;
 using chat::terminator_kind;
@@ -47,91 +53,6 @@ namespace {
 const std::error_code no_error;
 const std::error_code reset_by_peer(ECONNRESET, std::system_category());
 const std::string quit = "QUIT\n";  // CPython's SERVER_QUIT
-
-/// Resumes the caller at the reactor's next turn, after a poll of the backend.
-struct yield_now {
-    reactor& r;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) { r.schedule(h); }
-    void await_resume() const noexcept {}
-};
-
-/// A task running beside the test body. The body joins it before it returns (so that nothing
-/// outlives what it uses); join() rethrows what it threw (a failed REQUIRE included).
-template <class T>
-class background {
-public:
-    background(reactor& r, task<T> t) : state_(std::make_shared<state>()) {
-        r.spawn(drive(r, std::move(t), state_));
-    }
-
-    auto join() {
-        struct awaiter {
-            state& s;
-            bool await_ready() const noexcept { return s.done; }
-            void await_suspend(std::coroutine_handle<> h) noexcept { s.waiter = h; }
-            T await_resume() {
-                if (s.error) {
-                    std::rethrow_exception(s.error);
-                }
-                return std::move(*s.value);
-            }
-        };
-        return awaiter{*state_};
-    }
-
-private:
-    struct state {
-        std::optional<T> value;
-        std::exception_ptr error;
-        std::coroutine_handle<> waiter;
-        bool done = false;
-    };
-    static task<> drive(reactor& r, task<T> t, std::shared_ptr<state> s) {
-        try {
-            s->value.emplace(co_await std::move(t));
-        } catch (...) {
-            s->error = std::current_exception();
-        }
-        s->done = true;
-        if (s->waiter) {
-            r.schedule(std::exchange(s->waiter, {}));
-        }
-    }
-    std::shared_ptr<state> state_;
-};
-
-/// CPython's echo_server: collects what arrives until "QUIT\n", then sends it all back
-/// (without the QUIT) in `piece`-byte sends and closes. Returns what it collected.
-task<std::string> echo_peer(ringchat::socket s, std::size_t piece) {
-    std::string got;
-    std::byte buf[16384];
-    for (;;) {
-        auto n = co_await s.recv(buf);
-        if (!n || *n == 0) {
-            break;
-        }
-        got.append(reinterpret_cast<const char*>(buf), *n);
-        const std::size_t from = got.size() > *n + quit.size() ? got.size() - *n - quit.size() : 0;
-        if (const auto at = got.find(quit, from); at != std::string::npos) {
-            got.erase(at, quit.size());
-            break;
-        }
-    }
-    for (std::size_t at = 0; at < got.size(); at += piece) {
-        auto sent = co_await s.send_all(test::bytes(std::string_view(got).substr(at, piece)));
-        if (!sent) {
-            break;
-        }
-    }
-    s.close_now();
-    co_return got;
-}
-
-task<std::string> recv_all_from(ringchat::socket s) {
-    auto got = co_await test::recv_all(s);
-    co_return got;
-}
 
 /// CPython's echo_client: collect_incoming_data appends to `buffer`, found_terminator moves it
 /// to `contents`. It also notes what get_terminator() showed at each call.
@@ -168,17 +89,6 @@ struct string_producer {
     std::string data;
     producers::chunk more() { return std::exchange(data, {}); }
 };
-
-/// A connected TCP pair over 127.0.0.1 (port 0).
-task<std::pair<ringchat::socket, ringchat::socket>> tcp_pair(reactor& r) {
-    auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
-    REQUIRE(l);
-    auto client = co_await ringchat::socket::connect(r, l->local_address());
-    REQUIRE(client);
-    auto server = co_await l->accept().timeout(5s);
-    REQUIRE(server);
-    co_return std::pair{std::move(*client), std::move(*server)};
-}
 
 }  // namespace
 

@@ -32,10 +32,17 @@
 #include "core/error.hpp"
 #include "core/listener.hpp"
 #include "producers/producer.hpp"
+#include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
+using test::background;
+using test::echo_peer;
+using test::fill_send_buffer;
+using test::recv_all_from;
+using test::tcp_pair;
+using test::yield_now;
 using chat::channel;
 using chat::channel_options;
 using chat::terminator;
@@ -51,84 +58,6 @@ const std::error_code timed_out(ETIMEDOUT, std::system_category());
 const std::error_code reset_by_peer(ECONNRESET, std::system_category());
 const std::error_code cancelled(ECANCELED, std::system_category());
 const std::string quit = "QUIT\n";  // CPython's SERVER_QUIT
-
-/// Resumes the caller at the reactor's next turn, after a poll of the backend.
-struct yield_now {
-    reactor& r;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) { r.schedule(h); }
-    void await_resume() const noexcept {}
-};
-
-/// A task running beside the test body. The body joins it before it returns (so that nothing
-/// outlives what it uses); join() rethrows what it threw (a failed REQUIRE included).
-template <class T>
-class background {
-public:
-    background(reactor& r, task<T> t) : state_(std::make_shared<state>()) {
-        r.spawn(drive(r, std::move(t), state_));
-    }
-
-    auto join() {
-        struct awaiter {
-            state& s;
-            bool await_ready() const noexcept { return s.done; }
-            void await_suspend(std::coroutine_handle<> h) noexcept { s.waiter = h; }
-            T await_resume() {
-                if (s.error) {
-                    std::rethrow_exception(s.error);
-                }
-                return std::move(*s.value);
-            }
-        };
-        return awaiter{*state_};
-    }
-
-private:
-    struct state {
-        std::optional<T> value;
-        std::exception_ptr error;
-        std::coroutine_handle<> waiter;
-        bool done = false;
-    };
-    static task<> drive(reactor& r, task<T> t, std::shared_ptr<state> s) {
-        try {
-            s->value.emplace(co_await std::move(t));
-        } catch (...) {
-            s->error = std::current_exception();
-        }
-        s->done = true;
-        if (s->waiter) {
-            r.schedule(std::exchange(s->waiter, {}));
-        }
-    }
-    std::shared_ptr<state> state_;
-};
-
-/// CPython's echo_server: collects what arrives until "QUIT\n", then sends it all back
-/// (without the QUIT) in `piece`-byte sends and closes. Returns what it collected.
-task<std::string> echo_peer(ringchat::socket s, std::size_t piece) {
-    std::string got;
-    std::byte buf[4096];
-    while (got.find(quit) == std::string::npos) {
-        auto n = co_await s.recv(buf);
-        if (!n || *n == 0) {
-            break;
-        }
-        got.append(reinterpret_cast<const char*>(buf), *n);
-    }
-    if (const auto at = got.find(quit); at != std::string::npos) {
-        got.erase(at, quit.size());
-    }
-    for (std::size_t at = 0; at < got.size(); at += piece) {
-        auto sent = co_await s.send_all(test::bytes(std::string_view(got).substr(at, piece)));
-        if (!sent) {
-            break;
-        }
-    }
-    s.close_now();
-    co_return got;
-}
 
 /// Sends each piece in its own send; before the next one it waits until `ch` has received
 /// everything sent so far, so that each piece usually is a read of its own (nothing below
@@ -168,44 +97,12 @@ task<records> read_until_end(channel& ch) {
     }
 }
 
-task<std::string> recv_all_from(ringchat::socket s) {
-    auto got = co_await test::recv_all(s);
-    co_return got;
-}
-
 std::string joined(const std::vector<std::string>& parts, std::size_t from = 0) {
     std::string out;
     for (std::size_t i = from; i < parts.size(); ++i) {
         out += parts[i];
     }
     return out;
-}
-
-/// Fills `s`'s send buffer so that the next send must wait; returns the bytes it wrote ('j').
-std::size_t fill_send_buffer(ringchat::socket& s) {
-    const std::string junk(1 << 16, 'j');
-    std::size_t total = 0;
-    for (const std::size_t size : {junk.size(), std::size_t{1024}, std::size_t{1}}) {
-        for (;;) {
-            const auto n = ::send(s.fd(), junk.data(), size, MSG_DONTWAIT);
-            if (n <= 0) {
-                break;
-            }
-            total += static_cast<std::size_t>(n);
-        }
-    }
-    return total;
-}
-
-/// A connected TCP pair over 127.0.0.1 (port 0).
-task<std::pair<ringchat::socket, ringchat::socket>> tcp_pair(reactor& r) {
-    auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
-    REQUIRE(l);
-    auto client = co_await ringchat::socket::connect(r, l->local_address());
-    REQUIRE(client);
-    auto server = co_await l->accept().timeout(5s);
-    REQUIRE(server);
-    co_return std::pair{std::move(*client), std::move(*server)};
 }
 
 /// A producer over one string, given whole (CPython's test_string_producer pushes bytes).

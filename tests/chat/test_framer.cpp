@@ -24,6 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include "tests/chat/describe.hpp"
+#include "tests/support/support.hpp"
+
 using ringchat::chat::framer;
 using ringchat::chat::terminator;
 using ringchat::chat::terminator_kind;
@@ -36,45 +39,11 @@ namespace {
 
 using status = framer::status;
 
-std::span<const std::byte> as_bytes(std::string_view s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
+using ringchat::test::describe;
+using ringchat::test::escaped;
 
-std::string as_text(std::span<const std::byte> b) {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-/// 'a\r\n' style, so that failures read like the semantics document.
-std::string escaped(std::string_view s) {
-    std::string out = "'";
-    for (const char c : s) {
-        if (c == '\r') {
-            out += "\\r";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\\' || c == '\'') {
-            out += '\\';
-            out += c;
-        } else if (c >= 0x20 && c < 0x7f) {
-            out += c;
-        } else {
-            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-        }
-    }
-    return out + "'";
-}
-
-std::string describe(const terminator& t) {
-    switch (t.kind()) {
-    case terminator_kind::none:
-        return "none";
-    case terminator_kind::count:
-        return fmt::format("count({})", t.remaining());
-    case terminator_kind::bytes:
-        return fmt::format("bytes({})", escaped(t.text()));
-    }
-    return "?";
-}
+std::span<const std::byte> as_bytes(std::string_view s) { return ringchat::test::bytes(s); }
+std::string as_text(std::span<const std::byte> b) { return ringchat::test::text(b); }
 
 std::string describe(const std::vector<std::string>& chunks) {
     std::string out;

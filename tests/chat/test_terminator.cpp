@@ -29,6 +29,9 @@
 
 #include <unistd.h>
 
+#include "tests/chat/describe.hpp"
+#include "tests/support/support.hpp"
+
 using ringchat::chat::feed;
 using ringchat::chat::find_prefix_at_end;
 using ringchat::chat::scan;
@@ -42,45 +45,11 @@ using ringchat::chat::terminator_kind;
 
 namespace {
 
-std::span<const std::byte> as_bytes(std::string_view s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
+using ringchat::test::describe;
+using ringchat::test::escaped;
 
-std::string as_text(std::span<const std::byte> b) {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-/// 'a\r\n' style, so that traces and failures read like the semantics document.
-std::string escaped(std::string_view s) {
-    std::string out = "'";
-    for (const char c : s) {
-        if (c == '\r') {
-            out += "\\r";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\\' || c == '\'') {
-            out += '\\';
-            out += c;
-        } else if (c >= 0x20 && c < 0x7f) {
-            out += c;
-        } else {
-            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-        }
-    }
-    return out + "'";
-}
-
-std::string describe(const terminator& t) {
-    switch (t.kind()) {
-    case terminator_kind::none:
-        return "none";
-    case terminator_kind::count:
-        return fmt::format("count({})", t.remaining());
-    case terminator_kind::bytes:
-        return fmt::format("bytes({})", escaped(t.text()));
-    }
-    return "?";
-}
+std::span<const std::byte> as_bytes(std::string_view s) { return ringchat::test::bytes(s); }
+std::string as_text(std::span<const std::byte> b) { return ringchat::test::text(b); }
 
 /// What a handler sees: data (collect_incoming_data) or a found_terminator call, with the
 /// terminator in force inside it.
