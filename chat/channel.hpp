@@ -51,7 +51,8 @@ struct channel_options {
 
 struct channel_stats {
     std::uint64_t sends = 0;       ///< sendmsg calls made by the writer
-    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_sent = 0;      ///< all bytes sent, bytes_zero_copy included
+    std::uint64_t bytes_zero_copy = 0; ///< of those, sent from file regions (sendfile/splice)
     std::uint64_t bytes_received = 0;
 };
 
