@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "core/error.hpp"
@@ -52,6 +53,15 @@ clock::time_point channel::read_deadline(clock::time_point started) const noexce
     return t;
 }
 
+bool channel::spurious_timeout(const result<recv_buffer>& chunk,
+                               clock::time_point started) const noexcept {
+    // The receiver's deadline is the idle one, but output kept the channel busy meanwhile.
+    const auto now = clock::now();
+    return !chunk && chunk.error() == std::errc::timed_out && options_.idle_timeout.count() > 0 &&
+           now < last_activity_ + options_.idle_timeout &&
+           (options_.read_timeout.count() == 0 || now < started + options_.read_timeout);
+}
+
 task<result<recv_buffer>> channel::read_chunk() {
     const auto started = clock::now();
     for (;;) {
@@ -60,10 +70,8 @@ task<result<recv_buffer>> channel::read_chunk() {
         }
         in_.set_deadline(read_deadline(started));
         auto chunk = co_await in_.next();
-        if (!chunk && chunk.error() == std::errc::timed_out && options_.idle_timeout.count() > 0 &&
-            clock::now() < last_activity_ + options_.idle_timeout &&
-            (options_.read_timeout.count() == 0 || clock::now() < started + options_.read_timeout)) {
-            continue;  // output kept the channel busy: not idle yet
+        if (spurious_timeout(chunk, started)) {
+            continue;
         }
         if (!chunk) {
             if (!open_) {
@@ -82,33 +90,115 @@ task<result<recv_buffer>> channel::read_chunk() {
     }
 }
 
-task<frame> channel::read() {
+bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
+    if (chunk && !chunk->empty()) {
+        last_activity_ = clock::now();
+        stats_.bytes_received += chunk->size();
+        current_ = std::move(*chunk);
+        framer_.feed(current_.data());
+        return false;
+    }
+    if (!chunk && open_) {
+        shut(chunk.error());
+        out = frame::end(chunk.error(), framer_.partial());
+        return true;
+    }
+    if (chunk) {
+        input_done_ = true;  // end of stream
+    }
+    // A clean end of stream has no error; closed here without a reason of its own (close(),
+    // close_when_done(), finish()) gives ECANCELED, as documented.
+    const std::error_code why =
+        open_ ? std::error_code()
+              : (reason_ ? reason_ : std::make_error_code(std::errc::operation_canceled));
+    out = frame::end(why, framer_.partial());
+    return true;
+}
+
+bool channel::try_frame(frame& out) {
     for (;;) {
-        std::span<const std::byte> out;
-        switch (framer_.next(out)) {
+        std::span<const std::byte> data;
+        switch (framer_.next(data)) {
         case framer::status::frame:
-            co_return frame::of(out);
+            out = frame::of(data);
+            return true;
         case framer::status::too_long:
-            co_return frame::end(make_error_code(errc::frame_too_long), {});
+            out = frame::end(make_error_code(errc::frame_too_long), {});
+            return true;
         case framer::status::need_more:
             break;
         }
         current_.release();
-        auto chunk = co_await read_chunk();
-        if (!chunk) {
-            co_return frame::end(chunk.error(), framer_.partial());
+        if (!open_ || input_done_) {
+            return take_chunk(recv_buffer(), out);
         }
-        if (chunk->empty()) {
-            // Closed here without a reason of its own (close(), close_when_done(), finish()):
-            // ECANCELED, as documented; a clean end of stream has no error.
-            const std::error_code why =
-                open_ ? std::error_code()
-                      : (reason_ ? reason_ : std::make_error_code(std::errc::operation_canceled));
-            co_return frame::end(why, framer_.partial());
+        auto chunk = in_.try_next();
+        if (!chunk || spurious_timeout(*chunk, clock::now())) {
+            return false;  // must wait: the reader coroutine does that
         }
-        current_ = std::move(*chunk);
-        framer_.feed(current_.data());
+        if (take_chunk(std::move(*chunk), out)) {
+            return true;
+        }
     }
+}
+
+task<> channel::read_loop() {
+    // Parks the reader between requests; hands the frame to the caller that asked for it.
+    struct park {
+        channel& ch;
+        bool await_ready() const noexcept { return false; }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
+            ch.reader_ = h;
+            if (auto caller = std::exchange(ch.reader_consumer_, {})) {
+                return caller;
+            }
+            return std::noop_coroutine();
+        }
+        void await_resume() const noexcept { ch.reader_ = {}; }
+    };
+    for (;;) {
+        co_await park{*this};
+        const auto started = clock::now();
+        while (!try_frame(reader_frame_)) {
+            in_.set_deadline(read_deadline(started));
+            auto chunk = co_await in_.next();
+            if (spurious_timeout(chunk, started)) {
+                continue;
+            }
+            if (take_chunk(std::move(chunk), reader_frame_)) {
+                break;
+            }
+        }
+    }
+}
+
+std::coroutine_handle<> channel::read_awaitable::await_suspend(std::coroutine_handle<> h) {
+    channel& ch = *ch_;
+    if (!ch.reader_task_.valid()) {
+        ch.reader_task_ = ch.read_loop();
+        ch.reader_task_.start();  // runs to its first park
+    }
+    waiting_ = h;
+    ch.reader_consumer_ = h;
+    if (auto reader = std::exchange(ch.reader_, {})) {
+        return reader;
+    }
+    // Still serving a read() whose caller went away: it hands its frame to us when done.
+    return std::noop_coroutine();
+}
+
+channel::frame_stream::iterator& channel::frame_stream::step::await_resume() noexcept {
+    s->current_ = read.await_resume();
+    const bool goes_on =
+        static_cast<bool>(s->current_) || s->current_.error() == errc::frame_too_long;
+    if (!goes_on) {
+        s->error_ = s->current_.error();
+    }
+    s->position_ = goes_on ? iterator(s) : iterator();
+    if (it != nullptr) {
+        *it = s->position_;
+    }
+    return s->position_;
 }
 
 void channel::enqueue(entry e) {
@@ -232,6 +322,37 @@ task<> channel::finish() {
     co_await waiter{*this};
 }
 
+task<bool> channel::send_region(producers::file_region region) {
+    in_flight_entries_ = 1;  // the producer at the front: discard_buffers() must not free it
+    auto send = socket_.send_file(region.fd, region.offset, region.length);
+    if (options_.write_timeout.count() > 0) {
+        send.set_deadline(clock::now() + options_.write_timeout);
+    }
+    send.set_cancel_source(writer_cancel_);
+    auto sent = co_await send;
+    in_flight_entries_ = 0;
+    if (sent && *sent == 0) {
+        log::error("file region ends early (the file shrank?); closing the channel");
+        sent = std::make_error_code(std::errc::io_error);
+    }
+    if (!sent) {
+        if (open_) {
+            shut(sent.error());
+        }
+        co_return false;
+    }
+    ++stats_.sends;
+    stats_.bytes_sent += *sent;
+    stats_.bytes_zero_copy += *sent;
+    last_activity_ = clock::now();
+    if (std::exchange(discard_in_flight_, false)) {
+        out_.pop_front();  // discarded while it was sent: drop the rest of it
+    } else {
+        out_.front().source.advance(*sent);
+    }
+    co_return true;
+}
+
 task<> channel::write_loop() {
     struct parked {
         channel& ch;
@@ -260,6 +381,15 @@ task<> channel::write_loop() {
                 if (parts > 0) {
                     break;  // send what is gathered before asking (more() may await)
                 }
+                if (options_.zero_copy) {
+                    if (auto region = e.source.region(); region && region->length > 0) {
+                        const bool sent = co_await send_region(*region);
+                        if (!sent) {
+                            co_return;
+                        }
+                        continue;
+                    }
+                }
                 producers::chunk next;
                 in_flight_entries_ = 1;  // i == 0 here; discard_buffers() must not free it
                 try {
@@ -271,6 +401,11 @@ task<> channel::write_loop() {
                     } else {
                         next = co_await e.source.more_later();
                     }
+                } catch (const std::system_error& ex) {
+                    log::error("producer failed: {}; closing the channel", ex.what());
+                    in_flight_entries_ = 0;
+                    shut(ex.code());
+                    co_return;
                 } catch (const std::exception& ex) {
                     log::error("producer failed: {}; closing the channel", ex.what());
                     in_flight_entries_ = 0;

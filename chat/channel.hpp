@@ -42,6 +42,9 @@ struct channel_options {
     std::size_t max_frame = 64 * 1024;        ///< 0 = unlimited (asynchat)
     std::size_t out_buffer_size = 64 * 1024;  ///< most bytes gathered into one send
     std::size_t low_water = 64 * 1024;        ///< drain() waits until queued output is below
+    /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
+    /// into memory first.
+    bool zero_copy = true;
     /// 0 = none. idle: no byte in or out for that long; read: one read() waiting that long;
     /// write: one send waiting that long. Each ends the channel with ETIMEDOUT.
     std::chrono::nanoseconds idle_timeout{0};
@@ -115,8 +118,21 @@ public:
     }
     /// The terminator now; a count shows what is left of it, 0 once reached (then "none").
     const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
-    /// The next frame, or end of stream (see frame).
-    task<frame> read();
+    class read_awaitable;
+    class frame_stream;
+    /// The next frame, or end of stream (see frame). No allocation: a frame already in the
+    /// buffered input is cut at once; otherwise the channel's one reader coroutine waits for
+    /// input and resumes the caller with the frame.
+    read_awaitable read() noexcept;
+    /// read() as an async generator:
+    ///
+    ///     auto frames = ch.frames();
+    ///     for (auto it = co_await frames.begin(); it != frames.end(); co_await ++it) {
+    ///         if (!*it) continue;            // a frame dropped for its size (frame_too_long)
+    ///         use(it->text());
+    ///     }
+    ///     // frames.error(): why it ended (empty at a clean end of stream)
+    frame_stream frames() noexcept;
     /// The next received chunk as it came (for async_chat, which frames by itself); an empty
     /// one at end of stream. Do not mix with read().
     task<result<recv_buffer>> read_chunk();
@@ -155,6 +171,7 @@ public:
     reactor& owner() noexcept { return socket_.owner(); }
 
 private:
+    friend class read_awaitable;
     struct entry {
         enum class kind : std::uint8_t { bytes, producer, close } what;
         std::string data;
@@ -167,6 +184,13 @@ private:
     void wake(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
     clock::time_point read_deadline(clock::time_point started) const noexcept;
+    bool spurious_timeout(const result<recv_buffer>& chunk,
+                          clock::time_point started) const noexcept;
+    bool take_chunk(result<recv_buffer> chunk, frame& out);
+    bool try_frame(frame& out);
+    bool reader_busy() const noexcept { return reader_task_.valid() && !reader_; }
+    task<> read_loop();
+    task<bool> send_region(producers::file_region region);
     task<> write_loop();
 
     ringchat::socket socket_;
@@ -174,6 +198,12 @@ private:
     receiver in_;
     framer framer_;
     recv_buffer current_;
+    // The reader coroutine (read_loop) serves read() calls that must wait: parked in
+    // reader_ between requests, it resumes reader_consumer_ with reader_frame_.
+    std::coroutine_handle<> reader_;
+    std::coroutine_handle<> reader_consumer_;
+    frame reader_frame_;
+    task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
     std::deque<entry> out_;
     std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
     bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
@@ -192,5 +222,81 @@ private:
     bool open_ = true;
     bool input_done_ = false;
 };
+
+class channel::read_awaitable {
+public:
+    explicit read_awaitable(channel& ch) noexcept : ch_(&ch) {}
+    read_awaitable(const read_awaitable&) = delete;
+    read_awaitable& operator=(const read_awaitable&) = delete;
+    ~read_awaitable() {
+        if (waiting_ && ch_->reader_consumer_ == waiting_) {
+            ch_->reader_consumer_ = {};  // the caller died waiting: the reader must not resume it
+        }
+    }
+
+    bool await_ready() { return !ch_->reader_busy() && ch_->try_frame(result_); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h);
+    frame await_resume() noexcept {
+        if (waiting_) {
+            waiting_ = {};
+            return std::move(ch_->reader_frame_);
+        }
+        return std::move(result_);
+    }
+
+private:
+    channel* ch_;
+    frame result_;
+    std::coroutine_handle<> waiting_;
+};
+
+class channel::frame_stream {
+public:
+    explicit frame_stream(channel& ch) noexcept : ch_(&ch) {}
+
+    class iterator {
+    public:
+        iterator() = default;
+        explicit iterator(frame_stream* s) noexcept : s_(s) {}
+        const frame& operator*() const noexcept { return s_->current_; }
+        const frame* operator->() const noexcept { return &s_->current_; }
+        /// Awaitable: reads the next frame; the iterator then equals end() if there is none.
+        auto operator++() { return s_->advance(this); }
+        bool operator==(const iterator&) const noexcept = default;
+
+    private:
+        friend class frame_stream;
+        frame_stream* s_ = nullptr;
+    };
+
+    /// Awaitable: reads the first frame.
+    auto begin() { return advance(nullptr); }
+    iterator end() const noexcept { return {}; }
+    /// Why the stream ended: empty for a clean end of stream.
+    std::error_code error() const noexcept { return error_; }
+    /// At the end: bytes received after the last terminator.
+    const std::string& partial() const noexcept { return current_.partial(); }
+
+private:
+    // One read() and, on its completion, the verdict: a frame (or a dropped one) goes on, any
+    // other "no frame" ends the stream.
+    struct step {
+        frame_stream* s;
+        iterator* it;
+        read_awaitable read;
+        bool await_ready() { return read.await_ready(); }
+        auto await_suspend(std::coroutine_handle<> h) { return read.await_suspend(h); }
+        iterator& await_resume() noexcept;
+    };
+    step advance(iterator* it) noexcept { return step{this, it, read_awaitable(*ch_)}; }
+
+    channel* ch_;
+    frame current_;
+    iterator position_;
+    std::error_code error_;
+};
+
+inline channel::read_awaitable channel::read() noexcept { return read_awaitable(*this); }
+inline channel::frame_stream channel::frames() noexcept { return frame_stream(*this); }
 
 }  // namespace ringchat::chat

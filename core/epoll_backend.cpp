@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +60,11 @@ int perform(io_request& r) noexcept {
                 ? ::write(r.fd, r.buf, r.len)
                 : ::pwrite(r.fd, r.buf, r.len, static_cast<off_t>(r.offset));
         break;
+    case opcode::sendfile: {
+        off_t offset = static_cast<off_t>(r.offset);
+        n = ::sendfile(r.fd, r.flags, &offset, r.len);
+        break;
+    }
     case opcode::connect: {
         // Reached only once the socket is writable: the connect has finished.
         int error = 0;

@@ -31,6 +31,7 @@ enum class opcode : std::uint8_t {
     close,             ///< fd
     accept_multishot,  ///< fd: listener; completes once per accepted socket (res = new fd)
     recv_multishot,    ///< fd; each completion carries a provided buffer (buffer_id, res bytes)
+    sendfile,          ///< fd: socket; flags: the file's descriptor; offset, len: its bytes
 };
 
 /// Flags a completion carries (backend-neutral; each backend translates its own).

@@ -90,6 +90,8 @@ void receiver::wake_waiter(ready_queue& ready) noexcept {
 result<recv_buffer> receiver::take() noexcept {
     woken_ = {};
     if (!chunks_.empty()) {
+        // Data wins over a deadline that fired in the same turn; the timeout is spent.
+        timed_out_ = false;
         const chunk c = chunks_.front();
         chunks_.pop_front();
         return recv_buffer(reactor_->io(), c.id, static_cast<std::uint32_t>(c.res));

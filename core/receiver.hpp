@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -86,6 +87,14 @@ public:
     /// The next chunk; an empty one at end of stream (and every time after).
     /// \return ECONNRESET, ETIMEDOUT (deadline), ECANCELED (cancel() or stop) as errors.
     next_awaitable next() noexcept { return next_awaitable(*this); }
+    /// What next() would give without waiting, or nothing when it would have to wait (for a
+    /// caller that frames synchronously while data is queued).
+    std::optional<result<recv_buffer>> try_next() noexcept {
+        if (!has_result()) {
+            return std::nullopt;
+        }
+        return take();
+    }
     /// Ends a pending next() with ETIMEDOUT unless data arrives by `t` (none by default).
     void set_deadline(clock::time_point t) noexcept { deadline_ = t; }
     /// Ends a pending next() (and stops receiving) with ECANCELED.

@@ -76,6 +76,13 @@ public:
     gather_awaitable send_gather(std::span<const iovec> parts) noexcept {
         return gather_awaitable(*reactor_, fd_, parts);
     }
+    /// Sends up to `len` bytes of the regular file `file_fd` from `offset` with sendfile(2),
+    /// without copying them through user space (a short send is possible). io_uring has no
+    /// sendfile: there it waits for POLLOUT with IORING_OP_POLL_ADD and then calls sendfile.
+    io_awaitable send_file(int file_fd, std::uint64_t offset, std::size_t len) noexcept {
+        return io_awaitable(*reactor_, opcode::sendfile, fd_, nullptr, clamp(len), file_fd,
+                            offset);
+    }
     /// Sends all of `buf`, however many sends it takes.
     task<result<void>> send_all(std::span<const std::byte> buf);
     /// Closes through the backend (io_uring: IORING_OP_CLOSE); the socket is then empty.

@@ -4,7 +4,9 @@
 // Internal CQEs carry a tag below 8 in user_data; everything else is an io_request*.
 #include "core/uring_backend.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +34,16 @@ __kernel_timespec to_timespec(clock::time_point t) noexcept {
     ts.tv_sec = ns.count() / 1'000'000'000;
     ts.tv_nsec = ns.count() % 1'000'000'000;
     return ts;
+}
+
+/// sendfile(2) for an opcode::sendfile request: bytes sent, or -errno (-EAGAIN: not now).
+int send_file_now(const io_request& r) noexcept {
+    off_t offset = static_cast<off_t>(r.offset);
+    const ssize_t n = ::sendfile(r.fd, r.flags, &offset, r.len);
+    if (n < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return static_cast<int>(n);
 }
 
 }  // namespace
@@ -174,6 +186,15 @@ bool uring_backend::start(io_request& r) noexcept {
     if (r.has_deadline() && io_uring_sq_space_left(&s_->ring) < 2) {
         io_uring_submit(&s_->ring);
     }
+    if (r.op == opcode::sendfile) {
+        // io_uring has no sendfile: try sendfile(2) now; on EAGAIN, a POLL_ADD for POLLOUT
+        // stands in for the request and reap() sends when it fires (see send_file_ready).
+        const int res = send_file_now(r);
+        if (res != -EAGAIN) {
+            r.res = res;
+            return false;
+        }
+    }
     io_uring_sqe* sqe = s_->get_sqe(overflow, *this);
     const int nosignal = MSG_NOSIGNAL;
     switch (r.op) {
@@ -218,6 +239,9 @@ bool uring_backend::start(io_request& r) noexcept {
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = buffer_group;
         break;
+    case opcode::sendfile:
+        io_uring_prep_poll_add(sqe, r.fd, POLLOUT);
+        break;
     }
     io_uring_sqe_set_data(sqe, &r);
     if (r.has_deadline() && r.op != opcode::sleep) {
@@ -229,6 +253,26 @@ bool uring_backend::start(io_request& r) noexcept {
     }
     track(r);
     return true;
+}
+
+bool uring_backend::repoll(io_request& r) noexcept {
+    if (r.cancel_requested) {
+        return false;  // a cancel is on its way and would miss the new poll: end it here
+    }
+    if (r.has_deadline() && io_uring_sq_space_left(&s_->ring) < 2) {
+        io_uring_submit(&s_->ring);
+    }
+    io_uring_sqe* sqe = s_->get_sqe(deferred_, *this);
+    io_uring_prep_poll_add(sqe, r.fd, POLLOUT);
+    io_uring_sqe_set_data(sqe, &r);
+    if (r.has_deadline()) {
+        sqe->flags |= IOSQE_IO_LINK;
+        auto* ts = new (r.backend_storage) __kernel_timespec(to_timespec(r.deadline));
+        io_uring_sqe* timeout = s_->get_sqe(deferred_, *this);
+        io_uring_prep_link_timeout(timeout, ts, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(timeout, tag_ignore);
+    }
+    return true;  // still in flight, still tracked
 }
 
 void uring_backend::cancel(io_request& r) noexcept {
@@ -266,6 +310,13 @@ void uring_backend::state::reap(ready_queue& ready, uring_backend& self) {
             }
             if (r.op == opcode::sleep && res == -ETIME) {
                 res = 0;  // a sleep that ran its course
+            }
+            if (r.op == opcode::sendfile && res >= 0) {
+                // The socket is writable: send now, or wait again if someone else filled it.
+                res = send_file_now(r);
+                if (res == -EAGAIN && self.repoll(r)) {
+                    continue;
+                }
             }
             self.finish(r, res, flags, ready);
         }

@@ -39,6 +39,8 @@ protected:
 
 private:
     explicit uring_backend(std::unique_ptr<state> s) noexcept;
+    /// A sendfile request found the socket full again: poll for POLLOUT once more.
+    bool repoll(io_request& r) noexcept;
     std::unique_ptr<state> s_;
 };
 

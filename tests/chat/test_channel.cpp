@@ -577,6 +577,72 @@ TEST_CASE("read(): a frame past max_frame gives frame_too_long, then reading goe
     });
 }
 
+TEST_CASE("frames(): every frame in order, a dropped one included, then why it ended",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel_options o;
+        o.max_frame = 1024;
+        channel ch(std::move(ours), o);
+        background<bool> sender(r, send_pieces(r, std::move(peer), ch,
+                                               {"a\nb\n", std::string(3000, 'x'), "\nc\n", "tail"}));
+        std::vector<std::string> got;
+        int dropped = 0;
+        auto frames = ch.frames();
+        for (auto it = co_await frames.begin(); it != frames.end(); co_await ++it) {
+            if (!*it) {
+                CHECK(it->error() == make_error_code(errc::frame_too_long));
+                ++dropped;
+                continue;
+            }
+            got.emplace_back(it->text());
+        }
+        CHECK(got == std::vector<std::string>{"a", "b", "c"});
+        CHECK(dropped == 1);
+        CHECK(frames.error() == no_error);
+        CHECK(frames.partial() == "tail");
+        (void)co_await sender.join();
+    });
+}
+
+namespace {
+
+/// Awaits one read() and must never be resumed: its frame is destroyed while it waits.
+task<> abandoned_read(channel& ch, bool& resumed) {
+    auto f = co_await ch.read();
+    resumed = true;
+    (void)f;
+}
+
+}  // namespace
+
+TEST_CASE("read(): a caller destroyed while waiting is not resumed; the next read() goes on",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel ch(std::move(ours));
+        bool resumed = false;
+        {
+            auto waiting = abandoned_read(ch, resumed);
+            waiting.start();  // suspends in read(): nothing has arrived
+            co_await yield_now{r};
+        }  // destroyed here, still waiting
+        auto sent = co_await peer.send_all(test::bytes("one\ntwo\n"));
+        REQUIRE(sent);
+        auto first = co_await ch.read();
+        REQUIRE(first);
+        CHECK(first.text() == "one");
+        auto second = co_await ch.read();
+        REQUIRE(second);
+        CHECK(second.text() == "two");
+        CHECK_FALSE(resumed);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Output
 // ---------------------------------------------------------------------------------------------

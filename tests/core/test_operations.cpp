@@ -16,10 +16,12 @@
 #include "core/file.hpp"
 #include "core/listener.hpp"
 #include "core/receiver.hpp"
+#include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
+using test::fill_send_buffer;
 
 
 namespace {
@@ -39,13 +41,6 @@ task<int> deep(int n) {
 task<> thrower() {
     throw std::runtime_error("boom");
     co_return;
-}
-
-/// Fills `s`'s send buffer so that the next send must wait.
-void fill_send_buffer(ringchat::socket& s) {
-    std::vector<char> junk(1 << 16, 'x');
-    while (::send(s.fd(), junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
-    }
 }
 
 }  // namespace
@@ -124,6 +119,65 @@ TEST_CASE("send and gather-send: deadline and cancellation", "[core][send]") {
             s.cancel();
         }(r, source));
         auto stopped = co_await a.send_gather(parts).cancel_with(source);
+        CHECK(stopped.error() == cancelled);
+    });
+}
+
+namespace {
+
+/// A temporary file of `size` bytes (a pattern no shift repeats within 251 bytes), removed
+/// by the destructor.
+struct temp_file {
+    explicit temp_file(std::size_t size) {
+        fd = mkstemp(path);
+        REQUIRE(fd >= 0);
+        for (std::size_t i = 0; i < size; ++i) {
+            content.push_back(static_cast<char>('a' + i % 251 % 26));
+        }
+        REQUIRE(::write(fd, content.data(), size) == static_cast<ssize_t>(size));
+    }
+    ~temp_file() {
+        ::close(fd);
+        ::unlink(path);
+    }
+    char path[32] = "/tmp/ringchat-sendfile-XXXXXX";
+    int fd = -1;
+    std::string content;
+};
+
+task<std::string> receive(ringchat::socket& s, std::size_t n) {
+    auto got = co_await test::recv_exactly(s, n);
+    co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("send_file: the file's bytes arrive whole, waiting while the socket is full; "
+          "deadline and cancellation", "[core][send]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        temp_file f(3 << 20);  // larger than a socket buffer: sends must wait for room
+        auto [a, b] = test::socket_pair(r);
+        test::background<std::string> reader(r, receive(b, f.content.size() - 1000));
+        std::uint64_t offset = 1000;
+        while (offset < f.content.size()) {
+            auto n = co_await a.send_file(f.fd, offset, f.content.size() - offset).timeout(10s);
+            REQUIRE(n);
+            REQUIRE(*n > 0);
+            offset += *n;
+        }
+        auto got = co_await reader.join();
+        CHECK(got == f.content.substr(1000));
+
+        fill_send_buffer(a);
+        auto late = co_await a.send_file(f.fd, 0, 4096).timeout(20ms);
+        CHECK(late.error() == timed_out);
+        cancel_source source;
+        r.spawn([](reactor& r, cancel_source& s) -> task<> {
+            co_await r.sleep_for(10ms);
+            s.cancel();
+        }(r, source));
+        auto stopped = co_await a.send_file(f.fd, 0, 4096).cancel_with(source);
         CHECK(stopped.error() == cancelled);
     });
 }
