@@ -2,6 +2,7 @@
 #include "chat/framer.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace ringchat::chat {
 
@@ -100,14 +101,26 @@ framer::status framer::next(std::span<const std::byte>& out) {
         if (skipping_) {
             if (step.found) {
                 skipping_ = false;
+                if (std::exchange(report_at_end_, false)) {
+                    return status::too_long;  // a count body ended: where its frame would
+                }
             }
             continue;
         }
         const bool eager = !step.found && !term_.active();
         if (max_frame_ != 0 && frame_.size() + data.size() > max_frame_ && !eager) {
             frame_.clear();
-            skipping_ = !step.found;
-            return status::too_long;
+            if (step.found) {
+                return status::too_long;
+            }
+            skipping_ = true;
+            // A string terminator may never come: say so now. A count's end is known: say
+            // so there, so that the terminator the caller sets then applies after the body.
+            report_at_end_ = term_.kind() == terminator_kind::count;
+            if (!report_at_end_) {
+                return status::too_long;
+            }
+            continue;
         }
         if (step.found || eager) {
             if (frame_.empty()) {
@@ -150,6 +163,7 @@ void framer::discard() noexcept {
     held_.clear();
     frame_.clear();
     skipping_ = false;
+    report_at_end_ = false;
     handed_out_ = false;
 }
 

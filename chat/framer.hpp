@@ -8,7 +8,7 @@
 // Invariants: a frame is a view into the chunk being scanned when it lies in one chunk (no
 // copy), otherwise into the framer's own buffer; either stays valid until the next call of
 // next(), feed() or discard(). Memory never grows past max_frame plus one terminator: a
-// longer frame ends with too_long and is then discarded up to its terminator.
+// longer frame ends with too_long and is discarded up to its terminator (see status).
 #pragma once
 
 #include <cstddef>
@@ -27,7 +27,10 @@ public:
         frame,      ///< a frame is ready (found_terminator; or, with no active terminator, the
                     ///< data that arrived, delivered at once as asynchat does)
         need_more,  ///< everything fed so far is consumed: feed the next chunk
-        too_long,   ///< the frame grew past max_frame; its rest is skipped up to its terminator
+        too_long,   ///< the frame grew past max_frame; its rest is skipped up to its terminator.
+                    ///< A string terminator's frame: reported as soon as it passes the
+                    ///< limit. A count's: reported where the body ends (after the skip), so
+                    ///< that a terminator set then applies to the bytes after the body.
     };
 
     /// `max_frame` = 0: no limit (asynchat's behaviour; memory then follows the peer).
@@ -73,6 +76,7 @@ private:
     bool in_joined_ = false;              // input_ is a part of joined_, not of the chunk
     std::vector<std::byte> frame_;        // a frame that spans chunks
     bool skipping_ = false;               // the rest of a too-long frame is being dropped
+    bool report_at_end_ = false;          // ... a count body's: too_long comes at its end
     bool handed_out_ = false;             // frame_ was returned: clear it at the next call
 };
 

@@ -101,10 +101,6 @@ run drive(framer& f, const std::vector<std::string>& chunks, const handler& on =
         total += c.size();
     }
     const std::size_t limit = 4 * total + 2 * chunks.size() + 8;   // no runaway loop
-    // TRICKY: a frame is eager when the terminator was inactive before next(), or when it
-    // follows a too_long under a count: the skip ends at the count, which leaves count(0),
-    // inside the same next() that returns the eager frame.
-    bool skipping_count = false;
     const auto drain = [&](std::size_t i, bool consumed) {
         while (true) {
             const bool active = f.get_terminator().active();
@@ -119,7 +115,7 @@ run drive(framer& f, const std::vector<std::string>& chunks, const handler& on =
             }
             delivery d;
             d.st = st;
-            d.eager = st == status::frame && (!active || skipping_count);
+            d.eager = st == status::frame && !active;
             d.seen = f.get_terminator();
             d.chunk = i;
             d.consumed = consumed;
@@ -137,8 +133,6 @@ run drive(framer& f, const std::vector<std::string>& chunks, const handler& on =
                     }
                 }
             }
-            skipping_count = st == status::too_long && d.seen.active() &&
-                             d.seen.kind() == terminator_kind::count;
             r.out.push_back(d);
             if (on) {
                 on(f, r.out.back());
@@ -692,6 +686,28 @@ TEST_CASE("framer: too_long comes as soon as the limit is passed, not at the ter
     CHECK(f.next(out) == status::need_more);
 }
 
+TEST_CASE("framer: a count body over max_frame is too_long where it ends; the terminator "
+          "set then applies after the body", "[framer]") {
+    // A header line, a 10-byte body over the limit, then lines again: what a RESP or HTTP
+    // handler does. The handler learns of the long body where found_terminator would be.
+    const std::string stream = "10\n0123456789ok\nnext\n";
+    for (const auto& chunks : every_chunking(stream)) {
+        framer f(4);
+        const run got = drive(f, chunks, [](framer& fr, const delivery& d) {
+            if (d.st == status::frame && d.data == "10") {
+                fr.set_terminator(terminator::count(10));
+            } else if (d.st == status::too_long) {
+                CHECK_FALSE(fr.get_terminator().active());  // the count ran out
+                fr.set_terminator(terminator::bytes("\n"));
+            }
+        });
+        INFO("chunks " << describe(chunks));
+        REQUIRE(got.error.empty());
+        CHECK(texts(got) == std::vector<std::string>{"10", "<too long>", "ok", "next"});
+        CHECK(got.partial.empty());
+    }
+}
+
 TEST_CASE("framer: held terminator bytes do not count against max_frame", "[framer]") {
     framer f(3);
     f.set_terminator(terminator::bytes("\r\n\r\n"));
@@ -802,8 +818,8 @@ std::string describe(const run& r) {
 /// terminator in force. An inactive `t`: everything from p on is data. A count n: the next n
 /// bytes end the frame. A string: the frame ends at its leftmost occurrence from c, which is
 /// consumed. A frame longer than max_frame is too_long instead, as soon as its data passes the
-/// limit, and the script does not see it; it is skipped up to its terminator, which is
-/// consumed all the same. At the end: the unfinished frame (nothing once too_long) and the
+/// limit (a count's only where the body ends), and the script does not see it; it is skipped
+/// up to its terminator, which is consumed all the same. At the end: the unfinished frame (nothing once too_long) and the
 /// longest suffix that is a proper prefix of `t`.
 struct model {
     std::string_view s;
@@ -813,6 +829,7 @@ struct model {
     std::size_t c = 0;
     std::size_t frames = 0;
     bool skipping = false;
+    bool skipping_count = false;  // ... a count body, whose too_long comes at its end
 
     bool over(std::size_t n) const { return sc.max_frame != 0 && n > sc.max_frame; }
 
@@ -863,13 +880,20 @@ struct model {
             }
             if (next == 0) {   // not found: s[p, c) is data of an unfinished frame
                 if (!skipping && over(c - p)) {
-                    out.events.push_back({expected_event::kind::too_long, {}, p, 0, t});
+                    // A string's too_long comes at once; a count's where the body ends.
+                    skipping_count = t.kind() == terminator_kind::count;
+                    if (!skipping_count) {
+                        out.events.push_back({expected_event::kind::too_long, {}, p, 0, t});
+                    }
                     skipping = true;
                 }
                 return;
             }
             if (skipping) {
                 skipping = false;
+                if (std::exchange(skipping_count, false)) {
+                    out.events.push_back({expected_event::kind::too_long, {}, p, next, t});
+                }
             } else if (over(data_end - p)) {
                 out.events.push_back({expected_event::kind::too_long, {}, p, next, t});
             } else {
