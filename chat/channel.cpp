@@ -245,8 +245,7 @@ void channel::discard_buffers() {
     // The entries a send in progress (or a producer's more()) points into stay until it
     // completes; the writer then drops what is left of them (discard_in_flight_).
     while (out_.size() > in_flight_entries_) {
-        queued_bytes_ -= out_.back().data.size() - out_.back().offset;
-        out_.pop_back();
+        drop_last();
     }
     discard_in_flight_ = in_flight_entries_ > 0;
 }
@@ -285,21 +284,39 @@ void channel::shut(std::error_code why) noexcept {
     if (socket_.valid()) {
         (void)socket_.shutdown(SHUT_RDWR);
     }
+    // Nothing more is sent: drop the output, but not what a send in progress points into
+    // (the writer drops that when the send comes back, cancelled).
+    while (out_.size() > in_flight_entries_) {
+        drop_last();
+    }
+    discard_in_flight_ = in_flight_entries_ > 0;
     wake(drain_waiters_);
     wake(close_waiters_);
     schedule_writer();
+}
+
+void channel::drop_output() noexcept {
+    out_.clear();
+    queued_bytes_ = 0;
+    discard_in_flight_ = false;
+}
+
+void channel::drop_last() noexcept {
+    const entry& e = out_.back();
+    queued_bytes_ -= e.data.size() - e.offset;
+    out_.pop_back();
 }
 
 task<> channel::drain() {
     struct waiter {
         channel& ch;
         bool await_ready() const noexcept {
-            return !ch.open_ || ch.queued_bytes_ < ch.options_.low_water;
+            return !ch.open_ || ch.below_low_water();
         }
         void await_suspend(std::coroutine_handle<> h) { ch.drain_waiters_.push_back(h); }
         void await_resume() const noexcept {}
     };
-    while (open_ && queued_bytes_ >= options_.low_water) {
+    while (open_ && !below_low_water()) {
         co_await waiter{*this};
     }
 }
@@ -339,6 +356,7 @@ task<bool> channel::send_region(producers::file_region region) {
         if (open_) {
             shut(sent.error());
         }
+        drop_output();
         co_return false;
     }
     ++stats_.sends;
@@ -414,6 +432,7 @@ task<> channel::write_loop() {
                 }
                 in_flight_entries_ = 0;
                 if (!open_) {
+                    drop_output();
                     co_return;
                 }
                 if (std::exchange(discard_in_flight_, false)) {
@@ -456,6 +475,7 @@ task<> channel::write_loop() {
             if (open_) {
                 shut(sent.error());
             }
+            drop_output();
             co_return;
         }
         ++stats_.sends;
@@ -483,10 +503,11 @@ task<> channel::write_loop() {
                 out_.pop_front();
             }
         }
-        if (queued_bytes_ < options_.low_water) {
+        if (below_low_water()) {
             wake(drain_waiters_);
         }
     }
+    drop_output();  // closed: what a send in progress pointed into is no longer needed
 }
 
 }  // namespace ringchat::chat

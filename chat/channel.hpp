@@ -41,7 +41,8 @@ namespace ringchat::chat {
 struct channel_options {
     std::size_t max_frame = 64 * 1024;        ///< 0 = unlimited (asynchat)
     std::size_t out_buffer_size = 64 * 1024;  ///< most bytes gathered into one send
-    std::size_t low_water = 64 * 1024;        ///< drain() waits until queued output is below
+    /// drain() waits until queued output is below this (with 0: until all of it is sent)
+    std::size_t low_water = 64 * 1024;
     /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
     /// into memory first.
     bool zero_copy = true;
@@ -164,6 +165,8 @@ public:
     std::error_code close_reason() const noexcept { return reason_; }
     /// asynchat's writable(): output queued (or a close marker pending).
     bool writable() const noexcept { return !out_.empty(); }
+    /// Bytes pushed and not sent yet, a send in progress included (producers count with the
+    /// chunks they gave, not what they will give). 0 once the channel is closed.
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
     const channel_stats& stats() const noexcept { return stats_; }
     const channel_options& options() const noexcept { return options_; }
@@ -179,6 +182,11 @@ private:
         producers::any_producer source;
     };
     void enqueue(entry e);
+    void drop_last() noexcept;
+    void drop_output() noexcept;
+    bool below_low_water() const noexcept {
+        return queued_bytes_ == 0 || queued_bytes_ < options_.low_water;
+    }
     void wake_writer();
     void schedule_writer();
     void wake(std::vector<std::coroutine_handle<>>& waiters);

@@ -790,6 +790,62 @@ TEST_CASE("drain(): queued output stays below low water plus one push", "[channe
     });
 }
 
+TEST_CASE("drain() with low_water 0 returns once everything is sent", "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel_options o;
+        o.low_water = 0;
+        channel ch(std::move(ours), o);
+        const std::string payload(1 << 20, 'd');  // more than the socket buffer holds
+        background<std::string> reader(r, test::recv_exactly(peer, payload.size()));
+        ch.push(payload);
+        co_await ch.drain();
+        CHECK(ch.is_open());
+        CHECK(ch.queued_bytes() == 0);
+        CHECK(ch.stats().bytes_sent == payload.size());
+        auto got = co_await reader.join();
+        CHECK(got == payload);
+    });
+}
+
+TEST_CASE("a closed channel queues nothing: close(), and pushes after close_when_done",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        {
+            // close() while output waits for a peer that does not read.
+            auto [ours, peer] = test::socket_pair(r);
+            channel ch(std::move(ours));
+            ch.push(std::string(1 << 20, 'q'));
+            co_await yield_now{r};
+            CHECK(ch.queued_bytes() > 0);
+            ch.close();
+            co_await yield_now{r};  // the writer's cancelled send comes back
+            co_await yield_now{r};
+            CHECK(ch.queued_bytes() == 0);
+            CHECK_FALSE(ch.writable());
+            ch.push("more");  // closed: dropped
+            CHECK(ch.queued_bytes() == 0);
+        }
+        {
+            auto [ours, peer] = test::socket_pair(r);
+            channel ch(std::move(ours));
+            background<std::string> reader(r, recv_all_from(std::move(peer)));
+            ch.push("before\n");
+            ch.close_when_done();
+            ch.push("after\n");  // never sent
+            auto got = co_await reader.join();
+            CHECK(got == "before\n");
+            CHECK_FALSE(ch.is_open());
+            CHECK(ch.queued_bytes() == 0);
+            CHECK_FALSE(ch.writable());
+        }
+    });
+}
+
 TEST_CASE("finish(): flushes what is queued, then closes", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
