@@ -349,8 +349,9 @@ task<bool> channel::send_region(producers::file_region region) {
     auto sent = co_await send;
     in_flight_entries_ = 0;
     if (sent && *sent == 0) {
+        // As the producer's read path says it (producers/file.hpp).
         log::error("file region ends early (the file shrank?); closing the channel");
-        sent = std::make_error_code(std::errc::io_error);
+        sent = std::make_error_code(std::errc::no_message_available);
     }
     if (!sent) {
         if (open_) {

@@ -142,7 +142,13 @@ bool epoll_backend::ensure_registered(int fd, fd_state& st) noexcept {
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.fd = fd;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
-        return false;
+        if (errno != EPERM) {
+            return false;
+        }
+        // A regular file (EPERM: epoll cannot watch it) is always ready: a request parked on
+        // it, once this turn's inline budget is spent, is retried next turn (pread never
+        // says EAGAIN), with no readiness to wait for.
+        st.readable = st.writable = true;
     }
     st.registered = true;
     return true;

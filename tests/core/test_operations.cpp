@@ -314,6 +314,24 @@ TEST_CASE("file read and write at offsets; close through the backend", "[core][f
     });
 }
 
+TEST_CASE("file reads past the epoll backend's inline budget go on next turn",
+          "[core][file]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        temp_file f(300 * 16);
+        auto opened = file::open(r, f.path, O_RDONLY);
+        REQUIRE(opened);
+        std::string got;
+        std::byte buf[16];
+        for (std::uint64_t at = 0; at < f.content.size(); at += sizeof buf) {
+            auto n = co_await opened->read(buf, at);  // 300 reads, no other await between
+            REQUIRE(n);
+            got += test::text(std::span(buf, *n));
+        }
+        CHECK(got == f.content);
+    });
+}
+
 TEST_CASE("destroying a task suspended on I/O is safe", "[core][lifetime]") {
     const auto kind = GENERATE(from_range(test::backends()));
     const std::size_t fds_before = test::open_fds();
