@@ -292,6 +292,7 @@ void channel::shut(std::error_code why) noexcept {
     discard_in_flight_ = in_flight_entries_ > 0;
     wake(drain_waiters_);
     wake(close_waiters_);
+    wake(flush_waiters_);
     schedule_writer();
 }
 
@@ -317,6 +318,18 @@ task<> channel::drain() {
         void await_resume() const noexcept {}
     };
     while (open_ && !below_low_water()) {
+        co_await waiter{*this};
+    }
+}
+
+task<> channel::flush() {
+    struct waiter {
+        channel& ch;
+        bool await_ready() const noexcept { return !ch.open_ || ch.out_.empty(); }
+        void await_suspend(std::coroutine_handle<> h) { ch.flush_waiters_.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+    while (open_ && !out_.empty()) {
         co_await waiter{*this};
     }
 }
@@ -382,6 +395,7 @@ task<> channel::write_loop() {
     iovec iov[max_iovecs];
     while (open_) {
         if (out_.empty()) {
+            wake(flush_waiters_);  // everything queued went out
             co_await parked{*this};
             continue;
         }

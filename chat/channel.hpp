@@ -153,6 +153,10 @@ public:
     void discard_buffers();
     /// Completes when queued output is below the low-water mark (or the channel closed).
     task<> drain();
+    /// Completes when everything queued has been sent (bytes and producers, a file sent with
+    /// sendfile included), or the channel closed. Unlike drain(), which counts queued bytes
+    /// only, this waits for producers too; the channel stays open.
+    task<> flush();
     /// Sends everything queued, then closes (bounded by write_timeout). A session's end.
     task<> finish();
     /// Closes now: pending reads end with ECANCELED, queued output is dropped.
@@ -224,6 +228,7 @@ private:
     std::coroutine_handle<> writer_scheduled_;  // woken, not resumed yet
     std::vector<std::coroutine_handle<>> drain_waiters_;
     std::vector<std::coroutine_handle<>> close_waiters_;
+    std::vector<std::coroutine_handle<>> flush_waiters_;
     clock::time_point last_activity_;
     channel_stats stats_;
     std::error_code reason_;

@@ -39,6 +39,10 @@ void unschedule(reactor& r, std::coroutine_handle<> h) noexcept { r.unschedule(h
 }  // namespace detail
 
 reactor::reactor(reactor_options options) : backend_(make_backend(options)) {
+    struct sigaction now{};
+    if (sigaction(SIGPIPE, nullptr, &now) == 0 && now.sa_handler == SIG_DFL) {
+        std::signal(SIGPIPE, SIG_IGN);  // a handler the program set is left alone
+    }
     ready_.reserve(256);
     resuming_.reserve(256);
 }

@@ -28,6 +28,9 @@ public:
     /// Makes the backend `options.kind` asks for. `automatic` picks io_uring, or epoll where
     /// io_uring_setup fails with ENOSYS, EPERM, EACCES or ENOMEM (one log line says so).
     /// \throws std::system_error when the backend asked for explicitly cannot be created.
+    /// SIGPIPE, where it has its default action, is set to be ignored: sendfile(2) (the
+    /// zero-copy path) cannot be told MSG_NOSIGNAL, and a peer that goes away must cost an
+    /// EPIPE, not the process.
     explicit reactor(reactor_options options = reactor_options::from_env());
     ~reactor();
     reactor(const reactor&) = delete;

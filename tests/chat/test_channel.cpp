@@ -917,6 +917,28 @@ TEST_CASE("an asynchronous producer (more() awaits) is sent in order", "[channel
     });
 }
 
+TEST_CASE("flush(): waits for producers too, and the channel stays open", "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel_options o;
+        o.low_water = 1;  // drain() would return at once: a producer counts no bytes
+        channel ch(std::move(ours), o);
+        co_await ch.flush();  // nothing queued: at once
+        ch.push("A|");
+        ch.push_with_producer(slow_producer(r, {"one|", "two|", "three|"}));
+        co_await ch.flush();
+        CHECK(ch.is_open());
+        CHECK_FALSE(ch.writable());
+        CHECK(ch.stats().bytes_sent == 16);
+        auto got = co_await test::recv_exactly(peer, 16);
+        CHECK(got == "A|one|two|three|");
+        ch.close();
+        co_await ch.flush();  // closed: at once
+    });
+}
+
 TEST_CASE("discard_buffers while an asynchronous producer is asked for more()", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);

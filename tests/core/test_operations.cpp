@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -179,6 +180,21 @@ TEST_CASE("send_file: the file's bytes arrive whole, waiting while the socket is
         }(r, source));
         auto stopped = co_await a.send_file(f.fd, 0, 4096).cancel_with(source);
         CHECK(stopped.error() == cancelled);
+    });
+}
+
+TEST_CASE("send_file to a peer that went away is EPIPE, not SIGPIPE", "[core][send]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    std::signal(SIGPIPE, SIG_DFL);  // as a program starts; the reactor must take care of it
+    test::run(kind, [](reactor& r) -> task<> {
+        struct sigaction now{};
+        REQUIRE(sigaction(SIGPIPE, nullptr, &now) == 0);
+        CHECK(now.sa_handler == SIG_IGN);
+        temp_file f(4096);
+        auto [a, b] = test::socket_pair(r);
+        b.close_now();
+        auto sent = co_await a.send_file(f.fd, 0, 4096);
+        CHECK(sent.error() == std::error_code(EPIPE, std::system_category()));
     });
 }
 
