@@ -158,7 +158,12 @@ struct listener::state {
             return;
         case ECANCELED:
             if (!s.closed && !s.owner->stopping()) {
-                // Cancelled because the queue was full: re-armed by the next accept().
+                // Cancelled because the queue was full. An accept() that drained the queue
+                // while the cancel was on its way found this request still in flight and did
+                // not arm: arm now if anyone waits or there is room again (arm() checks).
+                if (s.waiting_head != nullptr || s.queued.size() < s.options.max_queued / 2) {
+                    s.arm();
+                }
                 return;
             }
             break;
