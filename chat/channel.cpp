@@ -56,14 +56,16 @@ clock::time_point channel::read_deadline(clock::time_point started) const noexce
 bool channel::spurious_timeout(const result<recv_buffer>& chunk,
                                clock::time_point started) const noexcept {
     // The receiver's deadline is the idle one, but output kept the channel busy meanwhile.
+    if (chunk || chunk.error() != std::errc::timed_out || options_.idle_timeout.count() == 0) {
+        return false;
+    }
     const auto now = clock::now();
-    return !chunk && chunk.error() == std::errc::timed_out && options_.idle_timeout.count() > 0 &&
-           now < last_activity_ + options_.idle_timeout &&
+    return now < last_activity_ + options_.idle_timeout &&
            (options_.read_timeout.count() == 0 || now < started + options_.read_timeout);
 }
 
 task<result<recv_buffer>> channel::read_chunk() {
-    const auto started = clock::now();
+    const auto started = read_started();
     for (;;) {
         if (!open_ || input_done_) {
             co_return recv_buffer();
@@ -84,7 +86,7 @@ task<result<recv_buffer>> channel::read_chunk() {
             input_done_ = true;  // end of stream
             co_return recv_buffer();
         }
-        last_activity_ = clock::now();
+        note_activity();
         stats_.bytes_received += chunk->size();
         co_return std::move(*chunk);
     }
@@ -92,7 +94,7 @@ task<result<recv_buffer>> channel::read_chunk() {
 
 bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     if (chunk && !chunk->empty()) {
-        last_activity_ = clock::now();
+        note_activity();
         stats_.bytes_received += chunk->size();
         current_ = std::move(*chunk);
         framer_.feed(current_.data());
@@ -133,7 +135,7 @@ bool channel::try_frame(frame& out) {
             return take_chunk(recv_buffer(), out);
         }
         auto chunk = in_.try_next();
-        if (!chunk || spurious_timeout(*chunk, clock::now())) {
+        if (!chunk || spurious_timeout(*chunk, read_started())) {
             return false;  // must wait: the reader coroutine does that
         }
         if (take_chunk(std::move(*chunk), out)) {
@@ -158,7 +160,7 @@ task<> channel::read_loop() {
     };
     for (;;) {
         co_await park{*this};
-        const auto started = clock::now();
+        const auto started = read_started();
         while (!try_frame(reader_frame_)) {
             in_.set_deadline(read_deadline(started));
             auto chunk = co_await in_.next();
@@ -376,7 +378,7 @@ task<bool> channel::send_region(producers::file_region region) {
     ++stats_.sends;
     stats_.bytes_sent += *sent;
     stats_.bytes_zero_copy += *sent;
-    last_activity_ = clock::now();
+    note_activity();
     if (std::exchange(discard_in_flight_, false)) {
         out_.pop_front();  // discarded while it was sent: drop the rest of it
     } else {
@@ -478,12 +480,24 @@ task<> channel::write_loop() {
             continue;  // only exhausted producers were met
         }
         in_flight_entries_ = parts;
-        auto send = socket_.send_gather(std::span(iov, parts));
-        if (options_.write_timeout.count() > 0) {
-            send.set_deadline(clock::now() + options_.write_timeout);
+        const auto prepare = [this](auto& op) {
+            if (options_.write_timeout.count() > 0) {
+                op.set_deadline(clock::now() + options_.write_timeout);
+            }
+            op.set_cancel_source(writer_cancel_);
+        };
+        // One part is a plain send: sendmsg would copy an iovec and a msghdr in for nothing.
+        result<std::size_t> sent = std::error_code();
+        if (parts == 1) {
+            auto send = socket_.send(std::span(static_cast<const std::byte*>(iov[0].iov_base),
+                                               iov[0].iov_len));
+            prepare(send);
+            sent = co_await send;
+        } else {
+            auto send = socket_.send_gather(std::span(iov, parts));
+            prepare(send);
+            sent = co_await send;
         }
-        send.set_cancel_source(writer_cancel_);
-        auto sent = co_await send;
         in_flight_entries_ = 0;
         const bool discarded = std::exchange(discard_in_flight_, false);
         if (!sent) {
@@ -495,7 +509,7 @@ task<> channel::write_loop() {
         }
         ++stats_.sends;
         stats_.bytes_sent += *sent;
-        last_activity_ = clock::now();
+        note_activity();
         // Pop what went out; a short send leaves the rest at the front.
         std::size_t left = *sent;
         std::size_t done = 0;

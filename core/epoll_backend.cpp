@@ -274,6 +274,13 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                 break;
             }
             if (n > 0) {
+                // A short read drained the socket: with edge triggering, new data brings a
+                // new event, so no recv that would only say EAGAIN is made next turn. Not
+                // after a hang-up: the end of stream behind the data brings no new event.
+                if (static_cast<std::size_t>(n) < buffer_size_ && (r.flags & MSG_PEEK) == 0 &&
+                    !st.hung_up) {
+                    is_ready = false;
+                }
                 free_.pop_back();
                 r.buffer_id = id;
                 complete(r, static_cast<std::int32_t>(n), io_more | io_has_buffer, ready);
@@ -296,6 +303,10 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
         if (res == -EAGAIN) {
             is_ready = false;
             break;
+        }
+        if (r.op == opcode::recv && res > 0 && static_cast<std::uint32_t>(res) < r.len &&
+            (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
+            is_ready = false;  // drained (see recv_multishot above)
         }
         complete(r, res, 0, ready);
     }
@@ -359,6 +370,9 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
         const std::uint32_t e = events[i].events;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
             st.readable = true;
+        }
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            st.hung_up = true;
         }
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
             st.writable = true;

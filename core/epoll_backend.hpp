@@ -40,6 +40,7 @@ private:
         bool readable = false;
         bool writable = false;
         bool queued = false;  // in retry_
+        bool hung_up = false;  // an event said EPOLLRDHUP/HUP/ERR: an EOF or error may wait
         io_request* readers = nullptr;
         io_request* writers = nullptr;
     };
