@@ -1,0 +1,723 @@
+// bench/loadgen — the bench suite's line-echo load generator. Plain epoll and the C++ standard
+// library, no ringchat, so that it shares none of the framework's costs.
+//
+// Each connection keeps `depth` messages in flight (closed loop: a reply completes one message
+// and sends the next). A message is `size` bytes: "<conn>:<seq>:" and a filler that depends on
+// the sequence number, then "\n", so every reply is compared byte for byte with what was sent and
+// a lost, repeated or reordered line is a mismatch. The run is a warm-up, then the measured
+// interval; only messages completed in the measured interval count. Latency (from queuing the
+// message to its last reply byte) goes into a log-linear histogram. With --server-pid, the
+// server's CPU time (utime+stime, /proc/PID/stat) is read at both ends of the measured interval
+// and its RSS (/proc/PID/status VmRSS) before connecting and at the end.
+//
+// Output: one JSON object on stdout. Exit status 0 when the run is clean (no mismatch, no
+// error), 1 otherwise, 2 for a bad command line.
+//
+// Invariant: a connection's `expect` holds exactly the bytes sent (or queued) on it and not yet
+// echoed, in order; `inflight` holds each of those messages' end offset in the reply stream.
+//
+// Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--depth D] [--size BYTES]
+//                [--duration S] [--warmup S] [--requests N] [--threads T] [--server-pid PID]
+//                [--hold S] [--timeout S]
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::uint64_t now_ns() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+            .count());
+}
+
+struct config {
+    std::string host = "127.0.0.1";
+    int port = 0;
+    unsigned connections = 1;
+    unsigned depth = 1;
+    std::size_t size = 64;
+    double duration = 2.0;
+    double warmup = 0.5;
+    std::uint64_t requests = 0;  // > 0: stop after this many replies (no warm-up)
+    unsigned threads = 1;
+    long server_pid = 0;
+    double hold = 0;      // > 0: after one ping per connection, hold them open this long
+    double timeout = 0;   // 0: warm-up + duration + 30 s
+};
+
+// Log-linear histogram (HdrHistogram's layout, 64 linear sub-buckets per power of two: about
+// 1.6% resolution), of nanoseconds.
+class histogram {
+public:
+    static constexpr unsigned sub_bits = 6;
+    static constexpr unsigned sub = 1u << sub_bits;
+
+    histogram() : counts_(sub + (64 - sub_bits) * sub, 0) {}
+
+    static std::size_t index(std::uint64_t v) {
+        if (v < sub) {
+            return static_cast<std::size_t>(v);
+        }
+        const unsigned e = 63u - static_cast<unsigned>(__builtin_clzll(v));
+        const unsigned shift = e - sub_bits;
+        return sub + std::size_t{e - sub_bits} * sub + ((v >> shift) - sub);
+    }
+    // The middle of bucket i.
+    static double value(std::size_t i) {
+        if (i < sub) {
+            return static_cast<double>(i);
+        }
+        const std::size_t e = (i - sub) / sub + sub_bits;
+        const std::size_t shift = e - sub_bits;
+        const double low = static_cast<double>(((i - sub) % sub + sub) << shift);
+        return low + static_cast<double>(std::uint64_t{1} << shift) / 2.0;
+    }
+
+    void record(std::uint64_t v) {
+        ++counts_[index(v)];
+        ++total_;
+        sum_ += static_cast<double>(v);
+        max_ = std::max(max_, v);
+    }
+    void merge(const histogram& o) {
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            counts_[i] += o.counts_[i];
+        }
+        total_ += o.total_;
+        sum_ += o.sum_;
+        max_ = std::max(max_, o.max_);
+    }
+    double percentile(double p) const {
+        if (total_ == 0) {
+            return 0;
+        }
+        const auto rank =
+            static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total_)));
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            seen += counts_[i];
+            if (seen >= std::max<std::uint64_t>(rank, 1)) {
+                return std::min(value(i), static_cast<double>(max_));
+            }
+        }
+        return static_cast<double>(max_);
+    }
+    double mean() const { return total_ ? sum_ / static_cast<double>(total_) : 0; }
+    std::uint64_t max() const { return max_; }
+    std::uint64_t total() const { return total_; }
+
+private:
+    std::vector<std::uint64_t> counts_;
+    std::uint64_t total_ = 0;
+    double sum_ = 0;
+    std::uint64_t max_ = 0;
+};
+
+// 0 = warm-up, 1 = measuring, 2 = stop.
+std::atomic<int> phase{0};
+std::atomic<std::uint64_t> completed_total{0};
+
+struct message_in_flight {
+    std::uint64_t start_ns;
+    std::uint64_t end_offset;  // in the connection's reply stream
+};
+
+struct connection {
+    int fd = -1;
+    unsigned id = 0;
+    std::uint64_t next_seq = 0;
+    std::string out;  // queued, not yet sent
+    std::size_t out_off = 0;
+    std::string expect;  // sent, not yet echoed
+    std::size_t expect_off = 0;
+    std::uint64_t received = 0;  // reply bytes so far
+    std::uint64_t queued = 0;    // bytes queued so far
+    std::deque<message_in_flight> inflight;
+    bool open = false;
+    std::uint64_t pings_left = 0;  // --hold: messages still to send
+};
+
+struct thread_result {
+    histogram latency;
+    std::uint64_t requests = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t mismatches = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t connected = 0;
+    std::uint64_t reads = 0;  // recv calls that returned data, in the measured interval
+    std::string first_problem;
+};
+
+void append_message(std::string& to, unsigned conn, std::uint64_t seq, std::size_t size) {
+    char head[48];
+    const int n = std::snprintf(head, sizeof head, "%u:%llu:", conn,
+                                static_cast<unsigned long long>(seq));
+    const std::size_t start = to.size();
+    to.resize(start + size);
+    char* p = to.data() + start;
+    const std::size_t body = size - 1;
+    const std::size_t h = std::min<std::size_t>(static_cast<std::size_t>(n), body);
+    std::memcpy(p, head, h);
+    for (std::size_t i = h; i < body; ++i) {
+        p[i] = static_cast<char>('a' + (seq + i) % 26);
+    }
+    p[body] = '\n';
+}
+
+class worker {
+public:
+    worker(const config& cfg, unsigned first_id, unsigned count) : cfg_(cfg) {
+        conns_.resize(count);
+        for (unsigned i = 0; i < count; ++i) {
+            conns_[i].id = first_id + i;
+        }
+    }
+
+    void problem(const std::string& what) {
+        if (result_.first_problem.empty()) {
+            result_.first_problem = what;
+        }
+    }
+
+    // Blocking connects (loopback: immediate once the server listens), then non-blocking.
+    bool connect_all() {
+        ep_ = epoll_create1(EPOLL_CLOEXEC);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<std::uint16_t>(cfg_.port));
+        if (inet_pton(AF_INET, cfg_.host.c_str(), &sa.sin_addr) != 1) {
+            problem("bad --host (an IPv4 literal is needed)");
+            return false;
+        }
+        for (std::size_t i = 0; i < conns_.size(); ++i) {
+            connection& c = conns_[i];
+            c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            // A server that stops accepting fills its backlog, and connect() then waits: bound it.
+            timeval tv{10, 0};
+            setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            if (c.fd < 0 || ::connect(c.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+                problem("connect (connection " + std::to_string(i) + " of " +
+                        std::to_string(conns_.size()) + "): " +
+                        (errno == EINPROGRESS ? std::string("no answer in 10 s (the server's "
+                                                            "backlog is full: is it accepting?)")
+                                              : std::string(std::strerror(errno))));
+                ++result_.errors;
+                return false;
+            }
+            int one = 1;
+            setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+            ev.data.u64 = i;
+            epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
+            c.open = true;
+            ++result_.connected;
+        }
+        return true;
+    }
+
+    void queue_message(connection& c, std::uint64_t t) {
+        const std::size_t before = c.out.size();
+        append_message(c.out, c.id, c.next_seq++, cfg_.size);
+        c.expect.append(c.out, before, cfg_.size);
+        c.queued += cfg_.size;
+        c.inflight.push_back({t, c.queued});
+    }
+
+    void close_conn(connection& c) {
+        if (c.open) {
+            ::close(c.fd);
+            c.open = false;
+            --open_;
+        }
+    }
+
+    void flush(connection& c) {
+        while (c.out_off < c.out.size()) {
+            const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                                     MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    return;
+                }
+                problem(std::string("send: ") + std::strerror(errno));
+                ++result_.errors;
+                close_conn(c);
+                return;
+            }
+            c.out_off += static_cast<std::size_t>(n);
+        }
+        c.out.clear();
+        c.out_off = 0;
+    }
+
+    void on_reply_bytes(connection& c, const char* data, std::size_t n) {
+        const std::size_t have = c.expect.size() - c.expect_off;
+        const std::size_t cmp = std::min(n, have);
+        if (n > have || std::memcmp(data, c.expect.data() + c.expect_off, cmp) != 0) {
+            ++result_.mismatches;
+            std::size_t at = 0;
+            while (at < cmp && data[at] == c.expect[c.expect_off + at]) {
+                ++at;
+            }
+            // Which message the first differing byte belongs to (sequence numbers from 0).
+            std::uint64_t seq = c.next_seq - c.inflight.size();
+            for (const message_in_flight& m : c.inflight) {
+                if (m.end_offset > c.received + at) {
+                    break;
+                }
+                ++seq;
+            }
+            problem("connection " + std::to_string(c.id) + ": reply differs at byte " +
+                    std::to_string(c.received + at) + " of its stream (message " +
+                    std::to_string(seq) + (n > have ? "; more bytes than were sent)" : ")"));
+            close_conn(c);
+            return;
+        }
+        c.expect_off += n;
+        c.received += n;
+        if (c.expect_off > 65536 && c.expect_off * 2 > c.expect.size()) {
+            c.expect.erase(0, c.expect_off);
+            c.expect_off = 0;
+        }
+        const std::uint64_t t = now_ns();
+        const int ph = phase.load(std::memory_order_relaxed);
+        while (!c.inflight.empty() && c.inflight.front().end_offset <= c.received) {
+            if (ph == 1) {
+                result_.latency.record(t - c.inflight.front().start_ns);
+                ++result_.requests;
+                result_.bytes += cfg_.size;
+            }
+            c.inflight.pop_front();
+            if (cfg_.requests > 0 &&
+                completed_total.fetch_add(1, std::memory_order_relaxed) + 1 >= cfg_.requests) {
+                phase.store(2);
+            }
+            if (cfg_.hold > 0) {
+                if (c.pings_left > 0) {
+                    --c.pings_left;
+                    queue_message(c, t);
+                }
+            } else if (ph != 2) {
+                queue_message(c, t);
+            }
+        }
+    }
+
+    void on_readable(connection& c) {
+        for (;;) {
+            const ssize_t n = ::recv(c.fd, rbuf_.data(), rbuf_.size(), 0);
+            if (n > 0) {
+                if (phase.load(std::memory_order_relaxed) == 1) {
+                    ++result_.reads;
+                }
+                on_reply_bytes(c, rbuf_.data(), static_cast<std::size_t>(n));
+                if (!c.open) {
+                    return;
+                }
+                if (static_cast<std::size_t>(n) < rbuf_.size()) {
+                    break;  // drained for now; the next arrival is a new edge
+                }
+                continue;
+            }
+            if (n == 0) {
+                if (phase.load() != 2) {
+                    problem("connection " + std::to_string(c.id) + " closed by the server");
+                    ++result_.errors;
+                }
+                close_conn(c);
+                return;
+            }
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            problem(std::string("recv: ") + std::strerror(errno));
+            ++result_.errors;
+            close_conn(c);
+            return;
+        }
+        flush(c);
+    }
+
+    void run() {
+        rbuf_.resize(256 * 1024);
+        open_ = conns_.size();
+        const std::uint64_t t = now_ns();
+        for (connection& c : conns_) {
+            if (cfg_.hold > 0) {
+                c.pings_left = cfg_.depth - 1;
+                queue_message(c, t);
+            } else {
+                for (unsigned d = 0; d < cfg_.depth; ++d) {
+                    queue_message(c, t);
+                }
+            }
+            flush(c);
+        }
+        std::vector<epoll_event> events(512);
+        while (phase.load(std::memory_order_relaxed) != 2 && open_ > 0) {
+            const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 20);
+            for (int i = 0; i < n; ++i) {
+                const epoll_event& e = events[static_cast<std::size_t>(i)];
+                connection& c = conns_[e.data.u64];
+                if (!c.open) {
+                    continue;
+                }
+                if (e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                    on_readable(c);
+                } else if (e.events & EPOLLOUT) {
+                    flush(c);
+                }
+            }
+            if (cfg_.hold > 0 && idle()) {
+                done_pinging_.store(true);
+            }
+        }
+    }
+
+    bool idle() const {
+        for (const connection& c : conns_) {
+            if (c.open && (!c.inflight.empty() || c.pings_left > 0)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void close_all() {
+        for (connection& c : conns_) {
+            close_conn(c);
+        }
+        if (ep_ >= 0) {
+            ::close(ep_);
+        }
+    }
+
+    thread_result& result() { return result_; }
+    std::atomic<bool> done_pinging_{false};
+
+private:
+    const config& cfg_;
+    std::vector<connection> conns_;
+    std::vector<char> rbuf_;
+    int ep_ = -1;
+    std::size_t open_ = 0;
+    thread_result result_;
+};
+
+// utime + stime of a process, in microseconds; -1 if it cannot be read.
+double process_cpu_us(long pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const auto close_paren = s.rfind(')');
+    if (close_paren == std::string::npos) {
+        return -1;
+    }
+    std::istringstream in(s.substr(close_paren + 2));
+    std::string field;
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    // Fields from the third (state); utime and stime are the 14th and 15th.
+    for (int i = 3; i <= 15 && (in >> field); ++i) {
+        if (i == 14) {
+            utime = std::stoull(field);
+        } else if (i == 15) {
+            stime = std::stoull(field);
+        }
+    }
+    return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The run time of the process's main thread (/proc/PID/task/PID/schedstat), microseconds:
+// finer than the clock ticks of /proc/PID/stat, and the whole process for the one-thread
+// servers the suite runs. -1 where schedstat is missing.
+double process_sched_us(long pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task/";
+    double total = 0;
+    bool any = false;
+    std::ifstream list(dir + std::to_string(pid) + "/schedstat");
+    if (list) {
+        unsigned long long ns = 0;
+        if (list >> ns) {
+            total += static_cast<double>(ns) / 1000.0;
+            any = true;
+        }
+    }
+    return any ? total : -1;
+}
+
+double self_cpu_us() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+long rss_kb(long pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::atol(line.c_str() + 6);
+        }
+    }
+    return -1;
+}
+
+[[noreturn]] void usage(const char* why) {
+    std::fprintf(stderr,
+                 "loadgen: %s\nusage: loadgen --port P [--host 127.0.0.1] [--connections N] "
+                 "[--depth D] [--size BYTES] [--duration S] [--warmup S] [--requests N] "
+                 "[--threads T] [--server-pid PID] [--hold S] [--timeout S]\n",
+                 why);
+    std::exit(2);
+}
+
+config parse(int argc, char** argv) {
+    config c;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--help") {
+            usage("a line-echo load generator; prints one JSON object");
+        }
+        if (i + 1 >= argc) {
+            usage(("missing a value after " + std::string(a)).c_str());
+        }
+        const char* v = argv[++i];
+        if (a == "--host") {
+            c.host = v;
+        } else if (a == "--port") {
+            c.port = std::atoi(v);
+        } else if (a == "--connections") {
+            c.connections = static_cast<unsigned>(std::atol(v));
+        } else if (a == "--depth") {
+            c.depth = static_cast<unsigned>(std::atol(v));
+        } else if (a == "--size") {
+            c.size = static_cast<std::size_t>(std::atoll(v));
+        } else if (a == "--duration") {
+            c.duration = std::atof(v);
+        } else if (a == "--warmup") {
+            c.warmup = std::atof(v);
+        } else if (a == "--requests") {
+            c.requests = static_cast<std::uint64_t>(std::atoll(v));
+        } else if (a == "--threads") {
+            c.threads = static_cast<unsigned>(std::atol(v));
+        } else if (a == "--server-pid") {
+            c.server_pid = std::atol(v);
+        } else if (a == "--hold") {
+            c.hold = std::atof(v);
+        } else if (a == "--timeout") {
+            c.timeout = std::atof(v);
+        } else {
+            usage(("unknown option " + std::string(a)).c_str());
+        }
+    }
+    if (c.port <= 0 || c.port > 65535) {
+        usage("--port is needed");
+    }
+    if (c.connections == 0 || c.depth == 0 || c.threads == 0) {
+        usage("--connections, --depth and --threads must be at least 1");
+    }
+    if (c.size < 32) {
+        usage("--size must be at least 32 (a message carries its connection and sequence number)");
+    }
+    c.threads = std::min(c.threads, c.connections);
+    return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const config cfg = parse(argc, argv);
+
+    // Many connections need many descriptors: take what the hard limit allows.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    const long rss_before = cfg.server_pid ? rss_kb(cfg.server_pid) : -1;
+    std::vector<std::unique_ptr<worker>> workers;
+    unsigned first = 0;
+    for (unsigned t = 0; t < cfg.threads; ++t) {
+        const unsigned n =
+            cfg.connections / cfg.threads + (t < cfg.connections % cfg.threads ? 1 : 0);
+        workers.push_back(std::make_unique<worker>(cfg, first, n));
+        first += n;
+    }
+    bool connected = true;
+    for (auto& w : workers) {
+        connected = w->connect_all() && connected;
+    }
+
+    double cpu0 = -1;
+    double sched0 = -1;
+    double cpu1 = -1;
+    double sched1 = -1;
+    long rss_after = -1;
+    double self0 = 0;
+    double self1 = 0;
+    std::uint64_t t0 = now_ns();
+    std::uint64_t t1 = t0;
+    bool timed_out = false;
+
+    if (connected) {
+        if (cfg.requests > 0 || cfg.hold > 0) {
+            phase.store(1);
+        }
+        std::vector<std::thread> threads;
+        for (auto& w : workers) {
+            threads.emplace_back([&w] { w->run(); });
+        }
+        const double limit =
+            cfg.timeout > 0 ? cfg.timeout : cfg.warmup + cfg.duration + cfg.hold + 30.0;
+        const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(limit * 1e9);
+        auto sleep_s = [](double s) {
+            std::this_thread::sleep_for(std::chrono::duration<double>(s));
+        };
+        if (cfg.hold > 0) {
+            // Idle-connection mode: one ping each, then hold them open and read the RSS.
+            while (!std::all_of(workers.begin(), workers.end(),
+                                [](auto& w) { return w->done_pinging_.load(); }) &&
+                   now_ns() < deadline) {
+                sleep_s(0.01);
+            }
+            timed_out = now_ns() >= deadline;
+            t1 = now_ns();
+            sleep_s(cfg.hold);
+            if (cfg.server_pid) {
+                rss_after = rss_kb(cfg.server_pid);
+                cpu1 = process_cpu_us(cfg.server_pid);
+            }
+        } else if (cfg.requests > 0) {
+            if (cfg.server_pid) {
+                cpu0 = process_cpu_us(cfg.server_pid);
+                sched0 = process_sched_us(cfg.server_pid);
+            }
+            t0 = now_ns();
+            self0 = self_cpu_us();
+            while (phase.load() != 2 && now_ns() < deadline) {
+                sleep_s(0.001);
+            }
+            timed_out = phase.load() != 2;
+            t1 = now_ns();
+            self1 = self_cpu_us();
+        } else {
+            sleep_s(cfg.warmup);
+            if (cfg.server_pid) {
+                cpu0 = process_cpu_us(cfg.server_pid);
+                sched0 = process_sched_us(cfg.server_pid);
+            }
+            t0 = now_ns();
+            self0 = self_cpu_us();
+            phase.store(1);
+            sleep_s(cfg.duration);
+            t1 = now_ns();
+            self1 = self_cpu_us();
+        }
+        if (cfg.server_pid && cfg.hold <= 0) {
+            cpu1 = process_cpu_us(cfg.server_pid);
+            sched1 = process_sched_us(cfg.server_pid);
+            rss_after = rss_kb(cfg.server_pid);
+        }
+        phase.store(2);
+        for (auto& t : threads) {
+            t.join();
+        }
+    }
+    for (auto& w : workers) {
+        w->close_all();
+    }
+
+    thread_result all;
+    for (auto& w : workers) {
+        thread_result& r = w->result();
+        all.latency.merge(r.latency);
+        all.requests += r.requests;
+        all.bytes += r.bytes;
+        all.mismatches += r.mismatches;
+        all.errors += r.errors;
+        all.connected += r.connected;
+        all.reads += r.reads;
+        if (all.first_problem.empty()) {
+            all.first_problem = r.first_problem;
+        }
+    }
+    if (timed_out) {
+        ++all.errors;
+        if (all.first_problem.empty()) {
+            all.first_problem = "timed out";
+        }
+    }
+    const double secs = static_cast<double>(t1 - t0) / 1e9;
+    const double rps = secs > 0 ? static_cast<double>(all.requests) / secs : 0;
+    const bool ok = connected && all.mismatches == 0 && all.errors == 0;
+    const double cpu_us = (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1;
+    const double sched_us = (sched0 >= 0 && sched1 >= 0) ? sched1 - sched0 : -1;
+    auto per_req = [&](double v) {
+        return (v >= 0 && all.requests > 0) ? v / static_cast<double>(all.requests) : -1.0;
+    };
+    std::string problem;
+    for (char ch : all.first_problem) {
+        if (ch == '"' || ch == '\\') {
+            problem += '\\';
+        }
+        problem += ch;
+    }
+    const long conns = static_cast<long>(cfg.connections);
+    std::printf(
+        "{\"ok\": %s, \"connections\": %u, \"connected\": %llu, \"depth\": %u, \"size\": %zu, "
+        "\"threads\": %u, \"seconds\": %.4f, \"requests\": %llu, \"rps\": %.1f, "
+        "\"mib_s\": %.2f, \"latency_us\": {\"p50\": %.2f, \"p99\": %.2f, \"p999\": %.2f, "
+        "\"mean\": %.2f, \"max\": %.2f}, \"mismatches\": %llu, \"errors\": %llu, "
+        "\"server_cpu_us\": %.0f, \"server_cpu_us_per_req\": %.4f, "
+        "\"server_sched_us_per_req\": %.4f, \"server_rss_kb_before\": %ld, "
+        "\"server_rss_kb_after\": %ld, \"server_rss_kb_per_conn\": %.3f, "
+        "\"client_cpu_us_per_req\": %.4f, \"client_reads_per_req\": %.4f, \"problem\": \"%s\"}\n",
+        ok ? "true" : "false", cfg.connections,
+        static_cast<unsigned long long>(all.connected), cfg.depth, cfg.size, cfg.threads, secs,
+        static_cast<unsigned long long>(all.requests), rps,
+        secs > 0 ? static_cast<double>(all.bytes) / secs / (1024.0 * 1024.0) : 0.0,
+        all.latency.percentile(50) / 1e3, all.latency.percentile(99) / 1e3,
+        all.latency.percentile(99.9) / 1e3, all.latency.mean() / 1e3,
+        static_cast<double>(all.latency.max()) / 1e3,
+        static_cast<unsigned long long>(all.mismatches),
+        static_cast<unsigned long long>(all.errors), cpu_us, per_req(cpu_us), per_req(sched_us),
+        rss_before, rss_after,
+        (rss_before >= 0 && rss_after >= 0)
+            ? static_cast<double>(rss_after - rss_before) / static_cast<double>(conns)
+            : -1.0,
+        per_req(self1 > self0 ? self1 - self0 : -1), per_req(static_cast<double>(all.reads)),
+        problem.c_str());
+    std::fflush(stdout);
+    return ok ? 0 : 1;
+}

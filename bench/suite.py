@@ -1,0 +1,698 @@
+#!/usr/bin/env python3
+"""bench/suite.py -- ringchat's bench suite: line echo on io_uring and epoll against hand-written
+baselines and Python's asynchat; syscalls per request; idle connections' memory; RESP against
+redis-server. Standard library only.
+
+Every contender of a scenario runs in turn (A B C A B C ...), several times; the table shows
+medians with the min-max spread, and the ratios. Each run starts a fresh server on a free
+loopback port (pinned to CPU 0 when there are two CPUs or more; the load generator to CPU 1),
+waits for its ready line, runs bench/loadgen (which checks every reply byte for byte and reads
+the server's CPU time around the measured interval), and stops the server by its PID.
+
+Usage: python3 bench/suite.py [--build build-release] [--full] [--only SCENARIO,...]
+                              [--contenders NAME,...] [--out bench/results] [--no-extras]
+Exit status: 0 when every run was clean, 1 when a run failed (a mismatch, an error, a server
+that did not come up), 2 when the programs are missing.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# What runs: contenders and scenarios
+
+class Contender:
+    def __init__(self, name, argv, backend, family, slow=False):
+        self.name = name          # as in the table
+        self.argv = argv          # without --port
+        self.backend = backend    # "uring", "epoll" or "" (asynchat)
+        self.family = family      # "ringchat", "raw", "asynchat"
+        self.slow = slow          # quick mode runs it on the small scenarios only
+
+
+def echo_contenders(build):
+    py = [sys.executable, "-W", "ignore", os.path.join(ROOT, "bench/baselines/asynchat_echo.py")]
+    return [
+        Contender("ringchat-uring", [f"{build}/examples/echo", "--backend", "uring"], "uring", "ringchat"),
+        Contender("raw-uring", [f"{build}/bench/uring_echo"], "uring", "raw"),
+        Contender("ringchat-epoll", [f"{build}/examples/echo", "--backend", "epoll"], "epoll", "ringchat"),
+        Contender("raw-epoll", [f"{build}/bench/epoll_echo"], "epoll", "raw"),
+        Contender("asynchat", py, "", "asynchat", slow=True),
+    ]
+
+
+# name, connections, depth, message size, small (asynchat runs it in quick mode)
+ECHO_SCENARIOS = [
+    ("pingpong-1", 1, 1, 64, True),
+    ("pingpong-50", 50, 1, 64, True),
+    ("pingpong-1000", 1000, 1, 64, False),
+    ("pipelined-50x16", 50, 16, 64, True),
+    ("msg-4KiB-50", 50, 1, 4096, False),
+    ("msg-64KiB-10", 10, 1, 65536, False),
+]
+
+# Scenarios other people add later: each is a name and a function(suite) -> list of rows.
+# HTTP against nginx (wrk) and file serving over HTTP wait for examples/http: register them here.
+EXTRA_SCENARIOS = []
+NOT_YET = [
+    "http: wrk (1 thread, 100 connections, a small file) against ringchat `http` on both "
+    "backends and nginx -- not written yet (examples/http is in progress); hook: EXTRA_SCENARIOS",
+    "file serving: a 64 MiB file over HTTP, zero-copy against the read path -- not written yet; "
+    "bench/run runs bench/file_send (the same comparison through a channel, without HTTP)",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+PIN = cpu_count() >= 2
+
+
+def pinned(cpu):
+    if not PIN:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+class Server:
+    """A server process started on a free port; stop() (or the with-block) ends it by PID."""
+
+    def __init__(self, argv, name, env=None, ready=r"ready on [^:]+:(\d+)", port_arg=True,
+                 port=None, timeout=15.0):
+        self.name = name
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.err = tempfile.TemporaryFile(mode="w+")
+        full = list(argv) + (["--port", "0"] if port_arg else [])
+        if port is not None:
+            full = [a.replace("{port}", str(port)) for a in argv]
+        self.proc = subprocess.Popen(full, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL,
+                                     env=env, preexec_fn=pinned(0), cwd=ROOT)
+        self.pid = self.proc.pid
+        self.port = port
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(ready)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({self.proc.returncode}) before it was ready: "
+                                   f"{self._tail()}")
+            self.out.seek(0)
+            m = pattern.search(self.out.read())
+            if m:
+                if m.groups():
+                    self.port = int(m.group(1))
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{name} printed no ready line in {timeout:.0f} s: {self._tail()}")
+
+    def _tail(self):
+        self.err.seek(0)
+        self.out.seek(0)
+        return (self.out.read()[-300:] + self.err.read()[-300:]).strip().replace("\n", " | ")
+
+    def stop(self, grace=3.0):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        self.err.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_client(argv, timeout):
+    """Runs a client pinned to CPU 1; returns (rc, stdout, stderr); rc None on timeout."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=pinned(1), cwd=ROOT)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        return None, e.stdout or "", f"timed out after {timeout:.0f} s"
+
+
+def cpu_us(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics and formatting
+
+def med(xs):
+    xs = [x for x in xs if x is not None and x >= 0]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None and x >= 0]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def fmt_num(x, digits=3):
+    if x is None:
+        return "-"
+    if x >= 100000:
+        return f"{x / 1000:.0f}k"
+    if x >= 10000:
+        return f"{x / 1000:.1f}k"
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{digits - 1}f}" if x < 10 else f"{x:.1f}"
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def markdown(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# The suite
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.full = args.full
+        self.reps = args.reps or (5 if self.full else 3)
+        self.duration = args.duration or (3.0 if self.full else 0.8)
+        self.warmup = 1.0 if self.full else 0.25
+        self.loadgen = f"{self.build}/bench/loadgen"
+        self.env = dict(os.environ, RINGCHAT_LOG=os.environ.get("RINGCHAT_LOG", "quiet"))
+        self.results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
+                        "mode": "full" if self.full else "quick", "reps": self.reps,
+                        "duration_s": self.duration, "pinned": PIN, "cpus": cpu_count(),
+                        "build": self.build, "echo": [], "syscalls": [], "idle": [], "resp": [],
+                        "notes": [], "failures": []}
+        self.contenders = echo_contenders(self.build)
+        if args.contenders:
+            keep = set(args.contenders.split(","))
+            self.contenders = [c for c in self.contenders if c.name in keep]
+
+    def note(self, msg):
+        log(msg)
+        self.results["notes"].append(msg)
+
+    def fail(self, msg):
+        log("FAILED: " + msg)
+        self.results["failures"].append(msg)
+
+    def loadgen_run(self, server, conns, depth, size, extra=(), timeout=None):
+        argv = [self.loadgen, "--port", str(server.port), "--connections", str(conns),
+                "--depth", str(depth), "--size", str(size), "--server-pid", str(server.pid)]
+        argv += list(extra)
+        if not any(a in ("--requests", "--hold") for a in extra):
+            argv += ["--duration", str(self.duration), "--warmup", str(self.warmup)]
+        limit = timeout or (self.duration + self.warmup + 60)
+        argv += ["--timeout", str(limit - 5)]
+        rc, out, err = run_client(argv, limit)
+        try:
+            res = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {"ok": False, "problem": (err or out or f"exit {rc}").strip()[-300:]}
+        if rc != 0:
+            res["ok"] = False
+        return res
+
+    # ---- echo scenarios
+    def echo(self):
+        for name, conns, depth, size, small in ECHO_SCENARIOS:
+            if self.args.only and name not in self.args.only.split(","):
+                continue
+            contenders = [c for c in self.contenders
+                          if not c.slow or small or self.full]
+            skipped = [c.name for c in self.contenders if c not in contenders]
+            log(f"{name}: {conns} connection(s), depth {depth}, {size}-byte messages; "
+                f"{', '.join(c.name for c in contenders)} x{self.reps}"
+                + (f" (quick mode leaves out {', '.join(skipped)})" if skipped else ""))
+            runs = {c.name: [] for c in contenders}
+            for rep in range(self.reps):
+                for c in contenders:
+                    try:
+                        with Server(c.argv, c.name, env=self.env) as s:
+                            r = self.loadgen_run(s, conns, depth, size)
+                    except RuntimeError as e:
+                        r = {"ok": False, "problem": str(e)}
+                    if not r.get("ok"):
+                        self.fail(f"{name} / {c.name} run {rep + 1}: {r.get('problem') or 'failed'}"
+                                  f" (mismatches {r.get('mismatches', '?')}, errors "
+                                  f"{r.get('errors', '?')})")
+                    runs[c.name].append(r)
+            for c in contenders:
+                self.results["echo"].append({"scenario": name, "contender": c.name,
+                                             "backend": c.backend, "family": c.family,
+                                             "connections": conns, "depth": depth, "size": size,
+                                             "runs": runs[c.name]})
+
+    def summary(self, scenario, contender):
+        for e in self.results["echo"]:
+            if e["scenario"] == scenario and e["contender"] == contender:
+                runs = [r for r in e["runs"] if r.get("ok")]
+                rps = [r["rps"] for r in runs]
+                cpu = [r.get("server_sched_us_per_req", -1) if r.get("server_sched_us_per_req", -1) > 0
+                       else r.get("server_cpu_us_per_req") for r in runs]
+                return {
+                    "rps": med(rps), "rps_range": spread(rps),
+                    "cpu": med(cpu), "cpu_range": spread(cpu),
+                    "p50": med([r["latency_us"]["p50"] for r in runs]),
+                    "p99": med([r["latency_us"]["p99"] for r in runs]),
+                    "p999": med([r["latency_us"]["p999"] for r in runs]),
+                    "client_cpu": med([r.get("client_cpu_us_per_req", -1) for r in runs]),
+                    "ok": f"{len(runs)}/{len(e['runs'])}",
+                }
+        return None
+
+    # ---- syscalls per request
+    def syscalls(self):
+        perf = shutil.which("perf")
+        strace = shutil.which("strace")
+        method = None
+        if perf:
+            probe = subprocess.run([perf, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"],
+                                   capture_output=True, text=True)
+            if probe.returncode == 0 and "not supported" not in probe.stderr \
+                    and "<not" not in probe.stderr:
+                method = "perf"
+        if method is None and strace:
+            method = "strace"
+        if method is None:
+            self.note("syscalls per request: skipped (no working perf or strace; "
+                      "apt-get install strace)")
+            return
+        requests = 100000 if self.full else 20000
+        log(f"syscalls per request: {method} on the server during {requests} requests, "
+            "pingpong-50 and pipelined-50x16")
+        for scen, depth in (("pingpong-50", 1), ("pipelined-50x16", 16)):
+            for c in self.contenders:
+                if c.family == "asynchat":
+                    continue
+                try:
+                    with Server(c.argv, c.name, env=self.env) as s:
+                        count, breakdown, r = self._count_syscalls(method, perf or strace, s, depth,
+                                                                   requests)
+                except RuntimeError as e:
+                    self.fail(f"syscalls / {c.name}: {e}")
+                    continue
+                if not r.get("ok"):
+                    self.fail(f"syscalls {scen} / {c.name}: {r.get('problem')}")
+                reqs = r.get("requests") or requests
+                self.results["syscalls"].append({
+                    "scenario": scen, "contender": c.name, "method": method, "requests": reqs,
+                    "syscalls": count, "per_request": count / reqs if count is not None else None,
+                    "breakdown": breakdown})
+
+    def _count_syscalls(self, method, tool, server, depth, requests):
+        out = tempfile.NamedTemporaryFile(mode="r", suffix=".txt", delete=False)
+        out.close()
+        try:
+            if method == "perf":
+                cmd = [tool, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out.name,
+                       "-p", str(server.pid)]
+            else:
+                cmd = [tool, "-c", "-f", "-o", out.name, "-p", str(server.pid)]
+            tracer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      text=True)
+            try:
+                time.sleep(0.4 if method == "perf" else 0.6)  # attached by then
+                r = self.loadgen_run(server, 50, depth, 64, extra=("--requests", str(requests)),
+                                     timeout=120)
+            finally:
+                tracer.send_signal(signal.SIGINT)
+                try:
+                    tracer.wait(10)
+                except subprocess.TimeoutExpired:
+                    tracer.kill()
+                    tracer.wait()
+            with open(out.name) as f:
+                text = f.read()
+        finally:
+            os.unlink(out.name)
+        count = None
+        breakdown = {}
+        if method == "perf":
+            for line in text.splitlines():
+                if "raw_syscalls:sys_enter" in line:
+                    try:
+                        count = int(line.split(",")[0])
+                    except ValueError:
+                        pass
+        else:
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                    try:
+                        breakdown[parts[-1]] = int(parts[3])
+                    except ValueError:
+                        pass
+                if parts and parts[-1] == "total":
+                    count = int(parts[2] if len(parts) == 5 else parts[3])
+        return count, breakdown, r
+
+    # ---- many idle connections
+    def idle(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        n = min(10000, hard - 100)
+        if n < 10000:
+            self.note(f"idle connections: the descriptor hard limit is {hard}, so {n} connections, "
+                      "not 10,000")
+        log(f"idle connections: {n} held open, one ping each; server RSS per connection")
+        for c in self.contenders:
+            conns = n
+            if c.family == "asynchat":
+                if not self.full:
+                    continue
+                # asyncore accepts one connection per poll() over every descriptor: quadratic.
+                conns = min(n, 1000)
+                self.note(f"idle connections: asynchat gets {conns} connections (asyncore's "
+                          "accept loop is quadratic in them)")
+            try:
+                with Server(c.argv, c.name, env=self.env) as s:
+                    r = self.loadgen_run(s, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
+            except RuntimeError as e:
+                r = {"ok": False, "problem": str(e)}
+            if not r.get("ok"):
+                self.fail(f"idle / {c.name}: {r.get('problem')}")
+            self.results["idle"].append({"contender": c.name, "connections": conns, "run": r})
+
+    # ---- RESP: redis-benchmark against ringchat resp and redis-server
+    def resp(self):
+        bench = shutil.which("redis-benchmark")
+        if not bench:
+            self.note("RESP: skipped (redis-benchmark is missing: apt-get install redis-tools)")
+            return
+        peers = [("ringchat-resp-uring", [f"{self.build}/examples/resp", "--backend", "uring"], True),
+                 ("ringchat-resp-epoll", [f"{self.build}/examples/resp", "--backend", "epoll"], True)]
+        redis = shutil.which("redis-server")
+        if redis:
+            peers.append(("redis-server", [redis, "--port", "{port}", "--bind", "127.0.0.1",
+                                           "--save", "", "--appendonly", "no"], False))
+        else:
+            self.note("RESP: redis-server skipped (not installed: apt-get install redis-server)")
+        n = 200000 if self.full else 50000
+        reps = 3 if self.full else 1
+        log(f"RESP: redis-benchmark -t set,get -c 50 -n {n}, -P 1 and -P 16, against "
+            f"{', '.join(p[0] for p in peers)}")
+        for pipeline in (1, 16):
+            for rep in range(reps):
+                for name, argv, port_arg in peers:
+                    try:
+                        port = None if port_arg else free_port()
+                        with Server(argv, name, env=self.env, port_arg=port_arg, port=port,
+                                    ready=r"ready on [^:]+:(\d+)" if port_arg
+                                    else r"[Rr]eady to accept connections") as s:
+                            before = cpu_us(s.pid)
+                            rc, out, err = run_client(
+                                [bench, "-h", "127.0.0.1", "-p", str(s.port), "-c", "50",
+                                 "-n", str(n), "-P", str(pipeline), "-t", "set,get", "--csv", "-q"],
+                                timeout=120)
+                            used = cpu_us(s.pid) - before
+                    except RuntimeError as e:
+                        self.fail(f"RESP / {name}: {e}")
+                        continue
+                    if rc != 0:
+                        self.fail(f"RESP -P {pipeline} / {name}: redis-benchmark: {err.strip()[-200:]}")
+                        continue
+                    for test, rps in parse_redis_csv(out):
+                        self.results["resp"].append({"contender": name, "pipeline": pipeline,
+                                                     "test": test, "rps": rps, "rep": rep,
+                                                     "server_cpu_us_per_req": used / (2 * n)})
+
+    # ---- file_send (the existing bench, kept as it is)
+    def file_send(self):
+        prog = f"{self.build}/bench/file_send"
+        if not os.path.exists(prog):
+            self.note("file_send: skipped (not built)")
+            return
+        argv = [prog, "--size", "1024", "--reps", "7"] if self.full else \
+            [prog, "--size", "128", "--reps", "3"]
+        log("file_send: zero copy against the read path (" + " ".join(argv[1:]) + ")")
+        rc, out, err = run_client(argv, 300)
+        if rc != 0:
+            self.fail(f"file_send: {err.strip()[-200:] or 'exit ' + str(rc)}")
+        self.results["file_send"] = (out + err).strip()
+
+    # ---- report
+    def report(self):
+        lines = []
+        md = []
+        head = ["scenario", "contender", "req/s", "(min-max)", "p50 us", "p99 us", "p99.9 us",
+                "srv CPU us/req", "(min-max)", "client CPU", "ok"]
+        rows = []
+        for e in self.results["echo"]:
+            s = self.summary(e["scenario"], e["contender"])
+            lo, hi = s["rps_range"]
+            clo, chi = s["cpu_range"]
+            rows.append([e["scenario"], e["contender"], fmt_num(s["rps"]),
+                         f"{fmt_num(lo)}-{fmt_num(hi)}", fmt_num(s["p50"]), fmt_num(s["p99"]),
+                         fmt_num(s["p999"]), fmt_num(s["cpu"]), f"{fmt_num(clo)}-{fmt_num(chi)}",
+                         fmt_num(s["client_cpu"]), s["ok"]])
+        if rows:
+            lines += ["Line echo (medians of the runs; CPU in us per request, the server's, and the "
+                      "load generator's beside it):", "",
+                      table(head, rows), ""]
+            md += ["## Line echo", "", markdown(head, rows), ""]
+
+            rhead = ["scenario", "rc/raw uring req/s", "CPU", "rc/raw epoll req/s", "CPU",
+                     "uring/epoll rc req/s", "CPU", "uring/epoll raw req/s", "CPU",
+                     "rc-uring/asynchat req/s"]
+            rrows = []
+            for name, *_ in ECHO_SCENARIOS:
+                g = {c.name: self.summary(name, c.name) for c in self.contenders}
+                if not any(g.values()):
+                    continue
+                val = lambda c, k: (g.get(c) or {}).get(k)
+                rrows.append([name,
+                              fmt_ratio(val("ringchat-uring", "rps"), val("raw-uring", "rps")),
+                              fmt_ratio(val("ringchat-uring", "cpu"), val("raw-uring", "cpu")),
+                              fmt_ratio(val("ringchat-epoll", "rps"), val("raw-epoll", "rps")),
+                              fmt_ratio(val("ringchat-epoll", "cpu"), val("raw-epoll", "cpu")),
+                              fmt_ratio(val("ringchat-uring", "rps"), val("ringchat-epoll", "rps")),
+                              fmt_ratio(val("ringchat-uring", "cpu"), val("ringchat-epoll", "cpu")),
+                              fmt_ratio(val("raw-uring", "rps"), val("raw-epoll", "rps")),
+                              fmt_ratio(val("raw-uring", "cpu"), val("raw-epoll", "cpu")),
+                              fmt_ratio(val("ringchat-uring", "rps"), val("asynchat", "rps"))])
+            lines += ["Ratios (req/s: above 1 is faster; CPU per request: below 1 is cheaper):", "",
+                      table(rhead, rrows), ""]
+            md += ["## Ratios", "", "req/s above 1 is faster; CPU per request below 1 is cheaper.",
+                   "", markdown(rhead, rrows), ""]
+
+        if self.results["syscalls"]:
+            shead = ["scenario", "contender", "method", "requests", "syscalls", "per request"]
+            srows = [[s["scenario"], s["contender"], s["method"], s["requests"],
+                      s["syscalls"] if s["syscalls"] is not None else "-",
+                      f"{s['per_request']:.3f}" if s["per_request"] is not None else "-"]
+                     for s in self.results["syscalls"]]
+            lines += ["Server syscalls per request:", "", table(shead, srows), ""]
+            md += ["## Syscalls per request", "", markdown(shead, srows), ""]
+
+        if self.results["idle"]:
+            ihead = ["contender", "connections", "RSS before KiB", "RSS after KiB", "KiB/conn", "ok"]
+            irows = [[i["contender"], i["connections"], i["run"].get("server_rss_kb_before", "-"),
+                      i["run"].get("server_rss_kb_after", "-"),
+                      f"{i['run'].get('server_rss_kb_per_conn', -1):.2f}",
+                      "yes" if i["run"].get("ok") else "NO"] for i in self.results["idle"]]
+            lines += ["Idle connections (held open, one ping each; server RSS):", "",
+                      table(ihead, irows), ""]
+            md += ["## Idle connections", "", markdown(ihead, irows), ""]
+
+        if self.results["resp"]:
+            groups = {}
+            for r in self.results["resp"]:
+                groups.setdefault((r["pipeline"], r["test"], r["contender"]), []).append(r)
+            def redis_rps(p, t):
+                v = groups.get((p, t, "redis-server"))
+                return med([x["rps"] for x in v]) if v else None
+            rhead = ["test", "pipeline", "contender", "req/s", "vs redis-server", "srv CPU us/req"]
+            rrows = [[t, f"-P {p}", c, fmt_num(med([x["rps"] for x in v])),
+                      fmt_ratio(med([x["rps"] for x in v]), redis_rps(p, t)),
+                      fmt_num(med([x["server_cpu_us_per_req"] for x in v]))]
+                     for (p, t, c), v in sorted(groups.items())]
+            lines += ["RESP (redis-benchmark, 50 connections; CPU per request is over SET and GET "
+                      "together):", "", table(rhead, rrows), ""]
+            md += ["## RESP", "", markdown(rhead, rrows), ""]
+
+        if "file_send" in self.results:
+            lines += ["File sending (bench/file_send):", "", self.results["file_send"], ""]
+            md += ["## File sending", "", "```", self.results["file_send"], "```", ""]
+
+        notes = self.results["notes"] + ["not done: " + n for n in NOT_YET]
+        lines += ["Notes:"] + [f"- {n}" for n in notes]
+        md += ["## Notes", ""] + [f"- {n}" for n in notes]
+        if self.results["failures"]:
+            lines += ["", f"FAILED RUNS ({len(self.results['failures'])}):"] + \
+                     [f"- {f}" for f in self.results["failures"]]
+            md += ["", "## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]]
+        return "\n".join(lines), "\n".join(md)
+
+    def chart(self, stamp):
+        gnuplot = shutil.which("gnuplot")
+        if not gnuplot:
+            self.note("chart: skipped (gnuplot is missing: apt-get install gnuplot-nox)")
+            return None
+        names = [c.name for c in self.contenders]
+        scen = [s[0] for s in ECHO_SCENARIOS
+                if any(self.summary(s[0], n) for n in names)]
+        if not scen:
+            return None
+        data = tempfile.NamedTemporaryFile(mode="w", suffix=".dat", delete=False)
+        with data:
+            data.write("scenario " + " ".join(names) + " " + " ".join(n + "_p99" for n in names) + "\n")
+            for s in scen:
+                vals = [self.summary(s, n) for n in names]
+                data.write(s + " " + " ".join(str(v["rps"] if v and v["rps"] else "NaN") for v in vals)
+                           + " " + " ".join(str(v["p99"] if v and v["p99"] else "NaN") for v in vals)
+                           + "\n")
+        png = os.path.join(self.args.out, f"{stamp}.png")
+        k = len(names)
+        script = f"""
+set terminal pngcairo size 1400,900 noenhanced
+set output '{png}'
+set multiplot layout 2,1 title 'ringchat line echo ({self.results["mode"]} mode)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right
+set grid ytics
+set logscale y
+set ylabel 'requests/s (median)'
+plot for [i=2:{k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
+set ylabel 'p99 latency, us (median)'
+plot for [i={k + 2}:{2 * k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
+unset multiplot
+"""
+        p = subprocess.run([gnuplot], input=script, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0 and "pngcairo" in p.stderr:
+            p = subprocess.run([gnuplot], input=script.replace("pngcairo", "png"),
+                               capture_output=True, text=True, timeout=60)
+        os.unlink(data.name)
+        if p.returncode != 0:
+            self.note(f"chart: gnuplot failed: {p.stderr.strip()[-200:]}")
+            return None
+        return png
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_redis_csv(text):
+    out = []
+    for line in text.splitlines():
+        cells = [c.strip('"') for c in line.strip().split('","')]
+        if len(cells) >= 2 and cells[0] in ("SET", "GET"):
+            try:
+                out.append((cells[0], float(cells[1])))
+            except ValueError:
+                pass
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description="ringchat's bench suite")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-release"),
+                    help="the release build folder (default build-release)")
+    ap.add_argument("--full", action="store_true", help="longer runs, more repetitions")
+    ap.add_argument("--reps", type=int, help="repetitions per contender (quick 3, full 5)")
+    ap.add_argument("--duration", type=float, help="measured seconds per run (quick 0.8, full 3)")
+    ap.add_argument("--only", help="echo scenarios to run, comma-separated")
+    ap.add_argument("--contenders", help="echo contenders to run, comma-separated")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
+    ap.add_argument("--no-extras", action="store_true",
+                    help="echo scenarios only (no syscalls, idle, RESP, file_send, chart)")
+    args = ap.parse_args()
+
+    missing = [p for p in ("bench/loadgen", "bench/uring_echo", "bench/epoll_echo", "examples/echo")
+               if not os.path.exists(os.path.join(args.build, p))]
+    if missing:
+        print(f"bench: missing in {args.build}: {', '.join(missing)} (build them with ninja -C "
+              f"{args.build})", file=sys.stderr)
+        return 2
+    # Many connections need many descriptors; the servers inherit this.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    t0 = time.monotonic()
+    suite = Suite(args)
+    log(f"{suite.results['mode']} mode: {suite.reps} runs per contender, {suite.duration} s each "
+        f"after {suite.warmup} s of warm-up; "
+        + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned"))
+    suite.echo()
+    if not args.no_extras:
+        suite.syscalls()
+        suite.idle()
+        suite.resp()
+        suite.file_send()
+    for fn, _ in EXTRA_SCENARIOS:
+        fn(suite)
+    os.makedirs(args.out, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    png = suite.chart(stamp) if not args.no_extras else None
+    suite.results["elapsed_s"] = round(time.monotonic() - t0, 1)
+    text, md = suite.report()
+    print(text)
+    with open(os.path.join(args.out, f"{stamp}.json"), "w") as f:
+        json.dump(suite.results, f, indent=1)
+    with open(os.path.join(args.out, f"{stamp}.md"), "w") as f:
+        f.write(f"# ringchat bench, {suite.results['started']} ({suite.results['mode']} mode, "
+                f"{suite.reps} runs each, {suite.results['cpus']} CPUs"
+                f"{', pinned' if PIN else ''})\n\n{md}\n")
+        if png:
+            f.write(f"\n![throughput and p99]({os.path.basename(png)})\n")
+    print(f"\nbench: {suite.results['elapsed_s']} s; results in "
+          f"{os.path.relpath(args.out, os.getcwd())}/{stamp}.{{json,md{',png' if png else ''}}}")
+    return 1 if suite.results["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
