@@ -22,6 +22,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -70,13 +71,8 @@ ECHO_SCENARIOS = [
 
 # Scenarios other people add later: each is a name and a function(suite) -> list of rows.
 # HTTP against nginx (wrk) and file serving over HTTP wait for examples/http: register them here.
-EXTRA_SCENARIOS = []
-NOT_YET = [
-    "http: wrk (1 thread, 100 connections, a small file) against ringchat `http` on both "
-    "backends and nginx -- not written yet (examples/http is in progress); hook: EXTRA_SCENARIOS",
-    "file serving: a 64 MiB file over HTTP, zero-copy against the read path -- not written yet; "
-    "bench/run runs bench/file_send (the same comparison through a channel, without HTTP)",
-]
+EXTRA_SCENARIOS = []  # (function(suite), name): run after the built-in scenarios
+NOT_YET = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,6 +159,13 @@ def run_client(argv, timeout):
 
 
 def cpu_us(pid):
+    """The CPU time a (single-threaded) server has used: schedstat's nanoseconds where the
+    kernel has them, else utime + stime in clock ticks (10 ms: too coarse for short runs)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1000.0
+    except (OSError, ValueError, IndexError):
+        pass
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
@@ -559,6 +562,10 @@ class Suite:
                       "together):", "", table(rhead, rrows), ""]
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
+        extra_lines, extra_md = http_report(self)
+        lines += extra_lines
+        md += extra_md
+
         if "file_send" in self.results:
             lines += ["File sending (bench/file_send):", "", self.results["file_send"], ""]
             md += ["## File sending", "", "```", self.results["file_send"], "```", ""]
@@ -636,6 +643,203 @@ def parse_redis_csv(text):
             except ValueError:
                 pass
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP: wrk against ringchat `http` (both backends) and nginx; a large file over HTTP with the
+# zero-copy path (sendfile) against the read path.
+
+NGINX_CONF = """user root;
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 10000000;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    types {{ text/html html; application/octet-stream bin; }}
+    server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+
+
+def tree_cpu_us(pid):
+    """CPU time of `pid` and its children (nginx's master and worker)."""
+    total = cpu_us(pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        total += cpu_us(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+class PortServer(Server):
+    """A server that prints no ready line (nginx): ready once its port accepts."""
+
+    def __init__(self, argv, name, port, timeout=15.0):
+        self.name = name
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
+                                     stdin=subprocess.DEVNULL, preexec_fn=pinned(0), cwd=ROOT)
+        self.pid = self.proc.pid
+        self.port = port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({self.proc.returncode}): {self._tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{name} did not accept on port {port} in {timeout:.0f} s")
+
+
+def http_scenarios(suite):
+    if suite.args.no_extras:
+        return
+    prog = f"{suite.build}/examples/http"
+    wrk, curl = shutil.which("wrk"), shutil.which("curl")
+    if not os.path.exists(prog):
+        suite.note("HTTP: skipped (examples/http is not built)")
+        return
+    suite.results["http"], suite.results["http_file"] = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "www")
+        os.makedirs(root)
+        with open(os.path.join(root, "index.html"), "w") as f:
+            f.write("<html><body>" + "ringchat " * 110 + "</body></html>\n")  # about 1 KiB
+        big_mib = 64
+        with open(os.path.join(root, "big.bin"), "wb") as f:
+            block = bytes(range(256)) * 4096
+            for _ in range(big_mib):
+                f.write(block)
+        peers = [("ringchat-http-uring", [prog, "--root", root, "--backend", "uring"]),
+                 ("ringchat-http-epoll", [prog, "--root", root, "--backend", "epoll"])]
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                          else None)
+        if not nginx:
+            suite.note("HTTP: nginx skipped (not installed: apt-get install nginx)")
+        if wrk:
+            duration = "5s" if suite.full else "2s"
+            log(f"HTTP: wrk -t1 -c100 -d{duration} on a 1 KiB file against "
+                + ", ".join([p[0] for p in peers] + (["nginx"] if nginx else [])))
+            for rep in range(suite.reps):
+                runs = [(n, a, None) for n, a in peers]
+                if nginx:
+                    runs.append(("nginx", None, tmp))
+                for name, argv, conf_dir in runs:
+                    try:
+                        if conf_dir is None:
+                            server = Server(argv, name, env=suite.env)
+                        else:
+                            port = free_port()
+                            conf = os.path.join(conf_dir, "nginx.conf")
+                            with open(conf, "w") as f:
+                                f.write(NGINX_CONF.format(dir=conf_dir, port=port, root=root))
+                            server = PortServer([nginx, "-c", conf], name, port)
+                        with server as s:
+                            before = tree_cpu_us(s.pid)
+                            rc, out, err = run_client(
+                                [wrk, "-t1", "-c100", f"-d{duration}", "--latency",
+                                 f"http://127.0.0.1:{s.port}/index.html"], timeout=60)
+                            used = tree_cpu_us(s.pid) - before
+                    except RuntimeError as e:
+                        suite.fail(f"HTTP / {name}: {e}")
+                        continue
+                    total = re.search(r"(\d+) requests in", out)
+                    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+                    if rc != 0 or not total or not rps:
+                        suite.fail(f"HTTP / {name}: wrk: {(err or out).strip()[-200:]}")
+                        continue
+                    if "Non-2xx" in out or "Socket errors" in out:
+                        suite.fail(f"HTTP / {name}: wrk saw errors: "
+                                   + " ".join(l.strip() for l in out.splitlines()
+                                              if "Non-2xx" in l or "Socket errors" in l))
+                    scale = {"us": 1, "ms": 1e3, "s": 1e6}
+                    suite.results["http"].append({
+                        "contender": name, "rep": rep, "rps": float(rps.group(1)),
+                        "p99_us": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+                        "server_cpu_us_per_req": used / max(1, int(total.group(1)))})
+        else:
+            suite.note("HTTP: wrk skipped (not installed: apt-get install wrk)")
+        if not curl:
+            suite.note("HTTP file serving: skipped (curl is missing: apt-get install curl)")
+            return
+        log(f"HTTP file serving: a {big_mib} MiB file with curl, sendfile against the read path")
+        for rep in range(suite.reps):
+            for name, argv in peers:
+                for path, extra in (("zero copy", []), ("read", ["--no-zero-copy"])):
+                    try:
+                        with Server(argv + extra, name, env=suite.env) as s:
+                            before = cpu_us(s.pid)
+                            rc, out, err = run_client(
+                                [curl, "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                                 f"http://127.0.0.1:{s.port}/big.bin"], timeout=120)
+                            used = cpu_us(s.pid) - before
+                    except RuntimeError as e:
+                        suite.fail(f"HTTP file / {name} / {path}: {e}")
+                        continue
+                    parts = out.split()
+                    if rc != 0 or len(parts) != 2 or int(float(parts[0])) != big_mib << 20:
+                        suite.fail(f"HTTP file / {name} / {path}: curl: {out} {err.strip()[-200:]}")
+                        continue
+                    seconds = float(parts[1])
+                    suite.results["http_file"].append({
+                        "contender": name, "path": path, "rep": rep,
+                        "mib_per_s": big_mib / seconds if seconds > 0 else None,
+                        "server_cpu_ms_per_gib": used / 1000 * 1024 / big_mib})
+
+
+def http_report(suite):
+    lines, md = [], []
+    if suite.results.get("http"):
+        groups = {}
+        for r in suite.results["http"]:
+            groups.setdefault(r["contender"], []).append(r)
+        nginx_rps = med([x["rps"] for x in groups["nginx"]]) if "nginx" in groups else None
+        head = ["contender", "req/s", "p99 us", "vs nginx", "srv CPU us/req"]
+        rows = [[c, fmt_num(med([x["rps"] for x in v])), fmt_num(med([x["p99_us"] for x in v])),
+                 fmt_ratio(med([x["rps"] for x in v]), nginx_rps),
+                 fmt_num(med([x["server_cpu_us_per_req"] for x in v]))]
+                for c, v in sorted(groups.items())]
+        lines += ["HTTP (wrk -t1 -c100, a 1 KiB file; the server's CPU per request):", "",
+                  table(head, rows), ""]
+        md += ["## HTTP", "", markdown(head, rows), ""]
+    if suite.results.get("http_file"):
+        groups = {}
+        for r in suite.results["http_file"]:
+            groups.setdefault((r["contender"], r["path"]), []).append(r)
+        head = ["contender", "path", "MiB/s", "srv CPU ms/GiB", "speed vs read", "CPU vs read"]
+        rows = []
+        for (c, p), v in sorted(groups.items()):
+            speed = med([x["mib_per_s"] for x in v])
+            cpu = med([x["server_cpu_ms_per_gib"] for x in v])
+            base = groups.get((c, "read"), [])
+            rows.append([c, p, fmt_num(speed), fmt_num(cpu),
+                         fmt_ratio(speed, med([x["mib_per_s"] for x in base])),
+                         fmt_ratio(cpu, med([x["server_cpu_ms_per_gib"] for x in base]))])
+        lines += ["HTTP file serving (a 64 MiB file, curl; zero copy = sendfile):", "",
+                  table(head, rows), ""]
+        md += ["## HTTP file serving", "", markdown(head, rows), ""]
+    return lines, md
+
+
+EXTRA_SCENARIOS.append((http_scenarios, "http"))
 
 
 def main():
