@@ -1,0 +1,218 @@
+// examples/common/options.cpp — the shared command line, listener and ready line.
+#include "examples/common/options.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include <fmt/core.h>
+
+#include "core/reactor.hpp"
+
+namespace ringchat::examples {
+
+address common_options::where() const {
+    if (host.starts_with("unix:")) {
+        return address::unix_path(std::string_view(host).substr(5));
+    }
+    if (host == "localhost") {
+        return address::ipv4("127.0.0.1", port);
+    }
+    std::string_view h = host;
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
+        h = h.substr(1, h.size() - 2);
+    }
+    if (h.find(':') != std::string_view::npos) {
+        return address::ipv6(h, port);
+    }
+    return address::ipv4(h, port);
+}
+
+reactor_options common_options::reactor() const {
+    auto o = reactor_options::from_env();
+    if (backend_given) {
+        o.kind = backend;
+    }
+    return o;
+}
+
+bool parse_size(std::string_view text, std::size_t& out) noexcept {
+    std::size_t scale = 1;
+    if (!text.empty()) {
+        switch (text.back()) {
+        case 'k': case 'K': scale = std::size_t{1} << 10; break;
+        case 'm': case 'M': scale = std::size_t{1} << 20; break;
+        case 'g': case 'G': scale = std::size_t{1} << 30; break;
+        default: break;
+        }
+        if (scale != 1) {
+            text.remove_suffix(1);
+        }
+    }
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        n > SIZE_MAX / scale) {
+        return false;
+    }
+    out = n * scale;
+    return true;
+}
+
+command_line::command_line(std::string program, std::string summary, std::uint16_t default_port)
+    : program_(std::move(program)), summary_(std::move(summary)) {
+    parsed_.port = default_port;
+    options_.push_back({"host", "ADDR",
+                        "address to listen on or connect to: an IPv4 or IPv6 literal, "
+                        "localhost, or unix:PATH (default 127.0.0.1)",
+                        [this](std::string_view v) {
+                            parsed_.host = std::string(v);
+                            return !v.empty();
+                        }});
+    options_.push_back({"port", "N",
+                        fmt::format("TCP port (default {}; 0 = any free port)", default_port),
+                        [this](std::string_view v) {
+                            std::uint16_t p = 0;
+                            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
+                            if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+                                return false;
+                            }
+                            parsed_.port = p;
+                            return true;
+                        }});
+    options_.push_back({"backend", "KIND",
+                        "uring, epoll or auto (default auto: io_uring, else epoll; "
+                        "RINGCHAT_BACKEND sets it too)",
+                        [this](std::string_view v) {
+                            parsed_.backend_given = true;
+                            return parse_backend_kind(v, parsed_.backend);
+                        }});
+}
+
+void command_line::flag(std::string name, std::string help, bool& target) {
+    options_.push_back({std::move(name), {}, std::move(help), [&target](std::string_view) {
+                            target = true;
+                            return true;
+                        }});
+}
+
+void command_line::text(std::string name, std::string metavar, std::string help,
+                        std::string& target) {
+    options_.push_back({std::move(name), std::move(metavar), std::move(help),
+                        [&target](std::string_view v) {
+                            target = std::string(v);
+                            return true;
+                        }});
+}
+
+void command_line::number(std::string name, std::string metavar, std::string help,
+                          std::size_t& target) {
+    options_.push_back({std::move(name), std::move(metavar), std::move(help),
+                        [&target](std::string_view v) { return parse_size(v, target); }});
+}
+
+std::string command_line::usage() const {
+    std::string out = fmt::format("usage: {} [options]\n{}\n\noptions:\n", program_, summary_);
+    for (const auto& o : options_) {
+        const std::string left =
+            o.metavar.empty() ? "--" + o.name : fmt::format("--{} {}", o.name, o.metavar);
+        out += fmt::format("  {:<20} {}\n", left, o.help);
+    }
+    out += fmt::format("  {:<20} {}\n", "--help", "show this help and exit");
+    return out;
+}
+
+void command_line::fail(const std::string& why) const {
+    fmt::print(stderr, "{}: {}\n{}", program_, why, usage());
+    std::exit(2);
+}
+
+common_options command_line::parse(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            fmt::print("{}", usage());
+            std::exit(0);
+        }
+        if (!arg.starts_with("--")) {
+            fail(fmt::format("unexpected argument '{}'", arg));
+        }
+        arg.remove_prefix(2);
+        std::string_view value;
+        bool has_value = false;
+        if (const auto eq = arg.find('='); eq != std::string_view::npos) {
+            value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+            has_value = true;
+        }
+        const option* found = nullptr;
+        for (const auto& o : options_) {
+            if (o.name == arg) {
+                found = &o;
+            }
+        }
+        if (found == nullptr) {
+            fail(fmt::format("unknown option '--{}'", arg));
+        }
+        if (found->metavar.empty()) {
+            if (has_value) {
+                fail(fmt::format("--{} takes no value", arg));
+            }
+        } else if (!has_value) {
+            if (i + 1 >= argc) {
+                fail(fmt::format("--{} needs a value ({})", arg, found->metavar));
+            }
+            value = argv[++i];
+        }
+        if (!found->set(value)) {
+            fail(fmt::format("bad value for --{}: '{}'", arg, value));
+        }
+    }
+    return parsed_;
+}
+
+listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo) {
+    address at;
+    try {
+        at = opts.where();
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "bad --host '{}': {}\n", opts.host, e.what());
+        std::exit(2);
+    }
+    auto l = listener::bind(r, at, lo);
+    if (!l) {
+        fmt::print(stderr, "cannot listen on {}: {}\n", at.to_string(), l.error().message());
+        std::exit(1);
+    }
+    return std::move(*l);
+}
+
+void announce_ready(std::string_view program, const listener& l, const reactor& r) {
+    fmt::print("{}: ready on {} ({})\n", program, l.local_address().to_string(), r.backend_name());
+    std::fflush(stdout);
+}
+
+}  // namespace ringchat::examples
+
+namespace ringchat::examples {
+
+int run_server(std::string_view program, const common_options& opts,
+               const std::function<task<>(reactor&, listener&)>& start, listen_options lo) {
+    try {
+        reactor r(opts.reactor());
+        listener l = listen_or_exit(r, opts, lo);
+        announce_ready(program, l, r);
+        r.stop_on_signals();  // SIGINT, SIGTERM: a graceful stop, then run() returns
+        r.spawn(start(r, l));
+        r.run();
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: {}\n", program, e.what());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace ringchat::examples

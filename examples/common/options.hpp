@@ -1,0 +1,97 @@
+// examples/common/options.hpp — what every example program shares: its command line
+// (--host, --port, --backend, --help, plus options of its own), the reactor and listener it
+// makes from them, and the one "ready" line it prints when it serves.
+//
+//     examples::command_line cli("echo", "A line echo server.", 7000);
+//     cli.flag("client", "read lines from stdin, send each, print each reply", client);
+//     const auto opts = cli.parse(argc, argv);     // exits on --help (0) or a bad option (2)
+//     return examples::run_server("echo", opts, [](reactor& r, listener& l) { ... });
+//     // prints "echo: ready on 127.0.0.1:7000 (io_uring)", serves until SIGINT/SIGTERM
+//
+// Invariant: the ready line goes to stdout, flushed at once, and carries the bound port (the
+// real one when --port 0 asked for any), so that scripts and tests can wait for it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/backend.hpp"
+#include "core/listener.hpp"
+#include "core/task.hpp"
+
+namespace ringchat {
+class reactor;
+}
+
+namespace ringchat::examples {
+
+/// The options common to every example, parsed.
+struct common_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    backend_kind backend = backend_kind::automatic;
+    bool backend_given = false;  ///< --backend was on the command line (it beats RINGCHAT_BACKEND)
+
+    /// host:port as an address: an IPv4 or IPv6 literal, "localhost", or "unix:PATH".
+    /// \throws std::invalid_argument for a host that is none of these.
+    address where() const;
+    /// reactor_options::from_env(), with --backend applied over it when given.
+    reactor_options reactor() const;
+};
+
+/// A small getopt: long options only (`--name VALUE` or `--name=VALUE`).
+class command_line {
+public:
+    command_line(std::string program, std::string summary, std::uint16_t default_port);
+    command_line(const command_line&) = delete;  // its options point into it
+    command_line& operator=(const command_line&) = delete;
+
+    /// `--name`: sets `target` to true.
+    void flag(std::string name, std::string help, bool& target);
+    /// `--name VALUE`: a string.
+    void text(std::string name, std::string metavar, std::string help, std::string& target);
+    /// `--name N`: an unsigned number (a suffix k, m or g multiplies by 1024, 1024², 1024³).
+    void number(std::string name, std::string metavar, std::string help, std::size_t& target);
+
+    /// Parses argv. `--help` prints the usage and exits 0; a bad option prints why and the
+    /// usage to stderr and exits 2.
+    common_options parse(int argc, char** argv);
+    std::string usage() const;
+
+private:
+    struct option {
+        std::string name;
+        std::string metavar;  // empty for a flag
+        std::string help;
+        std::function<bool(std::string_view)> set;  // false: a bad value
+    };
+    [[noreturn]] void fail(const std::string& why) const;
+
+    std::string program_;
+    std::string summary_;
+    std::vector<option> options_;
+    common_options parsed_;
+};
+
+/// Binds a listener at opts.where(); on failure prints why and exits 1.
+listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo = {});
+
+/// Prints "<program>: ready on <address> (<backend>)" to stdout and flushes it.
+void announce_ready(std::string_view program, const listener& l, const reactor& r);
+
+/// The body of a server's main(): makes the reactor (exits 1 if the backend asked for cannot
+/// be made), binds (exits 1 on failure), prints the ready line, stops on SIGINT/SIGTERM, and
+/// runs `start(r, l)` (and what it spawns) until everything has unwound.
+/// \return main's exit code.
+int run_server(std::string_view program, const common_options& opts,
+               const std::function<task<>(reactor&, listener&)>& start, listen_options lo = {});
+
+/// Parses a whole decimal number with an optional k/m/g suffix; false if it is not one.
+bool parse_size(std::string_view text, std::size_t& out) noexcept;
+
+}  // namespace ringchat::examples

@@ -1,0 +1,444 @@
+// examples/http — an HTTP/1.1 static file server over the directory given by --root.
+//
+// Per connection, one request after another (so pipelined responses go out in request
+// order): the head is read as one frame with the terminator "\r\n\r\n" (the channel's
+// max_frame, --max-header, bounds it: 431 past it), parsed (request.hpp), then the body, if
+// any: Content-Length as counted frames, chunked by switching between "\r\n" (size lines) and
+// counts (data), both in slices of at most max_frame bytes, so --max-body (413 past it) is
+// independent of the frame limit. Then the response:
+//   GET/HEAD of a file: the head with push(), the file's bytes with producers::file pushed by
+//       itself, so the channel sends them with sendfile(2) (zero copy); Range → 206 or 416.
+//   A directory: 301 to the path with "/", its index.html, or else a listing sent with
+//       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
+//   POST /echo: the request body back, chunked when the request came chunked.
+// An error in the framing (400, 413, 431, 501, 505) ends the connection after the response,
+// with a lingering close so that the client reads it; 403, 404 and 405 keep it open.
+//
+//     build/examples/http --root www &            # port 8080
+//     curl -v http://127.0.0.1:8080/index.html
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <fmt/core.h>
+
+#include "chat/channel.hpp"
+#include "chat/serve.hpp"
+#include "chat/terminator.hpp"
+#include "core/error.hpp"
+#include "core/file.hpp"
+#include "core/reactor.hpp"
+#include "examples/common/options.hpp"
+#include "examples/http/mime.hpp"
+#include "examples/http/request.hpp"
+#include "examples/http/response.hpp"
+#include "examples/http/site.hpp"
+#include "producers/chunked.hpp"
+#include "producers/file.hpp"
+
+using namespace ringchat;
+
+namespace {
+
+constexpr std::uint16_t default_port = 8080;
+/// A keep-alive connection with no byte in or out for this long is closed.
+constexpr auto idle_timeout = std::chrono::seconds(60);
+/// With this much output queued, a session waits until it is sent before it reads on.
+constexpr std::size_t high_water = 256 * 1024;
+/// With this many file responses queued (each holds a descriptor), a session waits until
+/// the queue is empty before it reads on: a client pipelining GETs cannot exhaust descriptors.
+constexpr std::size_t max_queued_files = 16;
+/// A lingering close reads (and drops) this long and this much at most.
+constexpr auto linger_time = std::chrono::seconds(2);
+constexpr std::size_t linger_bytes = 1 << 20;
+/// The chunk size of a chunked response body.
+constexpr std::size_t chunk_size = 16 * 1024;
+
+struct config {
+    std::size_t max_body = 1 << 20;
+    std::size_t max_header = 16 * 1024;
+};
+
+struct server {
+    http::site site;
+    config cfg;
+};
+
+task<> close_later(chat::channel& ch, std::shared_ptr<bool> done) {
+    co_await ch.owner().sleep_for(linger_time);  // or ECANCELED when the server stops
+    if (!*done) {
+        ch.close();  // still lingering: the channel is alive, and its read ends now
+    }
+}
+
+/// Ends a connection after an error without losing the response: sends everything,
+/// half-closes, and reads what the client still sends until it closes (2 s and 1 MiB at most).
+/// Closing with unread input would reset the connection, and a reset can destroy the
+/// response before the client reads it (RFC 9112 §9.6).
+task<> linger(chat::channel& ch) {
+    co_await ch.flush();
+    if (!ch.is_open()) {
+        co_return;
+    }
+    (void)ch.socket().shutdown(SHUT_WR);
+    auto done = std::make_shared<bool>(false);
+    ch.owner().spawn(close_later(ch, done));
+    ch.set_terminator(chat::terminator::none());
+    std::size_t seen = 0;
+    while (seen < linger_bytes) {
+        auto junk = co_await ch.read();
+        if (!junk) {
+            break;
+        }
+        seen += junk.data().size();
+    }
+    *done = true;
+}
+
+/// Reads `n` bytes as counted frames of at most `slice` bytes; appends them to `body` if
+/// `keep`. \return false when the connection ended first.
+task<bool> read_count(chat::channel& ch, std::uint64_t n, std::size_t slice, bool keep,
+                      std::string& body) {
+    while (n > 0) {
+        const std::uint64_t part = std::min<std::uint64_t>(n, slice);
+        ch.set_terminator(part);
+        auto f = co_await ch.read();
+        if (!f) {
+            co_return false;
+        }
+        if (keep) {
+            body.append(f.text());
+        }
+        n -= part;
+    }
+    co_return true;
+}
+
+/// A chunk-size line: hex digits, then optional ";extensions". \return false if malformed.
+bool chunk_size_of(std::string_view line, std::uint64_t& size) {
+    line = line.substr(0, line.find(';'));
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) {
+        line.remove_suffix(1);
+    }
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+    return !line.empty() && ec == std::errc() && end == line.data() + line.size() &&
+           line.front() != '+' && line.front() != '-';
+}
+
+/// Reads the request body (kept in `body` if `keep`). \return 0 when read, a status to
+/// refuse it with (400 malformed chunking, 413 over --max-body, 431 trailers over
+/// --max-header), or -1 when the connection ended.
+task<int> read_body(chat::channel& ch, http::body_framing framing, const config& cfg, bool keep,
+                    std::string& body) {
+    const std::size_t slice = cfg.max_header;  // the channel's max_frame
+    if (framing.what == http::body_framing::kind::length) {
+        const bool read = co_await read_count(ch, framing.length, slice, keep, body);
+        co_return read ? 0 : -1;
+    }
+    std::uint64_t total = 0;
+    for (;;) {
+        ch.set_terminator("\r\n");
+        auto line = co_await ch.read();
+        if (!line) {
+            co_return line.error() == errc::frame_too_long ? 400 : -1;
+        }
+        std::uint64_t size = 0;
+        if (!chunk_size_of(line.text(), size)) {
+            co_return 400;
+        }
+        if (size == 0) {
+            break;
+        }
+        if (size > cfg.max_body - total) {
+            co_return 413;
+        }
+        total += size;
+        const bool read = co_await read_count(ch, size, slice, keep, body);
+        if (!read) {
+            co_return -1;
+        }
+        ch.set_terminator("\r\n");
+        auto end = co_await ch.read();
+        if (!end) {
+            co_return end.error() == errc::frame_too_long ? 400 : -1;
+        }
+        if (!end.text().empty()) {
+            co_return 400;  // the data was not followed by CRLF
+        }
+    }
+    std::size_t trailers = 0;  // trailer fields: read and dropped
+    for (;;) {
+        auto line = co_await ch.read();
+        if (!line) {
+            co_return line.error() == errc::frame_too_long ? 431 : -1;
+        }
+        if (line.text().empty()) {
+            co_return 0;
+        }
+        trailers += line.text().size() + 2;
+        if (trailers > cfg.max_header) {
+            co_return 431;
+        }
+    }
+}
+
+/// POST /echo: the body back, with the request's Content-Type.
+void echo(chat::channel& ch, const http::request& req, const http::exchange& ex, bool chunked,
+          std::string& body) {
+    http::response_head h(200);
+    const std::string* type = req.find("content-type");
+    h.field("Content-Type", type != nullptr ? std::string_view(*type) : "application/octet-stream");
+    if (chunked && ex.minor >= 1) {
+        h.field("Transfer-Encoding", "chunked");
+        ch.push(h.finish(ex));
+        ch.push_with_producer(producers::chunked(producers::simple(std::move(body), chunk_size)));
+    } else {
+        h.length(body.size());
+        ch.push(h.finish(ex));
+        ch.push(std::move(body));
+    }
+    body = std::string();
+}
+
+void directory_listing(chat::channel& ch, const std::string& real, std::string_view path,
+                       const http::exchange& ex) {
+    std::string page = http::site::listing(real, path);
+    http::response_head h(200);
+    h.field("Content-Type", "text/html; charset=utf-8");
+    if (ex.minor >= 1) {
+        h.field("Transfer-Encoding", "chunked");
+        ch.push(h.finish(ex));
+        if (!ex.head_only) {
+            ch.push_with_producer(producers::chunked(producers::simple(std::move(page), 4096)));
+        }
+    } else {
+        h.length(page.size());
+        ch.push(h.finish(ex));
+        if (!ex.head_only) {
+            ch.push(std::move(page));
+        }
+    }
+}
+
+/// GET/HEAD of a regular file, whole or one range of it. \return true if a file producer
+/// was queued.
+bool send_file(chat::channel& ch, const std::string& real, std::string_view name,
+               const http::request& req, const http::exchange& ex) {
+    const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+        const int status = errno == EACCES ? 403 : 404;
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        ch.push(http::error_response(status, ex));
+        return false;
+    }
+    ringchat::file f(ch.owner(), fd);  // owns fd from here
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    std::uint64_t first = 0;
+    std::uint64_t length = size;
+    int status = 200;
+    if (const std::string* range = req.find("range")) {
+        switch (http::parse_range(*range, size, first, length)) {
+        case http::range_kind::none:
+            break;
+        case http::range_kind::satisfiable:
+            status = 206;
+            break;
+        case http::range_kind::unsatisfiable:
+            ch.push(http::error_response(416, ex,
+                                         fmt::format("Content-Range: bytes */{}\r\n", size)));
+            return false;
+        }
+    }
+    http::response_head h(status);
+    h.field("Content-Type", http::content_type(name))
+        .field("Accept-Ranges", "bytes")
+        .field("Last-Modified", http::http_date(st.st_mtim.tv_sec));
+    if (status == 206) {
+        h.field("Content-Range", fmt::format("bytes {}-{}/{}", first, first + length - 1, size));
+    }
+    h.length(length);
+    ch.push(h.finish(ex));
+    if (ex.head_only || length == 0) {
+        return false;
+    }
+    // By itself in the queue, so that the channel sends it with sendfile (zero copy).
+    ch.push_with_producer(producers::file(std::move(f), first, length));
+    return true;
+}
+
+/// GET/HEAD of a path under the root. \return true if a file producer was queued.
+bool send_path(chat::channel& ch, const http::site& site, const http::request& req,
+               const std::string& path, const http::exchange& ex) {
+    std::string real;
+    struct stat st {};
+    if (const int status = site.resolve(path, real, st); status != 0) {
+        ch.push(http::error_response(status, ex));
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (!path.ends_with('/')) {
+            const auto location = fmt::format("Location: {}/\r\n", http::percent_encode(path));
+            ch.push(http::error_response(301, ex, location));
+            return false;
+        }
+        const int status = site.resolve(path + "index.html", real, st);
+        if (status == 404) {
+            directory_listing(ch, real, path, ex);
+            return false;
+        }
+        if (status != 0) {
+            ch.push(http::error_response(status, ex));
+            return false;
+        }
+        return send_file(ch, real, "index.html", req, ex);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ch.push(http::error_response(403, ex));  // a device, a FIFO, a socket
+        return false;
+    }
+    return send_file(ch, real, path, req, ex);
+}
+
+task<> session(chat::channel& ch, const server& srv) {
+    std::size_t files_queued = 0;
+    std::string body;
+    for (;;) {
+        ch.set_terminator("\r\n\r\n");
+        auto head = co_await ch.read();
+        if (!head) {
+            if (head.error() == errc::frame_too_long) {
+                ch.push(http::error_response(431, {1, false, false}));
+                co_await linger(ch);
+            }
+            break;  // end of stream (an unfinished request is dropped), reset, timeout, stop
+        }
+        std::string_view block = head.text();
+        while (block.starts_with("\r\n")) {
+            block.remove_prefix(2);  // empty lines before a request line are ignored
+        }
+        if (block.empty()) {
+            continue;
+        }
+        http::request req;
+        std::string why;
+        http::exchange ex{1, false, false};
+        http::body_framing framing;
+        int refused = http::parse_head(block, req, why);
+        if (refused == 0) {
+            ex = {req.minor, req.keep_alive(), req.method == "HEAD"};
+            refused = http::body_framing_of(req, framing);
+        }
+        body.clear();
+        std::string path;
+        const int bad_path = refused == 0 ? http::decode_path(req.target, path) : 0;
+        const bool is_echo = bad_path == 0 && path == "/echo" && req.method == "POST";
+        if (refused == 0 && framing.what != http::body_framing::kind::none) {
+            if (framing.what == http::body_framing::kind::length &&
+                framing.length > srv.cfg.max_body) {
+                refused = 413;
+            } else {
+                if (req.minor >= 1 && req.lists("expect", "100-continue")) {
+                    ch.push("HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                refused = co_await read_body(ch, framing, srv.cfg, is_echo, body);
+                if (refused < 0) {
+                    break;  // the connection ended inside the body
+                }
+            }
+        }
+        if (refused != 0) {
+            ex.keep_alive = false;
+            ch.push(http::error_response(refused, ex));
+            co_await linger(ch);
+            break;
+        }
+        if (!ch.writable()) {
+            files_queued = 0;  // everything before went out
+        }
+        bool queued_file = false;
+        if (bad_path != 0) {
+            ch.push(http::error_response(bad_path, ex));
+        } else if (path == "/echo") {
+            if (is_echo) {
+                echo(ch, req, ex, framing.what == http::body_framing::kind::chunked, body);
+            } else {
+                ch.push(http::error_response(405, ex, "Allow: POST\r\n"));
+            }
+        } else if (req.method == "GET" || req.method == "HEAD") {
+            queued_file = send_path(ch, srv.site, req, path, ex);
+        } else {
+            ch.push(http::error_response(405, ex, "Allow: GET, HEAD\r\n"));
+        }
+        if (!ex.keep_alive) {
+            break;  // serve() sends what is queued, then closes
+        }
+        files_queued += queued_file ? 1 : 0;
+        if (files_queued >= max_queued_files) {
+            co_await ch.flush();
+            files_queued = 0;
+        } else if (ch.queued_bytes() >= high_water) {
+            co_await ch.drain();
+        }
+    }
+}
+
+struct http_handler {
+    const server* srv;
+    task<> operator()(chat::channel& ch) const { return session(ch, *srv); }
+};
+
+task<> serve_http(reactor& r, listener& l, const server& srv, chat::serve_options so) {
+    co_await chat::serve(r, l, http_handler{&srv}, so);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    examples::command_line cli("http", "An HTTP/1.1 static file server.", default_port);
+    std::string root = ".";
+    config cfg;
+    cli.text("root", "DIR", "the directory to serve (default: the current one)", root);
+    cli.number("max-body", "N", "largest request body, in bytes (default 1m); larger: 413",
+               cfg.max_body);
+    cli.number("max-header", "N",
+               "largest request head (request line and fields), in bytes (default 16k); "
+               "larger: 431",
+               cfg.max_header);
+    bool no_zero_copy = false;
+    cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
+             no_zero_copy);
+    const auto opts = cli.parse(argc, argv);
+    if (cfg.max_header < 64) {
+        fmt::print(stderr, "http: --max-header must be at least 64\n");
+        return 2;
+    }
+    std::unique_ptr<server> srv;
+    try {
+        srv = std::make_unique<server>(server{http::site(root), cfg});
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "http: {}\n", e.what());
+        return 2;
+    }
+    chat::serve_options so;
+    so.channel.max_frame = cfg.max_header;  // the head's limit, and the body's slice size
+    so.channel.low_water = 0;               // drain() waits until all output is sent
+    so.channel.idle_timeout = idle_timeout;
+    so.channel.zero_copy = !no_zero_copy;  // the bench compares the two paths
+    return examples::run_server("http", opts, [&srv, so](reactor& r, listener& l) {
+        return serve_http(r, l, *srv, so);
+    });
+}

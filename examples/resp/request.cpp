@@ -1,0 +1,193 @@
+// examples/resp/request.cpp — the RESP2 request parser.
+#include "examples/resp/request.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+#include <string_view>
+
+#include <fmt/core.h>
+
+
+namespace resp {
+namespace {
+
+using ringchat::chat::frame;
+
+std::string_view line_of(const frame& f) {
+    std::string_view s = f.text();
+    if (!s.empty() && s.back() == '\r') {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+/// A whole decimal number (optional '-'), as Redis' string2ll takes a length.
+bool to_number(std::string_view s, long long& out) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+int hex(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = static_cast<char>(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+bool space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f'; }
+
+}  // namespace
+
+bool split_inline(std::string_view s, std::vector<std::string>& out) {
+    std::size_t i = 0;
+    for (;;) {
+        while (i < s.size() && space(s[i])) {
+            ++i;
+        }
+        if (i == s.size()) {
+            return true;
+        }
+        std::string& word = out.emplace_back();
+        char quote = 0;
+        for (;;) {
+            if (quote == 0) {
+                if (i == s.size() || space(s[i])) {
+                    break;
+                }
+                if (s[i] == '"' || s[i] == '\'') {
+                    quote = s[i++];
+                    continue;
+                }
+                word += s[i++];
+                continue;
+            }
+            if (i == s.size()) {
+                return false;  // unterminated quotes
+            }
+            if (s[i] == quote) {
+                // A closing quote must be followed by a space or the end.
+                if (++i < s.size() && !space(s[i])) {
+                    return false;
+                }
+                break;
+            }
+            if (quote == '"' && s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x' &&
+                hex(s[i + 2]) >= 0 && hex(s[i + 3]) >= 0) {
+                word += static_cast<char>(hex(s[i + 2]) * 16 + hex(s[i + 3]));
+                i += 4;
+            } else if (quote == '"' && s[i] == '\\' && i + 1 < s.size()) {
+                const char c = s[i + 1];
+                word += c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c == 'b' ? '\b'
+                      : c == 'a' ? '\a' : c;
+                i += 2;
+            } else if (quote == '\'' && s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '\'') {
+                word += '\'';
+                i += 2;
+            } else {
+                word += s[i++];
+            }
+        }
+    }
+}
+
+ringchat::chat::terminator request_parser::terminator() const {
+    if (state_ != state::bulk_body) {
+        return ringchat::chat::terminator::bytes("\n");
+    }
+    return ringchat::chat::terminator::count(piece_ == 0 ? bulk_left_
+                                                         : std::min(bulk_left_, piece_));
+}
+
+request_parser::status request_parser::fail(std::string why) {
+    error_ = std::move(why);
+    state_ = state::request_line;
+    args_.clear();
+    return status::protocol_error;
+}
+
+request_parser::status request_parser::feed(const frame& f) {
+    if (std::exchange(done_, false)) {
+        args_.clear();
+    }
+    if (!f) {
+        // The frame limit: a line too long (a count's pieces never are).
+        return fail(state_ == state::request_line ? "Protocol error: too big inline request"
+                                                  : "Protocol error: too big bulk count string");
+    }
+    switch (state_) {
+    case state::request_line:
+        return line(line_of(f));
+    case state::bulk_header:
+        return header(line_of(f));
+    case state::bulk_body:
+        return body(f.text());
+    }
+    return status::more;
+}
+
+request_parser::status request_parser::line(std::string_view s) {
+    if (s.empty()) {
+        return status::more;  // Redis skips empty lines between requests
+    }
+    if (s.front() != '*') {
+        if (!split_inline(s, args_)) {
+            return fail("Protocol error: unbalanced quotes in request");
+        }
+        done_ = true;
+        return args_.empty() ? status::more : status::request;
+    }
+    long long count = 0;
+    if (!to_number(s.substr(1), count) || count > max_multibulk) {
+        return fail("Protocol error: invalid multibulk length");
+    }
+    if (count <= 0) {
+        return status::more;  // "*0" and "*-1" are empty requests, skipped
+    }
+    args_.reserve(static_cast<std::size_t>(std::min(count, 1024LL)));
+    args_left_ = count;
+    state_ = state::bulk_header;
+    return status::more;
+}
+
+request_parser::status request_parser::header(std::string_view s) {
+    if (s.empty() || s.front() != '$') {
+        return fail(fmt::format("Protocol error: expected '$', got '{}'",
+                                s.empty() ? ' ' : s.front()));
+    }
+    long long len = 0;
+    if (!to_number(s.substr(1), len) || len < 0 || len > max_bulk) {
+        return fail("Protocol error: invalid bulk length");
+    }
+    bulk_len_ = static_cast<std::size_t>(len);
+    bulk_left_ = bulk_len_ + 2;
+    std::string& arg = args_.emplace_back();
+    if (piece_ != 0 && bulk_left_ > piece_) {
+        arg.reserve(std::min<std::size_t>(bulk_len_, 1 << 20));  // grows as the bytes arrive
+    }
+    state_ = state::bulk_body;
+    return status::more;
+}
+
+request_parser::status request_parser::body(std::string_view s) {
+    std::string& arg = args_.back();
+    arg.append(s);
+    bulk_left_ -= s.size();
+    if (bulk_left_ > 0) {
+        return status::more;
+    }
+    if (!arg.ends_with("\r\n")) {
+        return fail("Protocol error: expected CRLF after bulk data");
+    }
+    arg.resize(bulk_len_);
+    if (--args_left_ > 0) {
+        state_ = state::bulk_header;
+        return status::more;
+    }
+    state_ = state::request_line;
+    done_ = true;
+    return status::request;
+}
+
+}  // namespace resp

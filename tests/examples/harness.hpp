@@ -1,0 +1,73 @@
+// tests/examples/harness.hpp — runs the example programs as real servers and real clients
+// against them: spawn a server with --port 0 --backend KIND, wait for its ready line, read the
+// port from it; run a client (redis-cli, python3 ...) with input, a time limit, and its output
+// collected; stop the server with SIGTERM and see it exit cleanly.
+//
+// Invariant: no child outlives its test. A server is stopped (SIGTERM, then SIGKILL after a
+// grace period) and reaped in its destructor; a client past its limit is killed and reaped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/backend.hpp"
+
+namespace ringchat::test {
+
+/// The build directory of this test binary (the folder above tests/), so that build/ tests
+/// build/examples and build-asan/ tests build-asan/examples.
+std::filesystem::path build_dir();
+/// The example program `name` in build_dir() (examples/NAME, or examples/NAME/NAME).
+std::filesystem::path example_program(const std::string& name);
+/// A file of the test sources (tests/examples/NAME), e.g. a Python client.
+std::filesystem::path example_script(const std::string& name);
+/// "uring" or "epoll", as --backend takes it; and the name the ready line shows.
+std::string backend_flag(backend_kind kind);
+std::string backend_shown(backend_kind kind);
+/// True in a build with AddressSanitizer (tests then do less work).
+bool sanitized() noexcept;
+
+struct command_result {
+    int status = -1;        ///< exit code; 128 + signal when killed by one
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+
+/// Runs `argv` (argv[0] is looked up in PATH) with `input` on its stdin, collecting stdout and
+/// stderr; kills it after `limit`.
+command_result run_command(const std::vector<std::string>& argv, const std::string& input = {},
+                           std::chrono::seconds limit = std::chrono::seconds(60));
+/// True when `program` is found in PATH.
+bool have_program(const std::string& program);
+
+class example_server {
+public:
+    /// Starts `name` with --port 0 --backend KIND and `extra` arguments and waits (10 s at
+    /// most) for its ready line. \throws std::runtime_error when it fails to come up.
+    example_server(const std::string& name, backend_kind kind,
+                   std::vector<std::string> extra = {});
+    example_server(const example_server&) = delete;
+    example_server& operator=(const example_server&) = delete;
+    ~example_server();
+
+    std::uint16_t port() const noexcept { return port_; }
+    std::string port_text() const { return std::to_string(port_); }
+    const std::string& ready_line() const noexcept { return ready_; }
+    /// SIGTERM, then waits up to `grace` (SIGKILL after it). \return the exit code, 128 +
+    /// signal if killed, -1 if already stopped.
+    int stop(std::chrono::seconds grace = std::chrono::seconds(10));
+
+private:
+    pid_t pid_ = -1;
+    int out_ = -1;  // its stdout (kept open, so that it never writes into a closed pipe)
+    std::uint16_t port_ = 0;
+    std::string ready_;
+};
+
+}  // namespace ringchat::test

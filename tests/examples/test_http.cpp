@@ -1,0 +1,327 @@
+// tests/examples/test_http.cpp — the http example (examples/http) on both backends, driven by
+// curl (GET byte for byte, HEAD, keep-alive reuse, Range, POST chunked and with a length,
+// 404, 403, 405, 413, 431), Python (http.client; pipelined requests and malformed ones over
+// raw sockets: http_client.py) and wrk (every response a 200). Each test serves a directory
+// made here, with a file outside it that no request may reach, and ends by stopping the
+// server with SIGTERM: it must exit 0.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "tests/examples/harness.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace ringchat::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_file(const fs::path& p, const std::string& data) {
+    std::ofstream out(p, std::ios::binary);
+    out << data;
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::mt19937 rng(seed);
+    for (auto& c : s) {
+        c = static_cast<char>(rng());
+    }
+    return s;
+}
+
+/// A directory to serve (DIR/www) and a secret beside it (DIR/secret.txt) that a symbolic
+/// link inside points to. Removed when done.
+class site {
+public:
+    explicit site(backend_kind kind)
+        : dir_(fs::temp_directory_path() /
+               ("ringchat-http-" + std::to_string(::getpid()) + "-" + backend_flag(kind))) {
+        fs::remove_all(dir_);
+        fs::create_directories(www() / "sub");
+        fs::create_directories(www() / "emptydir");
+        write_file(dir_ / "secret.txt", "secret: do not serve\n");
+        write_file(www() / "index.html", "<!DOCTYPE html>\n<h1>ringchat</h1>\n");
+        write_file(www() / "sub" / "index.html", "<p>sub</p>\n");
+        write_file(www() / "style.css", "body { color: black; }\n");
+        write_file(www() / "app.js", "console.log(1);\n");
+        write_file(www() / "data.json", "{\"a\": [1, 2, 3]}\n");
+        write_file(www() / "notes.txt", "plain text\r\nwith CRLF\r\n\r\n");
+        write_file(www() / "a file.txt", "a name with a space\n");
+        write_file(www() / "empty.txt", "");
+        for (const char* name : {"img.png", "photo.jpg", "photo.JPEG", "anim.gif", "logo.svg",
+                                 "doc.pdf", "mod.wasm", "noext", "x.unknown"}) {
+            write_file(www() / name, random_bytes(100, 1));
+        }
+        write_file(www() / "blob.bin", random_bytes(1 << 20, 7));
+        fs::create_symlink(dir_ / "secret.txt", www() / "leak");
+        fs::create_symlink("index.html", www() / "inside");
+    }
+    site(const site&) = delete;
+    site& operator=(const site&) = delete;
+    ~site() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    fs::path www() const { return dir_ / "www"; }
+    fs::path dir() const { return dir_; }
+    std::vector<std::string> args() const { return {"--root", www().string()}; }
+
+private:
+    fs::path dir_;
+};
+
+std::string url(const example_server& server, const std::string& path) {
+    return "http://127.0.0.1:" + server.port_text() + path;
+}
+
+/// curl -s ARGS...: what it printed.
+command_result curl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"curl", "-s", "--max-time", "20"});
+    auto r = run_command(args, {}, std::chrono::seconds(30));
+    INFO("curl stderr: " << r.err);
+    CHECK_FALSE(r.timed_out);
+    return r;
+}
+
+/// The status code curl got for `path` (with `extra` options before the URL).
+std::string status_of(const example_server& server, const std::string& path,
+                      std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"-o", "/dev/null", "-w", "%{http_code}", url(server, path)});
+    return curl(extra).out;
+}
+
+void run_python(const example_server& server, const site& s, const std::string& mode) {
+    const auto r = run_command({"python3", example_script("http_client.py").string(),
+                                server.port_text(), s.www().string(), mode},
+                               {}, std::chrono::seconds(60));
+    INFO("http_client.py " << mode << " said:\n" << r.out << r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.status == 0);
+    CHECK(r.out == "ok\n");
+}
+
+void require_client(const std::string& program) {
+    if (!have_program(program)) {
+        FAIL(program << " is not installed (tests/run installs it: tools/ensure-deps)");
+    }
+}
+
+void stop_cleanly(example_server& server) { CHECK(server.stop() == 0); }
+
+}  // namespace
+
+TEST_CASE("http: curl GETs files byte for byte with their types; HEAD; keep-alive reuse",
+          "[examples][http]") {
+    require_client("curl");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    CHECK(server.ready_line() ==
+          "http: ready on 127.0.0.1:" + server.port_text() + " (" + backend_shown(kind) + ")");
+
+    CHECK(curl({url(server, "/blob.bin")}).out == read_file(s.www() / "blob.bin"));
+    CHECK(curl({url(server, "/")}).out == read_file(s.www() / "index.html"));
+    CHECK(curl({url(server, "/notes.txt")}).out == read_file(s.www() / "notes.txt"));
+    CHECK(curl({url(server, "/empty.txt")}).out.empty());
+
+    const std::vector<std::pair<std::string, std::string>> types{
+        {"/index.html", "text/html; charset=utf-8"},  {"/style.css", "text/css; charset=utf-8"},
+        {"/app.js", "text/javascript; charset=utf-8"}, {"/data.json", "application/json"},
+        {"/img.png", "image/png"},                     {"/photo.jpg", "image/jpeg"},
+        {"/photo.JPEG", "image/jpeg"},                 {"/anim.gif", "image/gif"},
+        {"/logo.svg", "image/svg+xml"},                {"/notes.txt", "text/plain; charset=utf-8"},
+        {"/doc.pdf", "application/pdf"},               {"/mod.wasm", "application/wasm"},
+        {"/noext", "application/octet-stream"},        {"/x.unknown", "application/octet-stream"},
+    };
+    for (const auto& [path, type] : types) {
+        CAPTURE(path);
+        CHECK(curl({"-o", "/dev/null", "-w", "%{content_type}", url(server, path)}).out == type);
+    }
+
+    // HEAD: the fields of a GET, no body (curl would complain of one: --fail-early is moot,
+    // the raw-socket test in http_client.py checks the byte count exactly).
+    const auto head = curl({"-I", url(server, "/blob.bin")});
+    CHECK(head.out.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(head.out.find("Content-Length: 1048576\r\n") != std::string::npos);
+    CHECK(head.out.find("Accept-Ranges: bytes\r\n") != std::string::npos);
+    // An IMF-fixdate: "Date: Sun, 06 Nov 1994 08:49:37 GMT".
+    const auto date = head.out.find("\r\nDate: ");
+    REQUIRE(date != std::string::npos);
+    const auto date_value = head.out.substr(date + 8, head.out.find("\r\n", date + 2) - date - 8);
+    CHECK(date_value.size() == 29);
+    CHECK(date_value.ends_with(" GMT"));
+    CHECK(date_value[3] == ',');
+    CHECK(head.out.find("Server: ringchat-http\r\n") != std::string::npos);
+    CHECK(head.out.ends_with("\r\n\r\n"));
+
+    // Two URLs in one curl: the second goes over the first one's connection.
+    const auto two = curl({"-v", url(server, "/notes.txt"), url(server, "/style.css")});
+    CHECK(two.out == read_file(s.www() / "notes.txt") + read_file(s.www() / "style.css"));
+    CHECK(two.err.find("Re-using existing connection") != std::string::npos);
+    // HTTP/1.0 without keep-alive: closed after the response.
+    const auto old = curl({"-v", "-0", url(server, "/notes.txt"), url(server, "/notes.txt")});
+    CHECK(old.err.find("Re-using existing connection") == std::string::npos);
+    CHECK(old.err.find("Connection: close") != std::string::npos);
+
+    // A directory: 301 to the path with "/", then its index.html; or a listing.
+    CHECK(status_of(server, "/sub") == "301");
+    CHECK(curl({"-L", url(server, "/sub")}).out == "<p>sub</p>\n");
+    const auto listing = curl({"-D", "-", url(server, "/emptydir/")});
+    CHECK(listing.out.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    CHECK(listing.out.find("Index of /emptydir/") != std::string::npos);
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: Range requests give 206 with Content-Range, or 416", "[examples][http]") {
+    require_client("curl");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    const auto blob = read_file(s.www() / "blob.bin");
+    const auto size = std::to_string(blob.size());
+
+    const auto mid = curl({"-D", "/dev/stderr", "-r", "100-199", url(server, "/blob.bin")});
+    CHECK(mid.out == blob.substr(100, 100));
+    CHECK(mid.err.starts_with("HTTP/1.1 206 Partial Content\r\n"));
+    CHECK(mid.err.find("Content-Range: bytes 100-199/" + size + "\r\n") != std::string::npos);
+    CHECK(mid.err.find("Content-Length: 100\r\n") != std::string::npos);
+    CHECK(curl({"-r", "1000000-", url(server, "/blob.bin")}).out == blob.substr(1000000));
+    CHECK(curl({"-r", "-500", url(server, "/blob.bin")}).out == blob.substr(blob.size() - 500));
+    CHECK(curl({"-r", "1048000-2000000", url(server, "/blob.bin")}).out == blob.substr(1048000));
+    CHECK(curl({"-r", "0-0", url(server, "/notes.txt")}).out == "p");
+    // Several ranges: the whole file (a server may ignore Range).
+    CHECK(curl({"-r", "0-1,5-6", url(server, "/notes.txt")}).out ==
+          read_file(s.www() / "notes.txt"));
+    const auto past = curl({"-D", "-", "-r", size + "-", url(server, "/blob.bin")});
+    CHECK(past.out.starts_with("HTTP/1.1 416 Range Not Satisfiable\r\n"));
+    CHECK(past.out.find("Content-Range: bytes */" + size + "\r\n") != std::string::npos);
+    CHECK(status_of(server, "/empty.txt", {"-r", "0-10"}) == "416");
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: POST /echo with chunked and Content-Length bodies; 413 over --max-body",
+          "[examples][http]") {
+    require_client("curl");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    const auto body = s.dir() / "body.bin";
+    write_file(body, random_bytes(300000, 3) + "\r\n0\r\n\r\n");  // a chunk end inside, too
+    const auto sent = read_file(body);
+
+    // A chunked request is answered chunked (producers::chunked).
+    const auto chunked = curl({"-D", "/dev/stderr", "-H", "Transfer-Encoding: chunked",
+                               "--data-binary", "@" + body.string(), url(server, "/echo")});
+    CHECK(chunked.out == sent);
+    CHECK(chunked.err.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(chunked.err.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    const auto counted = curl({"-D", "/dev/stderr", "--data-binary", "@" + body.string(),
+                               url(server, "/echo")});
+    CHECK(counted.out == sent);
+    CHECK(counted.err.find("Content-Length: " + std::to_string(sent.size()) + "\r\n") !=
+          std::string::npos);
+    CHECK(curl({"--data-binary", "", url(server, "/echo")}).out.empty());
+
+    const auto big = s.dir() / "big.bin";
+    write_file(big, std::string((1 << 20) + 1, 'x'));
+    CHECK(status_of(server, "/echo", {"--data-binary", "@" + big.string()}) == "413");
+    CHECK(status_of(server, "/echo", {"-H", "Transfer-Encoding: chunked", "--data-binary",
+                                      "@" + big.string()}) == "413");
+    // POST elsewhere: 405 with Allow.
+    const auto post = curl({"-D", "-", "-o", "/dev/null", "--data-binary", "x",
+                            url(server, "/index.html")});
+    CHECK(post.out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
+    CHECK(post.out.find("Allow: GET, HEAD\r\n") != std::string::npos);
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: 404, 403 for paths that escape the root, 431 for a big header",
+          "[examples][http]") {
+    require_client("curl");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    CHECK(status_of(server, "/nope.html") == "404");
+    CHECK(status_of(server, "/sub/nope/deeper") == "404");
+    CHECK(status_of(server, "/notes.txt/x") == "404");
+    for (const char* path : {"/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt",
+                             "/..%2fsecret.txt", "/leak"}) {
+        CAPTURE(path);
+        const auto r = curl({"--path-as-is", "-w", "\n%{http_code}", url(server, path)});
+        CHECK(r.out.ends_with("\n403"));
+        CHECK(r.out.find("do not serve") == std::string::npos);
+    }
+    CHECK(curl({url(server, "/inside")}).out == read_file(s.www() / "index.html"));
+    CHECK(curl({url(server, "/a%20file.txt")}).out == "a name with a space\n");
+    CHECK(status_of(server, "/", {"-H", "X-Big: " + std::string(20000, 'a')}) == "431");
+    CHECK(status_of(server, "/", {"-X", "DELETE"}) == "405");
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: http.client, pipelined and malformed requests over raw sockets",
+          "[examples][http]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    run_python(server, s, "client");
+    run_python(server, s, "pipeline");
+    run_python(server, s, "malformed");
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: wrk -c50 gets a 200 for every request", "[examples][http]") {
+    require_client("wrk");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    example_server server("http", kind, s.args());
+    for (const char* path : {"/index.html", "/blob.bin"}) {
+        CAPTURE(path);
+        const auto r = run_command({"wrk", "-t1", "-c50", sanitized() ? "-d1s" : "-d2s",
+                                    url(server, path)},
+                                   {}, std::chrono::seconds(60));
+        INFO(r.out << r.err);
+        CHECK(r.status == 0);
+        CHECK(r.out.find("Non-2xx or 3xx responses") == std::string::npos);
+        CHECK(r.out.find("Socket errors") == std::string::npos);
+        // "  86448 requests in 2.00s, 18.06MB read"
+        const auto at = r.out.find(" requests in ");
+        REQUIRE(at != std::string::npos);
+        const auto start = r.out.find_last_not_of("0123456789", at - 1) + 1;
+        REQUIRE(start < at);
+        CHECK(std::stoull(r.out.substr(start, at - start)) > 0);
+    }
+    stop_cleanly(server);
+}
+
+TEST_CASE("http: --help, bad options, a bad --root", "[examples][http]") {
+    const auto help = run_command({example_program("http").string(), "--help"});
+    CHECK(help.status == 0);
+    for (const char* opt : {"--root", "--max-body", "--max-header", "--port", "--backend"}) {
+        CHECK(help.out.find(opt) != std::string::npos);
+    }
+    const auto bad = run_command({example_program("http").string(), "--backend", "kqueue"});
+    CHECK(bad.status == 2);
+    const auto no_root =
+        run_command({example_program("http").string(), "--root", "/nonexistent/www"});
+    CHECK(no_root.status == 2);
+    CHECK(no_root.err.find("--root /nonexistent/www") != std::string::npos);
+}
