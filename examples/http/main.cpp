@@ -39,6 +39,7 @@
 #include "core/error.hpp"
 #include "core/file.hpp"
 #include "core/reactor.hpp"
+#include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
 #include "examples/http/mime.hpp"
 #include "examples/http/request.hpp"
@@ -74,37 +75,6 @@ struct server {
     http::site site;
     config cfg;
 };
-
-task<> close_later(chat::channel& ch, std::shared_ptr<bool> done) {
-    co_await ch.owner().sleep_for(linger_time);  // or ECANCELED when the server stops
-    if (!*done) {
-        ch.close();  // still lingering: the channel is alive, and its read ends now
-    }
-}
-
-/// Ends a connection after an error without losing the response: sends everything,
-/// half-closes, and reads what the client still sends until it closes (2 s and 1 MiB at most).
-/// Closing with unread input would reset the connection, and a reset can destroy the
-/// response before the client reads it (RFC 9112 §9.6).
-task<> linger(chat::channel& ch) {
-    co_await ch.flush();
-    if (!ch.is_open()) {
-        co_return;
-    }
-    (void)ch.socket().shutdown(SHUT_WR);
-    auto done = std::make_shared<bool>(false);
-    ch.owner().spawn(close_later(ch, done));
-    ch.set_terminator(chat::terminator::none());
-    std::size_t seen = 0;
-    while (seen < linger_bytes) {
-        auto junk = co_await ch.read();
-        if (!junk) {
-            break;
-        }
-        seen += junk.data().size();
-    }
-    *done = true;
-}
 
 /// Reads `n` bytes as counted frames of at most `slice` bytes; appends them to `body` if
 /// `keep`. \return false when the connection ended first.
@@ -322,7 +292,7 @@ task<> session(chat::channel& ch, const server& srv) {
         if (!head) {
             if (head.error() == errc::frame_too_long) {
                 ch.push(http::error_response(431, {1, false, false}));
-                co_await linger(ch);
+                co_await examples::lingering_close(ch, linger_time, linger_bytes);
             }
             break;  // end of stream (an unfinished request is dropped), reset, timeout, stop
         }
@@ -363,7 +333,7 @@ task<> session(chat::channel& ch, const server& srv) {
         if (refused != 0) {
             ex.keep_alive = false;
             ch.push(http::error_response(refused, ex));
-            co_await linger(ch);
+            co_await examples::lingering_close(ch, linger_time, linger_bytes);
             break;
         }
         if (!ch.writable()) {

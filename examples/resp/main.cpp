@@ -20,6 +20,7 @@
 #include "chat/terminator.hpp"
 #include "core/error.hpp"
 #include "core/reactor.hpp"
+#include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
 #include "examples/resp/commands.hpp"
 #include "examples/resp/request.hpp"
@@ -38,37 +39,6 @@ constexpr std::size_t high_water = 256 * 1024;
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1 << 20;
 
-task<> close_later(chat::channel& ch, std::shared_ptr<bool> done) {
-    co_await ch.owner().sleep_for(linger_time);  // or ECANCELED when the server stops
-    if (!*done) {
-        ch.close();  // still lingering: the channel is alive, and its read ends now
-    }
-}
-
-/// Ends a connection after a protocol error without losing the error reply: sends it,
-/// half-closes, and reads what the client still sends until it closes (for 2 s and 1 MiB at
-/// most). Closing with unread input would make the kernel reset the connection, and a reset
-/// can destroy the reply before the client reads it ("lingering close", RFC 9112 9.6).
-task<> linger(chat::channel& ch) {
-    co_await ch.drain();  // low_water is 0: everything queued is sent
-    if (!ch.is_open()) {
-        co_return;
-    }
-    (void)ch.socket().shutdown(SHUT_WR);
-    auto done = std::make_shared<bool>(false);
-    ch.owner().spawn(close_later(ch, done));
-    ch.set_terminator(chat::terminator::none());  // whatever arrives, as it arrives
-    std::size_t seen = 0;
-    while (seen < linger_bytes) {
-        auto junk = co_await ch.read();
-        if (!junk) {
-            break;
-        }
-        seen += junk.data().size();
-    }
-    *done = true;
-}
-
 task<> session(chat::channel& ch, resp::store& db) {
     resp::request_parser parser(ch.options().max_frame);
     std::string out;
@@ -85,7 +55,7 @@ task<> session(chat::channel& ch, resp::store& db) {
         if (got == resp::request_parser::status::protocol_error) {
             resp::reply::error(out, "ERR " + parser.error());
             ch.push(std::move(out));
-            co_await linger(ch);
+            co_await examples::lingering_close(ch, linger_time, linger_bytes);
             break;  // serve() closes
         }
         const bool go_on = resp::execute(db, parser.args(), out);
