@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "tests/chat/describe.hpp"
+#include "tests/chat/script_model.hpp"
 #include "tests/support/support.hpp"
 
 using ringchat::chat::feed;
@@ -47,6 +48,8 @@ namespace {
 
 using ringchat::test::describe;
 using ringchat::test::escaped;
+using ringchat::test::random_source;
+using ringchat::test::script;  // its max_frame is not used here
 
 std::span<const std::byte> as_bytes(std::string_view s) { return ringchat::test::bytes(s); }
 std::string as_text(std::span<const std::byte> b) { return ringchat::test::text(b); }
@@ -523,25 +526,10 @@ TEST_CASE("test_numeric_terminator1/2 and test_none_terminator", "[terminator]")
 
 namespace {
 
-/// A protocol script: the first terminator, and what the i-th found_terminator call sets
-/// (nullopt, or past the end: it leaves the terminator alone).
-struct script {
-    terminator first;
-    std::vector<std::optional<terminator>> actions;
-};
-
 void apply(const script& sc, std::size_t found_index, terminator& t) {
     if (found_index < sc.actions.size() && sc.actions[found_index]) {
         t = *sc.actions[found_index];
     }
-}
-
-std::string describe(const script& sc) {
-    std::string out = "first " + describe(sc.first) + ", then";
-    for (const std::optional<terminator>& a : sc.actions) {
-        out += " " + (a ? describe(*a) : std::string("keep"));
-    }
-    return out;
 }
 
 std::string describe(const std::vector<std::string>& reads) {
@@ -602,66 +590,6 @@ outcome model(std::string_view stream, const script& sc) {
         apply(sc, founds++, t);
     }
 }
-
-/// Random streams over a small alphabet, so that terminators occur often.
-struct random_source {
-    std::mt19937 gen;
-
-    std::size_t below(std::size_t n) {
-        return std::uniform_int_distribution<std::size_t>(0, n - 1)(gen);
-    }
-
-    std::string text(std::size_t size) {
-        static constexpr std::string_view alphabet = "ab\r\n";
-        std::string out;
-        for (std::size_t i = 0; i < size; ++i) {
-            out += alphabet[below(alphabet.size())];
-        }
-        return out;
-    }
-
-    terminator any_terminator() {
-        static constexpr std::string_view usual[] = {"\r\n", "\r\n\r\n", "\n", "aab", "abab",
-                                                     "abac", "aa"};
-        const std::size_t r = below(20);
-        if (r == 0) {
-            return terminator();
-        }
-        if (r == 1) {
-            return terminator::count(0);
-        }
-        if (r == 2) {
-            return terminator::bytes("");
-        }
-        if (r < 8) {
-            return terminator::count(1 + below(9));
-        }
-        if (r < 12) {
-            return terminator::bytes(usual[below(std::size(usual))]);
-        }
-        return terminator::bytes(text(1 + below(4)));
-    }
-
-    script any_script() {
-        script sc{any_terminator(), {}};
-        const std::size_t actions = below(13);
-        for (std::size_t i = 0; i < actions; ++i) {
-            sc.actions.push_back(below(5) < 3 ? std::optional(any_terminator()) : std::nullopt);
-        }
-        return sc;
-    }
-
-    /// Random read sizes in [0, max], empty reads included.
-    std::vector<std::string> chunks(std::string_view stream, std::size_t max) {
-        std::vector<std::string> out;
-        for (std::size_t at = 0; at < stream.size();) {
-            const std::size_t size = below(max + 1);
-            out.emplace_back(stream.substr(at, size));
-            at += size;
-        }
-        return out;
-    }
-};
 
 session run_reads(const script& sc, const std::vector<std::string>& reads) {
     session s{sc.first, [&sc](session& self) { apply(sc, self.founds, self.t); }};
