@@ -117,6 +117,10 @@ public:
     void set_terminator(Count count) {
         set_terminator(terminator::checked_count(static_cast<std::int64_t>(count)));
     }
+    /// The frame limit from now on, the frame in progress included (0 = unlimited): raise it
+    /// for one large frame whose size the protocol declared, then lower it again.
+    void set_max_frame(std::size_t n) noexcept { framer_.set_max_frame(n); }
+    std::size_t max_frame() const noexcept { return framer_.max_frame(); }
     /// The terminator now; a count shows what is left of it, 0 once reached (then "none").
     const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
     class read_awaitable;

@@ -577,6 +577,36 @@ TEST_CASE("read(): a frame past max_frame gives frame_too_long, then reading goe
     });
 }
 
+TEST_CASE("set_max_frame(): one large frame let through, then the limit again", "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel_options o;
+        o.max_frame = 16;
+        channel ch(std::move(ours), o);
+        const std::string big(5000, 'b');
+        background<bool> sender(r, send_pieces(r, std::move(peer), ch,
+                                               {"5000\n", big, "\n", big + "\nend\n"}));
+        auto header = co_await ch.read();
+        REQUIRE(header);
+        CHECK(header.text() == "5000");
+        ch.set_max_frame(5000);  // the size the header declared
+        CHECK(ch.max_frame() == 5000);
+        auto body = co_await ch.read();
+        REQUIRE(body);
+        CHECK(body.text() == big);
+        ch.set_max_frame(16);
+        auto again = co_await ch.read();
+        CHECK_FALSE(again);
+        CHECK(again.error() == make_error_code(errc::frame_too_long));
+        auto end = co_await ch.read();
+        REQUIRE(end);
+        CHECK(end.text() == "end");
+        (void)co_await sender.join();
+    });
+}
+
 TEST_CASE("frames(): every frame in order, a dropped one included, then why it ended",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
