@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include <catch2/catch.hpp>
 #include <fmt/format.h>
 
 #include "chat/terminator.hpp"
@@ -44,3 +45,11 @@ inline std::string describe(const chat::terminator& t) {
 }
 
 }  // namespace ringchat::test
+
+/// Catch2 prints terminators in failure messages as describe() does.
+template <>
+struct Catch::StringMaker<ringchat::chat::terminator> {
+    static std::string convert(const ringchat::chat::terminator& t) {
+        return ringchat::test::describe(t);
+    }
+};

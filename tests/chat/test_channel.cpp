@@ -32,6 +32,7 @@
 #include "core/error.hpp"
 #include "core/listener.hpp"
 #include "producers/producer.hpp"
+#include "tests/chat/describe.hpp"
 #include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
 

@@ -187,10 +187,6 @@ std::vector<std::string> texts(const run& r) {
 
 namespace Catch {
 template <>
-struct StringMaker<terminator> {
-    static std::string convert(const terminator& t) { return describe(t); }
-};
-template <>
 struct StringMaker<framer::status> {
     static std::string convert(framer::status s) {
         switch (s) {

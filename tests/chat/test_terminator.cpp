@@ -165,10 +165,6 @@ std::vector<std::string> chunks_of(std::string_view stream, std::size_t size) {
 
 namespace Catch {
 template <>
-struct StringMaker<terminator> {
-    static std::string convert(const terminator& t) { return describe(t); }
-};
-template <>
 struct StringMaker<scan_step> {
     static std::string convert(const scan_step& s) {
         return fmt::format("{{deliver {}, skip {}, found {}}}", s.deliver, s.skip, s.found);
