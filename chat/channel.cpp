@@ -224,7 +224,9 @@ void channel::push(std::string_view data) {
         wake_writer();
         return;
     }
-    push(std::string(data));
+    std::string chunk = std::move(spare_);
+    chunk.assign(data);
+    push(std::move(chunk));
 }
 
 void channel::push(std::string&& data) {
@@ -263,8 +265,10 @@ void channel::wake_writer() {
 
 void channel::schedule_writer() {
     if (writer_waiting_) {
+        // At the end of this turn: one send for everything this turn pushes, and that send
+        // goes to the kernel with the next poll instead of costing a poll of its own.
         writer_scheduled_ = std::exchange(writer_waiting_, {});
-        owner().schedule(writer_scheduled_);
+        owner().defer(writer_scheduled_);
     }
 }
 
@@ -302,6 +306,16 @@ void channel::drop_output() noexcept {
     out_.clear();
     queued_bytes_ = 0;
     discard_in_flight_ = false;
+}
+
+void channel::pop_sent() noexcept {
+    entry& e = out_.front();
+    if (e.what == entry::kind::bytes && e.data.capacity() <= 2 * coalesce_limit &&
+        e.data.capacity() > spare_.capacity()) {
+        e.data.clear();
+        spare_.swap(e.data);
+    }
+    out_.pop_front();
 }
 
 void channel::drop_last() noexcept {
@@ -394,6 +408,17 @@ task<> channel::write_loop() {
         void await_suspend(std::coroutine_handle<> h) noexcept { ch.writer_waiting_ = h; }
         void await_resume() const noexcept { ch.writer_scheduled_ = {}; }
     };
+    // Started by the first push: send at the turn's end, with what the rest of it pushes.
+    struct to_turn_end {
+        channel& ch;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) {
+            ch.writer_scheduled_ = h;
+            ch.owner().defer(h);
+        }
+        void await_resume() const noexcept { ch.writer_scheduled_ = {}; }
+    };
+    co_await to_turn_end{*this};
     iovec iov[max_iovecs];
     while (open_) {
         if (out_.empty()) {
@@ -456,12 +481,12 @@ task<> channel::write_loop() {
                     out_.pop_front();  // discarded while it produced: drop it and its chunk
                     continue;
                 }
+                // i == 0: the producer is at the front; its chunk goes before it.
                 if (next.empty()) {
-                    out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i));
+                    out_.pop_front();
                 } else {
                     queued_bytes_ += next.size();
-                    out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(i),
-                                entry{entry::kind::bytes, std::move(next), 0, {}});
+                    out_.push_front(entry{entry::kind::bytes, std::move(next), 0, {}});
                 }
                 continue;
             }
@@ -520,7 +545,7 @@ task<> channel::write_loop() {
             e.offset += n;
             left -= n;
             if (e.offset == e.data.size()) {
-                out_.pop_front();
+                pop_sent();
                 ++done;
             }
         }

@@ -22,13 +22,13 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "chat/framer.hpp"
+#include "chat/ring_deque.hpp"
 #include "chat/terminator.hpp"
 #include "core/io_awaitable.hpp"
 #include "core/receiver.hpp"
@@ -190,6 +190,7 @@ private:
         producers::any_producer source;
     };
     void enqueue(entry e);
+    void pop_sent() noexcept;
     void drop_last() noexcept;
     void drop_output() noexcept;
     bool below_low_water() const noexcept {
@@ -229,7 +230,10 @@ private:
     std::coroutine_handle<> reader_consumer_;
     frame reader_frame_;
     task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
-    std::deque<entry> out_;
+    ring_deque<entry> out_;
+    // The buffer of the last small chunk sent, kept for the next push(): a session that
+    // answers each request with a few small pushes allocates nothing per request.
+    std::string spare_;
     std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
     bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
     std::size_t queued_bytes_ = 0;

@@ -45,6 +45,7 @@ reactor::reactor(reactor_options options) : backend_(make_backend(options)) {
     }
     ready_.reserve(256);
     resuming_.reserve(256);
+    after_turn_.reserve(256);
 }
 
 reactor::~reactor() {
@@ -114,11 +115,16 @@ void reactor::resume_ready() {
         resuming_[i].resume();
     }
     resuming_.clear();
+    // Deferred to the turn's end; by index, as one may defer another (which runs too).
+    for (std::size_t i = 0; i < after_turn_.size(); ++i) {
+        after_turn_[i].resume();
+    }
+    after_turn_.clear();
 }
 
 void reactor::unschedule(std::coroutine_handle<> h) noexcept {
     // Also in io().deferred(): completions harvested outside poll() and not yet moved here.
-    for (ready_queue* q : {&ready_, &resuming_, &backend_->deferred()}) {
+    for (ready_queue* q : {&ready_, &resuming_, &after_turn_, &backend_->deferred()}) {
         for (auto& queued : *q) {
             if (queued == h) {
                 queued = std::noop_coroutine();

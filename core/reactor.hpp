@@ -1,8 +1,9 @@
 // The reactor: one event loop per thread. It owns a backend, the detached tasks it runs, and
 // the queue of coroutines to resume.
 //
-// run() alternates two phases: resume everything ready, then poll the backend (which only
-// harvests completions and queues waiters; nothing is resumed inside the harvest). It
+// run() alternates two phases: resume everything ready (then what was deferred to the turn's
+// end), then poll the backend (which only harvests completions and queues waiters; nothing is
+// resumed inside the harvest). It
 // returns when no task is left. stop() is graceful: every operation in flight is cancelled,
 // new ones fail at once with ECANCELED (close excepted), so tasks unwind and run() returns.
 #pragma once
@@ -66,6 +67,11 @@ public:
 
     /// Resumes `h` at the next turn (after the current harvest).
     void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
+    /// Resumes `h` later in this turn: after everything that is ready now, before the backend
+    /// is polled. For work that batches what this turn's coroutines queue: a channel's writer
+    /// sends once for all of a turn's pushes, and its send goes to the kernel with the poll
+    /// (one io_uring_enter or epoll_wait less per wake than schedule() would cost).
+    void defer(std::coroutine_handle<> h) { after_turn_.push_back(h); }
     /// Takes `h` back out of the ready queue (its frame is being destroyed before it ran).
     void unschedule(std::coroutine_handle<> h) noexcept;
 
@@ -82,6 +88,7 @@ private:
     std::unique_ptr<class backend> backend_;
     ready_queue ready_;
     ready_queue resuming_;
+    ready_queue after_turn_;  // defer(): resumed once ready_'s batch is done
     std::unordered_set<void*> tasks_;  // frames of detached tasks not finished
     bool stopping_ = false;
     std::atomic<bool> stop_requested_{false};

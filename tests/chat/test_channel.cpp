@@ -779,6 +779,32 @@ TEST_CASE("1,000 pushes of 16 bytes arrive intact in far fewer sends", "[channel
     });
 }
 
+TEST_CASE("what one turn pushes goes out in one send, the first push included", "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel ch(std::move(ours));
+        // Larger than what push() appends to a queued chunk: three entries, one gathered send.
+        std::string expected;
+        for (char c : {'a', 'b', 'c'}) {
+            const std::string part(5000, c);
+            expected += part;
+            ch.push(part);
+        }
+        CHECK(ch.stats().sends == 0);  // the writer sends at the end of the turn, not in push()
+        auto got = co_await test::recv_exactly(peer, expected.size());
+        CHECK(got == expected);
+        CHECK(ch.stats().sends == 1);
+        // The same once the writer has run and parked.
+        ch.push(std::string(5000, 'd'));
+        ch.push(std::string(5000, 'e'));
+        got = co_await test::recv_exactly(peer, 10000);
+        CHECK(got == std::string(5000, 'd') + std::string(5000, 'e'));
+        CHECK(ch.stats().sends == 2);
+    });
+}
+
 namespace {
 
 /// Does not read until the channel has queued at least low_water, then reads `n` bytes.

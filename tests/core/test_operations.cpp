@@ -65,6 +65,47 @@ TEST_CASE("task<T> returns values, carries exceptions and nests deeply", "[core]
     });
 }
 
+namespace {
+
+struct defer_to_turn_end {
+    reactor& r;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) { r.defer(h); }
+    void await_resume() const noexcept {}
+};
+
+task<> deferring(reactor& r, std::vector<std::string>& order) {
+    order.push_back("first");
+    co_await defer_to_turn_end{r};
+    order.push_back("first, deferred");
+    co_await test::yield_now{r};
+    order.push_back("first, next turn");
+}
+
+task<> scheduling(reactor& r, std::vector<std::string>& order) {
+    order.push_back("second");
+    co_await test::yield_now{r};
+    order.push_back("second, next turn");
+}
+
+}  // namespace
+
+TEST_CASE("defer() resumes after what is ready now, schedule() at the next turn",
+          "[core][reactor]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options;
+    options.kind = kind;
+    reactor r(options);
+    std::vector<std::string> order;
+    r.spawn(deferring(r, order));
+    r.spawn(scheduling(r, order));
+    r.run();
+    const std::vector<std::string> expected{"first", "second", "first, deferred",
+                                            "second, next turn", "first, next turn"};
+    CHECK(order == expected);
+}
+
 TEST_CASE("sleep completes; a cancelled sleep ends with ECANCELED", "[core][sleep]") {
     const auto kind = GENERATE(from_range(test::backends()));
     test::run(kind, [](reactor& r) -> task<> {
