@@ -95,13 +95,25 @@ void backend::cancel_all() noexcept {
     }
 }
 
-void backend::release_buffer(std::uint16_t id) noexcept {
-    give_back(id);
-    if (buffer_waiter* w = starving_) {
+// TRICKY: waiters are served before each poll, as many as there are free buffers, rather
+// than one per release_buffer(): one recv may take several buffers (epoll's recvmsg, io_uring's
+// multishot bursts), and a waiter may not receive at once (its reader is not waiting), so a
+// hand-over at release time could leave buffers free and receivers starving with no release
+// left to wake them. A notified receiver that then takes no buffer (its stream ended) still
+// completes, which brings another turn, and the buffer goes to the next waiter then.
+void backend::serve_buffer_waiters() noexcept {
+    for (std::uint32_t n = starving_ != nullptr ? free_buffers() : 0;
+         n > 0 && starving_ != nullptr;) {
+        buffer_waiter* w = starving_;
         starving_ = w->next;
+        if (starving_ == nullptr) {
+            starving_tail_ = nullptr;
+        }
         w->next = nullptr;
         w->queued = false;
-        w->notify(*w);
+        if (w->notify(*w)) {
+            --n;
+        }
     }
 }
 
@@ -111,17 +123,25 @@ void backend::wait_for_buffer(buffer_waiter& w) noexcept {
     }
     w.queued = true;
     w.next = nullptr;
-    buffer_waiter** tail = &starving_;
-    while (*tail != nullptr) {
-        tail = &(*tail)->next;
+    if (starving_tail_ != nullptr) {
+        starving_tail_->next = &w;
+    } else {
+        starving_ = &w;
     }
-    *tail = &w;
+    starving_tail_ = &w;
 }
 
 void backend::stop_waiting_for_buffer(buffer_waiter& w) noexcept {
-    for (buffer_waiter** p = &starving_; *p != nullptr; p = &(*p)->next) {
+    if (!w.queued) {
+        return;
+    }
+    buffer_waiter* before = nullptr;
+    for (buffer_waiter** p = &starving_; *p != nullptr; before = *p, p = &(*p)->next) {
         if (*p == &w) {
             *p = w.next;
+            if (starving_tail_ == &w) {
+                starving_tail_ = before;
+            }
             break;
         }
     }

@@ -61,18 +61,22 @@ public:
         return {buffer_memory_ + std::size_t{id} * buffer_size_, buffer_size_};
     }
     std::uint32_t buffer_size() const noexcept { return buffer_size_; }
-    /// Gives provided buffer `id` back to the pool once its data is consumed, and lets the
-    /// first receiver waiting for a buffer re-arm.
-    void release_buffer(std::uint16_t id) noexcept;
-    /// Someone whose multishot recv ended with ENOBUFS; notify() runs when a buffer returns.
+    /// Gives provided buffer `id` back to the pool once its data is consumed. Receivers
+    /// waiting for a buffer are told by serve_buffer_waiters().
+    void release_buffer(std::uint16_t id) noexcept { give_back(id); }
+    /// Someone whose multishot recv ended with ENOBUFS; notify() runs when a buffer is free
+    /// and says whether it receives again now (true) or later (its reader is not waiting).
     struct buffer_waiter {
-        void (*notify)(buffer_waiter&) noexcept = nullptr;
+        bool (*notify)(buffer_waiter&) noexcept = nullptr;
         buffer_waiter* next = nullptr;
         void* owner = nullptr;
         bool queued = false;
     };
     void wait_for_buffer(buffer_waiter& w) noexcept;
     void stop_waiting_for_buffer(buffer_waiter& w) noexcept;
+    /// Before each poll: notifies waiters, first come first served, until as many receive
+    /// again as there are free buffers.
+    void serve_buffer_waiters() noexcept;
     /// How many provided buffers are free now.
     virtual std::uint32_t free_buffers() const noexcept = 0;
 
@@ -101,7 +105,8 @@ protected:
     std::uint32_t buffer_size_ = 0;
 
 private:
-    buffer_waiter* starving_ = nullptr;
+    buffer_waiter* starving_ = nullptr;  // a FIFO: notified from the front
+    buffer_waiter* starving_tail_ = nullptr;
     io_request* head_ = nullptr;
     std::size_t in_flight_count_ = 0;
 };

@@ -134,6 +134,7 @@ void reactor::unschedule(std::coroutine_handle<> h) noexcept {
 }
 
 void reactor::poll_once() {
+    backend_->serve_buffer_waiters();
     backend_->poll(ready_.empty() ? std::chrono::nanoseconds::max()
                                   : std::chrono::nanoseconds::zero(),
                    ready_);

@@ -150,12 +150,14 @@ void receiver::on_timer(io_request& r, ready_queue& ready) noexcept {
     }
 }
 
-void receiver::on_buffer(backend::buffer_waiter& w) noexcept {
+bool receiver::on_buffer(backend::buffer_waiter& w) noexcept {
     auto& self = *static_cast<receiver*>(w.owner);
     self.starved_ = false;
-    if (self.waiter_) {
-        self.arm();
+    if (!self.waiter_) {
+        return false;  // arms when next() is called
     }
+    self.arm();
+    return self.req_.in_flight;
 }
 
 }  // namespace ringchat

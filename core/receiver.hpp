@@ -101,6 +101,9 @@ public:
     void cancel() noexcept;
     /// Received chunks not taken yet.
     std::size_t queued() const noexcept { return chunks_.size(); }
+    /// Waiting for a free provided buffer (its recv ended with ENOBUFS): it receives again
+    /// once the backend hands it one (backend::serve_buffer_waiters()).
+    bool starved() const noexcept { return starved_; }
 
 private:
     struct chunk {
@@ -113,7 +116,7 @@ private:
     void arm() noexcept;
     static void on_recv(io_request& r, ready_queue& ready) noexcept;
     static void on_timer(io_request& r, ready_queue& ready) noexcept;
-    static void on_buffer(backend::buffer_waiter& w) noexcept;
+    static bool on_buffer(backend::buffer_waiter& w) noexcept;
 
     reactor* reactor_;
     int fd_;

@@ -396,6 +396,65 @@ task<> enobufs_body(reactor& r) {
     CHECK(results.ok == starving_connections);
 }
 
+/// Yields until `done()` (at most 1,000 turns): false if it never came.
+template <class Condition>
+task<bool> turns_until(reactor& r, Condition done) {
+    for (int turn = 0; turn < 1000; ++turn) {
+        if (done()) {
+            co_return true;
+        }
+        co_await test::yield_now{r};
+    }
+    co_return done();
+}
+
+/// Two buffers in all. X holds both; A and B wait for one, A first, with nobody reading A. A
+/// buffer comes back: A is told first and takes none, and the buffer must go on to B.
+task<> handed_on_body(reactor& r) {
+    REQUIRE(r.io().free_buffers() == 2);
+    auto [a_peer, a] = co_await test::tcp_pair(r);
+    auto [b_peer, b] = co_await test::tcp_pair(r);
+    auto [x_peer, x] = co_await test::tcp_pair(r);
+    receiver ra(a);
+    receiver rb(b);
+    receiver rx(x);
+    // A receives once; its reader then stops asking, while its multishot recv stays armed.
+    REQUIRE(::send(a_peer.fd(), "1", 1, MSG_NOSIGNAL) == 1);
+    auto first = co_await ra.next();
+    REQUIRE(first);
+    first->release();
+    // X takes both buffers and keeps them.
+    const std::string x_data(2048, 'x');
+    REQUIRE(::send(x_peer.fd(), x_data.data(), x_data.size(), MSG_NOSIGNAL) == 2048);
+    std::vector<recv_buffer> held;
+    for (std::size_t got = 0; got < x_data.size();) {
+        auto c = co_await rx.next();
+        REQUIRE(c);
+        got += c->size();
+        held.push_back(std::move(*c));
+    }
+    REQUIRE(r.io().free_buffers() == 0);
+    // A's armed recv finds no buffer, then B's does.
+    REQUIRE(::send(a_peer.fd(), "2", 1, MSG_NOSIGNAL) == 1);
+    bool starving = co_await turns_until(r, [&] { return ra.starved(); });
+    REQUIRE(starving);
+    REQUIRE(::send(b_peer.fd(), "b", 1, MSG_NOSIGNAL) == 1);
+    rb.set_deadline(clock::now() + 5s);
+    test::background<result<recv_buffer>> b_reads(r, [](receiver& in) -> task<result<recv_buffer>> {
+        auto c = co_await in.next();
+        co_return c;
+    }(rb));
+    starving = co_await turns_until(r, [&] { return rb.starved(); });
+    REQUIRE(starving);
+    held.pop_back();  // one buffer back
+    auto for_b = co_await b_reads.join();
+    INFO("B's next(): " << (for_b ? std::string("data") : for_b.error().message()));
+    REQUIRE(for_b);
+    CHECK(test::text(for_b->data()) == "b");
+    CHECK_FALSE(ra.starved());  // told, and it took nothing: its reader is not waiting
+    CHECK(ra.queued() == 0);
+}
+
 // --- a queue of eight: full SQ, CQ bursts ---------------------------------------------------
 
 constexpr int burst = 500;
@@ -523,6 +582,17 @@ TEST_CASE("four provided buffers serve 32 busy connections: ENOBUFS never loses 
     options.buffer_count = 4;
     options.buffer_size = 1024;
     run_with(options, enobufs_body);
+}
+
+TEST_CASE("a free buffer a starving receiver does not take goes on to the next one",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options;
+    options.kind = kind;
+    options.buffer_count = 2;
+    options.buffer_size = 1024;
+    run_with(options, handed_on_body);
 }
 
 TEST_CASE("a queue depth of 8 completes 500 sleeps and 500 recvs started at once",
