@@ -135,8 +135,12 @@ void reactor::unschedule(std::coroutine_handle<> h) noexcept {
 
 void reactor::poll_once() {
     backend_->serve_buffer_waiters();
-    backend_->poll(ready_.empty() ? std::chrono::nanoseconds::max()
-                                  : std::chrono::nanoseconds::zero(),
+    // TRICKY: a stop requested during the turn is checked here, not left to the wake-up
+    // alone. The wake's completion can be harvested by a poll nested in the turn (a task
+    // destroyed while on I/O: backend::cancel_and_wait() polls until its cancel is through),
+    // and this poll would then wait with the request unseen. A server then ignored SIGTERM.
+    const bool wait = ready_.empty() && !stop_requested_.load();
+    backend_->poll(wait ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds::zero(),
                    ready_);
 }
 

@@ -21,6 +21,7 @@
 
 #include "core/listener.hpp"
 #include "core/receiver.hpp"
+#include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
@@ -354,6 +355,41 @@ TEST_CASE("request_stop() from another thread ends a blocked run()", "[stop]") {
     }, std::chrono::seconds(20));
     CHECK(log.ended);
     CHECK(log.error == canceled);
+}
+
+namespace {
+
+task<> recv_forever(ringchat::socket& s) {
+    std::byte buf[8];
+    auto got = co_await s.recv(buf);
+    (void)got;
+}
+
+/// Asks for a stop, then in the same turn destroys a task suspended on a recv: its cancel is
+/// waited for by a poll inside the turn, which also harvests the stop's wake-up. Then sleeps
+/// for an hour, which only the stop can end.
+task<> stop_then_abandon(reactor& r, std::error_code& slept) {
+    auto [ours, peer] = test::socket_pair(r);
+    co_await test::yield_now{r};  // a poll has run: the wake-up is armed
+    auto doomed = recv_forever(ours);
+    doomed.start();
+    r.request_stop();
+    doomed = task<>();  // cancel_and_wait(): a nested poll
+    auto done = co_await r.sleep_for(1h);
+    slept = done ? std::error_code() : done.error();
+}
+
+}  // namespace
+
+TEST_CASE("a stop requested in a turn whose nested poll took the wake-up still stops",
+          "[stop]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    std::error_code slept;
+    // Without the fix, io_uring's run() slept the hour: the watchdog failed the test.
+    test::run(kind, [&slept](reactor& r) { return stop_then_abandon(r, slept); },
+              std::chrono::seconds(20));
+    CHECK(slept == canceled);
 }
 
 TEST_CASE("stop_on_signals(): SIGTERM ends a blocked run() gracefully", "[stop]") {
