@@ -17,7 +17,10 @@
 namespace ringchat::chat {
 namespace {
 
-constexpr std::size_t max_iovecs = 64;
+/// Parts in one gathered send. Pushes coalesce into chunks of up to coalesce_limit, so 16
+/// parts hold out_buffer_size's 64 KiB; the array lives in the writer's frame, one per
+/// connection, so it is kept small.
+constexpr std::size_t max_iovecs = 16;
 /// Small pushes are appended to the last queued chunk up to this size, so that 1,000 pushes
 /// of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
 constexpr std::size_t coalesce_limit = 4096;
@@ -227,6 +230,18 @@ void channel::push(std::string_view data) {
     std::string chunk = std::move(spare_);
     chunk.assign(data);
     push(std::move(chunk));
+}
+
+void channel::push(frame&& f) {
+    const auto data = f.data();
+    f = frame();
+    if (data.size() > coalesce_limit && open_) {
+        if (std::string joined = framer_.take_frame(data); !joined.empty()) {
+            push(std::move(joined));
+            return;
+        }
+    }
+    push(data);
 }
 
 void channel::push(std::string&& data) {

@@ -150,6 +150,10 @@ public:
     void push(std::span<const std::byte> data) {
         push(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
     }
+    /// Queues the frame read() gave last, as push(f.data()) would; a large frame that
+    /// spanned receive buffers (the framer joined it) is handed over without a copy. `f` is
+    /// empty afterwards.
+    void push(frame&& f);
     void push_with_producer(producers::any_producer p);
     /// Closes the channel once everything queued before this is sent.
     void close_when_done();

@@ -63,6 +63,25 @@ void framer::settle() noexcept {
     }
 }
 
+void framer::grow_frame(std::span<const std::byte> data) {
+    if (frame_.capacity() < frame_.size() + data.size() && frame_.size() < last_taken_) {
+        // A frame was taken (take_frame()): size the new buffer like it at once, rather than
+        // growing it by doubling (a copy at each step).
+        frame_.reserve(std::max(last_taken_, frame_.size() + data.size()));
+    }
+    frame_.append(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+std::string framer::take_frame(std::span<const std::byte> handed) noexcept {
+    if (!handed_out_ || handed.empty() || handed.data() != frame_bytes().data() ||
+        handed.size() != frame_.size()) {
+        return {};
+    }
+    handed_out_ = false;
+    last_taken_ = frame_.size();
+    return std::exchange(frame_, std::string());
+}
+
 void framer::release_frame() noexcept {
     if (handed_out_) {
         frame_.clear();
@@ -126,8 +145,8 @@ framer::status framer::next(std::span<const std::byte>& out) {
             if (frame_.empty()) {
                 out = data;  // the whole frame lies in this chunk: no copy
             } else {
-                frame_.insert(frame_.end(), data.begin(), data.end());
-                out = frame_;
+                grow_frame(data);
+                out = frame_bytes();
                 handed_out_ = true;
             }
             if (eager && data.empty()) {
@@ -135,12 +154,12 @@ framer::status framer::next(std::span<const std::byte>& out) {
             }
             return status::frame;
         }
-        frame_.insert(frame_.end(), data.begin(), data.end());
+        grow_frame(data);
     }
     if (!term_.active() && !frame_.empty()) {
         // The terminator was made inactive with a frame in progress: that is data now, and
         // data is delivered as soon as it is there, not with the next chunk.
-        out = frame_;
+        out = frame_bytes();
         handed_out_ = true;
         return status::frame;
     }

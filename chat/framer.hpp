@@ -50,6 +50,10 @@ public:
     /// Bytes received but not delivered as a frame: the frame in progress and a held
     /// terminator prefix (at end of stream, asyncio's IncompleteReadError.partial).
     std::string partial() const;
+    /// The buffer of the frame next() handed out as `handed`, when that frame spanned chunks
+    /// (it was joined in the framer's own buffer): moved out, no copy. Empty otherwise (the
+    /// frame is a view of the chunk; the caller copies it).
+    std::string take_frame(std::span<const std::byte> handed) noexcept;
     /// asynchat's discard_buffers() on the input side: drops the frame in progress, the held
     /// prefix and the rest of the current chunk.
     void discard() noexcept;
@@ -62,6 +66,10 @@ public:
 
 private:
     void release_frame() noexcept;
+    void grow_frame(std::span<const std::byte> data);
+    std::span<const std::byte> frame_bytes() const noexcept {
+        return {reinterpret_cast<const std::byte*>(frame_.data()), frame_.size()};
+    }
     void join(std::span<const std::byte> rest) noexcept;
     void widen();
     void settle() noexcept;
@@ -74,7 +82,8 @@ private:
     std::span<const std::byte> rest_;     // the chunk that follows the held bytes in joined_
     std::size_t head_ = 0;                // how many bytes of joined_ were held
     bool in_joined_ = false;              // input_ is a part of joined_, not of the chunk
-    std::vector<std::byte> frame_;        // a frame that spans chunks
+    std::string frame_;                   // a frame that spans chunks
+    std::size_t last_taken_ = 0;          // the size of the last frame take_frame() gave away
     bool skipping_ = false;               // the rest of a too-long frame is being dropped
     bool report_at_end_ = false;          // ... a count body's: too_long comes at its end
     bool handed_out_ = false;             // frame_ was returned: clear it at the next call

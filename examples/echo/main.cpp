@@ -26,9 +26,9 @@ constexpr std::uint16_t default_port = 7007;
 task<> echo_lines(chat::channel& ch) {
     ch.set_terminator("\n");
     while (auto line = co_await ch.read()) {
-        // Copied into the output queue (appended to the chunk queued last, so small lines
-        // cost no allocation each); the frame's view dies with the next read().
-        ch.push(line.data());
+        // Small lines are copied into the output queue (appended to the chunk queued last,
+        // so they cost no allocation each); a large one the framer joined is handed over.
+        ch.push(std::move(line));
         ch.push("\n");
         if (ch.queued_bytes() >= ch.options().low_water) {
             co_await ch.drain();  // a peer that sends but does not read cannot grow our memory

@@ -608,6 +608,41 @@ TEST_CASE("set_max_frame(): one large frame let through, then the limit again", 
     });
 }
 
+TEST_CASE("push(frame&&): large joined frames handed over, small ones copied; all intact",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel ch(std::move(ours));
+        // Lines of 40 KiB span the 16 KiB receive buffers (the framer joins them); the small
+        // ones between lie in one buffer.
+        std::string stream;
+        for (int i = 0; i < 6; ++i) {
+            stream += std::string(40 * 1024 + i, static_cast<char>('a' + i)) + "\n";
+            stream += "small " + std::to_string(i) + "\n";
+        }
+        background<std::string> echo(r, [](ringchat::socket s, std::string out) -> task<std::string> {
+            auto sent = co_await s.send_all(test::bytes(out));
+            REQUIRE(sent);
+            auto got = co_await test::recv_exactly(s, out.size());
+            co_return got;
+        }(std::move(peer), stream));
+        for (int i = 0; i < 12; ++i) {
+            auto line = co_await ch.read();
+            REQUIRE(line);
+            const std::size_t size = line.data().size();
+            ch.push(std::move(line));
+            CHECK(line.data().empty());
+            CHECK(ch.queued_bytes() >= size);
+            ch.push("\n");
+        }
+        auto got = co_await echo.join();
+        CHECK(got.size() == stream.size());
+        CHECK(got == stream);
+    });
+}
+
 TEST_CASE("frames(): every frame in order, a dropped one included, then why it ended",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));

@@ -236,6 +236,35 @@ TEST_CASE("framer: the default terminator is a newline; frames are cut at it", "
     CHECK(f.partial().empty());
 }
 
+TEST_CASE("framer: take_frame() gives a joined frame's buffer away, never a chunk's view",
+          "[framer]") {
+    framer f;
+    std::span<const std::byte> out;
+    const std::string first = "one\ntw";
+    f.feed(as_bytes(first));
+    REQUIRE(f.next(out) == status::frame);
+    CHECK(as_text(out) == "one");
+    CHECK(f.take_frame(out).empty());  // a view of the chunk: the caller copies it
+    CHECK(f.next(out) == status::need_more);
+    const std::string second = "o\nthr";
+    f.feed(as_bytes(second));
+    REQUIRE(f.next(out) == status::frame);
+    CHECK(as_text(out) == "two");
+    CHECK(f.take_frame(std::span<const std::byte>(out).first(1)).empty());  // not the frame
+    const std::string taken = f.take_frame(out);
+    CHECK(taken == "two");
+    CHECK(f.take_frame(out).empty());  // once
+    // The framer goes on with a buffer of its own: joined frames after it are whole.
+    CHECK(f.next(out) == status::need_more);
+    const std::string third = "ee\nfo";
+    f.feed(as_bytes(third));
+    REQUIRE(f.next(out) == status::frame);
+    CHECK(as_text(out) == "three");
+    CHECK(f.next(out) == status::need_more);
+    CHECK(f.partial() == "fo");
+    CHECK(taken == "two");
+}
+
 TEST_CASE("framer: asynchat's tables, frame by frame, over every chunking", "[framer]") {
     struct row {
         std::string_view term;
