@@ -125,7 +125,7 @@ bool channel::try_frame(frame& out) {
         std::span<const std::byte> data;
         switch (framer_.next(data)) {
         case framer::status::frame:
-            out = frame::of(data);
+            out.hold(data);
             return true;
         case framer::status::too_long:
             out = frame::end(make_error_code(errc::frame_too_long), {});
@@ -234,7 +234,7 @@ void channel::push(std::string_view data) {
 
 void channel::push(frame&& f) {
     const auto data = f.data();
-    f = frame();
+    f.forget();
     if (data.size() > coalesce_limit && open_) {
         if (std::string joined = framer_.take_frame(data); !joined.empty()) {
             push(std::move(joined));
@@ -269,13 +269,9 @@ void channel::discard_buffers() {
     discard_in_flight_ = in_flight_entries_ > 0;
 }
 
-void channel::wake_writer() {
-    if (!writer_.valid()) {
-        writer_ = write_loop();
-        writer_.start();
-        return;
-    }
-    schedule_writer();
+void channel::start_writer() {
+    writer_ = write_loop();
+    writer_.start();
 }
 
 void channel::schedule_writer() {

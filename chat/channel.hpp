@@ -92,6 +92,22 @@ public:
     const std::string& partial() const noexcept { return partial_; }
 
 private:
+    friend class channel;
+    // In place, for the read path: no temporary frame, no error_code made (that calls
+    // std::system_category() out of line), no string moved.
+    void hold(std::span<const std::byte> data) noexcept {
+        data_ = data;
+        has_ = true;
+        if (error_) {
+            error_.clear();
+        }
+        partial_.clear();
+    }
+    void forget() noexcept {
+        data_ = {};
+        has_ = false;
+    }
+
     std::span<const std::byte> data_;
     std::error_code error_;
     std::string partial_;
@@ -200,7 +216,15 @@ private:
     bool below_low_water() const noexcept {
         return queued_bytes_ == 0 || queued_bytes_ < options_.low_water;
     }
-    void wake_writer();
+    // Per push: inline; the writer is parked (woken once per turn) or started once.
+    void wake_writer() {
+        if (writer_waiting_) {
+            schedule_writer();
+        } else if (!writer_.valid()) {
+            start_writer();
+        }
+    }
+    void start_writer();
     void schedule_writer();
     void wake(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
