@@ -573,26 +573,31 @@ TEST_CASE("accept under EMFILE pauses without spinning, then serves the backlog"
     test::run(kind, emfile_body);
 }
 
+namespace {
+
+/// `count` provided buffers of 1 KiB: a pool small enough to run dry.
+reactor_options tiny_pool(backend_kind kind, unsigned count) {
+    reactor_options options;
+    options.kind = kind;
+    options.buffer_count = count;
+    options.buffer_size = 1024;
+    return options;
+}
+
+}  // namespace
+
 TEST_CASE("four provided buffers serve 32 busy connections: ENOBUFS never loses a byte",
           "[core][exhaustion]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    reactor_options options;
-    options.kind = kind;
-    options.buffer_count = 4;
-    options.buffer_size = 1024;
-    run_with(options, enobufs_body);
+    run_with(tiny_pool(kind, 4), enobufs_body);
 }
 
 TEST_CASE("a free buffer a starving receiver does not take goes on to the next one",
           "[core][exhaustion]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    reactor_options options;
-    options.kind = kind;
-    options.buffer_count = 2;
-    options.buffer_size = 1024;
-    run_with(options, handed_on_body);
+    run_with(tiny_pool(kind, 2), handed_on_body);
 }
 
 TEST_CASE("a queue depth of 8 completes 500 sleeps and 500 recvs started at once",
