@@ -28,10 +28,10 @@
 #include <vector>
 
 #include "chat/framer.hpp"
-#include "chat/ring_deque.hpp"
 #include "chat/terminator.hpp"
 #include "core/io_awaitable.hpp"
 #include "core/receiver.hpp"
+#include "core/ring_deque.hpp"
 #include "core/socket.hpp"
 #include "core/task.hpp"
 #include "producers/producer.hpp"

@@ -33,9 +33,9 @@ receiver::~receiver() {
     // released below); nobody is resumed.
     b.cancel_and_wait(req_);
     b.cancel_and_wait(timer_);
-    for (const chunk& c : chunks_) {
-        if (c.has_buffer) {
-            b.release_buffer(c.id);
+    for (; !chunks_.empty(); chunks_.pop_front()) {
+        if (chunks_.front().has_buffer) {
+            b.release_buffer(chunks_.front().id);
         }
     }
 }

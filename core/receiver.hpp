@@ -16,13 +16,13 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <utility>
 
 #include "core/backend.hpp"
 #include "core/result.hpp"
+#include "core/ring_deque.hpp"
 
 namespace ringchat {
 
@@ -123,7 +123,7 @@ private:
     io_request req_;
     io_request timer_;
     backend::buffer_waiter buffer_wait_;
-    std::deque<chunk> chunks_;
+    ring_deque<chunk> chunks_;
     std::coroutine_handle<> waiter_;
     std::coroutine_handle<> woken_;  // queued to resume, not resumed yet
     void wake_waiter(ready_queue& ready) noexcept;

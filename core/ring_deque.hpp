@@ -1,10 +1,12 @@
-// chat/ring_deque.hpp — a double-ended queue in one circular array, for the channel's output.
+// core/ring_deque.hpp — a double-ended queue in one circular array: a receiver's chunks, a
+// channel's output.
 //
-// std::deque allocates a block when push_back crosses into a new one and frees it when
-// pop_front empties it; with a queue that goes 0 → 1 → 0 entries per message (ping-pong echo),
-// that is an allocation and a free every few messages. Here the array keeps its capacity while
-// entries come and go, and is freed when the queue empties after it grew past `kept_capacity`
-// (a burst does not pin its memory to an idle connection).
+// std::deque allocates its map and a 512-byte block when it is made, even if it stays empty
+// (an idle connection's receiver), and a block when push_back crosses into a new one, freed
+// when pop_front empties it: with a queue that goes 0 → 1 → 0 entries per message (ping-pong
+// echo), an allocation and a free every few messages. This one allocates nothing until its
+// first entry, keeps its array while entries come and go, and frees it when the queue empties
+// after it grew past `kept_capacity` (a burst does not pin its memory to an idle connection).
 #pragma once
 
 #include <cassert>
@@ -14,7 +16,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace ringchat::chat {
+namespace ringchat {
 
 template <class T>
 class ring_deque {
@@ -83,7 +85,9 @@ private:
         if (size_ < capacity_) {
             return;
         }
-        const std::size_t grown = capacity_ == 0 ? 4 : capacity_ * 2;
+        // From 2: a channel's output entry is 160 bytes, and an echo-like session queues one
+        // (pushes coalesce into it); an idle connection keeps this array.
+        const std::size_t grown = capacity_ == 0 ? 2 : capacity_ * 2;
         T* moved = std::allocator<T>().allocate(grown);
         for (std::size_t i = 0; i < size_; ++i) {
             T& from = (*this)[i];
@@ -115,4 +119,4 @@ private:
     std::size_t size_ = 0;
 };
 
-}  // namespace ringchat::chat
+}  // namespace ringchat

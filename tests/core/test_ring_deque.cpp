@@ -6,9 +6,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "chat/ring_deque.hpp"
+#include "core/ring_deque.hpp"
 
-using ringchat::chat::ring_deque;
+using ringchat::ring_deque;
 
 namespace {
 
@@ -40,7 +40,7 @@ TEST_CASE("ring_deque: both ends, wrap-around and growth keep the order", "[ring
         q.pop_front();
         model.erase(model.begin());
     }
-    CHECK(q.capacity() == 4);
+    CHECK(q.capacity() == 4);  // grown from 2 by the third entry, then wrapped round
     CHECK(contents(q) == model);
     for (int i = 0; i < 5; ++i) {
         q.push_front(std::make_unique<int>(-i - 1));
@@ -61,7 +61,7 @@ TEST_CASE("ring_deque: a burst's array is freed once emptied; a small one is kep
     ring_deque<std::string> q;
     q.push_back("one");
     q.pop_front();
-    CHECK(q.capacity() == 4);  // kept: a queue that goes 0, 1, 0 allocates once
+    CHECK(q.capacity() == 2);  // kept: a queue that goes 0, 1, 0 allocates once
     for (int i = 0; i < 100; ++i) {
         q.push_back(std::string(40, static_cast<char>('a' + i % 26)));
     }
@@ -76,5 +76,5 @@ TEST_CASE("ring_deque: a burst's array is freed once emptied; a small one is kep
     q.push_back("again");
     q.clear();
     CHECK(q.empty());
-    CHECK(q.capacity() == 4);
+    CHECK(q.capacity() == 2);
 }
