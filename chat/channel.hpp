@@ -72,7 +72,8 @@ public:
     }
     static frame end(std::error_code why, std::string partial) {
         frame f;
-        f.error_ = why;
+        f.error_value_ = why.value();
+        f.error_category_ = why ? &why.category() : nullptr;
         f.partial_ = std::move(partial);
         return f;
     }
@@ -87,20 +88,20 @@ public:
     /// Why there is no frame: empty at a clean end of stream; ECONNRESET, ETIMEDOUT,
     /// ECANCELED (closed here), or errc::frame_too_long (the frame was dropped; the next
     /// read() goes on with the frame after it).
-    std::error_code error() const noexcept { return error_; }
+    std::error_code error() const noexcept {
+        return error_category_ != nullptr ? std::error_code(error_value_, *error_category_)
+                                          : std::error_code();
+    }
     /// At end of stream: bytes received after the last terminator (asyncio's partial).
     const std::string& partial() const noexcept { return partial_; }
 
 private:
     friend class channel;
-    // In place, for the read path: no temporary frame, no error_code made (that calls
-    // std::system_category() out of line), no string moved.
+    // In place, for the read path: no temporary frame, no string moved.
     void hold(std::span<const std::byte> data) noexcept {
         data_ = data;
         has_ = true;
-        if (error_) {
-            error_.clear();
-        }
+        error_category_ = nullptr;
         partial_.clear();
     }
     void forget() noexcept {
@@ -108,8 +109,11 @@ private:
         has_ = false;
     }
 
+    // The error in two parts, not a std::error_code: its default constructor calls
+    // std::system_category() out of line, and a frame is made for every read().
     std::span<const std::byte> data_;
-    std::error_code error_;
+    const std::error_category* error_category_ = nullptr;  // null: no error
+    int error_value_ = 0;
     std::string partial_;
     bool has_ = false;
 };

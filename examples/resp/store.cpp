@@ -8,7 +8,8 @@ value* store::find(std::string_view key) {
     if (it == map_.end()) {
         return nullptr;
     }
-    if (it->second.expires <= clock::now()) {
+    // The clock only for keys that expire (it was 3% of the server's CPU on GET -P 16).
+    if (it->second.volatile_() && it->second.expires <= clock::now()) {
         map_.erase(it);  // lazy expiry: nobody sees it past its time
         return nullptr;
     }
@@ -43,7 +44,7 @@ bool store::erase(std::string_view key) {
     if (it == map_.end()) {
         return false;
     }
-    const bool live = it->second.expires > clock::now();
+    const bool live = !it->second.volatile_() || it->second.expires > clock::now();
     map_.erase(it);
     return live;
 }
