@@ -11,6 +11,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <limits>
+
+#include "core/log.hpp"
 
 namespace ringchat {
 namespace {
@@ -376,12 +380,8 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
                                              std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  until)));
     }
-    timespec ts{};
-    ts.tv_sec = timeout.count() / 1'000'000'000;
-    ts.tv_nsec = timeout.count() % 1'000'000'000;
     epoll_event events[256];
-    int n = epoll_pwait2(epfd_, events, 256,
-                         timeout == std::chrono::nanoseconds::max() ? nullptr : &ts, nullptr);
+    const int n = wait(events, 256, timeout);
     for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == wake_fd_) {
@@ -421,6 +421,31 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
     }
     ready.insert(ready.end(), deferred_.begin(), deferred_.end());
     deferred_.clear();
+}
+
+int epoll_backend::wait(epoll_event* events, int size, std::chrono::nanoseconds timeout) {
+    const bool forever = timeout == std::chrono::nanoseconds::max();
+    if (has_pwait2_) {
+        timespec ts{};
+        ts.tv_sec = timeout.count() / 1'000'000'000;
+        ts.tv_nsec = timeout.count() % 1'000'000'000;
+        const int n = epoll_pwait2(epfd_, events, size, forever ? nullptr : &ts, nullptr);
+        if (n >= 0 || errno != ENOSYS) {
+            return n;
+        }
+        // Linux before 5.11, or a seccomp profile that does not know the call (containers;
+        // valgrind 3.19): where io_uring is missing, epoll_pwait2 often is too.
+        has_pwait2_ = false;
+        log::info("epoll_pwait2 is missing (ENOSYS): waiting with epoll_wait, to the millisecond");
+    }
+    // Milliseconds, rounded up: a deadline 0.3 ms away must not turn into a spin of
+    // zero-timeout waits until it passes.
+    int ms = -1;
+    if (!forever) {
+        const auto up = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+        ms = static_cast<int>(std::min<std::int64_t>(up, std::numeric_limits<int>::max()));
+    }
+    return epoll_wait(epfd_, events, size, ms);
 }
 
 void epoll_backend::wake() noexcept {

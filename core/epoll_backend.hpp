@@ -7,11 +7,14 @@
 // parked and complete once per accepted socket or received buffer, as io_uring's do.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
 #include "core/backend.hpp"
 #include "core/result.hpp"
+
+struct epoll_event;  // <sys/epoll.h>, which only epoll_backend.cpp includes
 
 namespace ringchat {
 
@@ -54,6 +57,8 @@ private:
     void try_direction(int fd, bool reading, ready_queue& ready) noexcept;
     void complete(io_request& r, std::int32_t res, std::uint32_t flags,
                   ready_queue& ready) noexcept;
+    /// epoll_pwait2 (nanosecond timeouts), or epoll_wait where the kernel lacks it.
+    int wait(::epoll_event* events, int size, std::chrono::nanoseconds timeout);
 
     void heap_push(io_request& r);
     void heap_remove(io_request& r) noexcept;
@@ -68,6 +73,7 @@ private:
     std::vector<std::uint16_t> free_;
     std::size_t memory_bytes_ = 0;
     unsigned inline_budget_ = 64;  // reset by every poll()
+    bool has_pwait2_ = true;       // false once epoll_pwait2 said ENOSYS
 };
 
 }  // namespace ringchat
