@@ -1,11 +1,12 @@
 // bench/baselines/epoll_echo — the hand-written epoll echo server the suite measures ringchat's
 // epoll backend against: no framework, one thread, non-blocking sockets registered once,
 // edge-triggered. Bytes go back as they come, which for line echo is the same as echoing each
-// line. A read that returns less than the buffer drained the socket (TCP), so no extra read
+// line; with --lines each line is found and echoed by a handler (bench/baselines/lines.hpp). A read that returns less than the buffer drained the socket (TCP), so no extra read
 // waits for EAGAIN; output that does not fit is kept and sent on EPOLLOUT, and reading stops
 // while more than 1 MiB waits (a peer that does not read cannot grow our memory).
 //
-// Usage: epoll_echo [--port P] (0 = any; prints "epoll_echo: ready on 127.0.0.1:P (epoll)")
+// Usage: epoll_echo [--port P] [--lines]
+//        (port 0 = any; prints "epoll_echo: ready on 127.0.0.1:P (epoll)")
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "lines.hpp"
+
 namespace {
 
 constexpr std::size_t max_pending = 1 << 20;
@@ -30,11 +33,13 @@ constexpr std::size_t max_pending = 1 << 20;
 struct conn {
     std::string pending;  // echo bytes the socket did not take yet
     std::size_t off = 0;
+    baselines::line_echo lines;  // --lines: the line in progress
     bool throttled = false;  // stopped reading until pending drains
     bool open = false;
 };
 
 volatile sig_atomic_t stopping = 0;
+bool by_lines = false;  // --lines
 std::vector<conn> conns;  // by fd
 
 void on_signal(int) { stopping = 1; }
@@ -74,6 +79,16 @@ bool pump(int fd, conn& c, std::vector<char>& buf) {
             return errno == EAGAIN || errno == EINTR;
         }
         const auto got = static_cast<std::size_t>(n);
+        if (by_lines) {
+            const bool idle = c.pending.empty();  // else EPOLLOUT sends it
+            if (!c.lines.feed(buf.data(), got, c.pending) || (idle && !flush(fd, c))) {
+                return false;
+            }
+            if (got < buf.size()) {
+                return true;
+            }
+            continue;
+        }
         std::size_t sent = 0;
         if (c.pending.empty()) {
             const ssize_t s = ::send(fd, buf.data(), got, MSG_NOSIGNAL);
@@ -96,8 +111,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = std::atoi(argv[++i]);
+        } else if (std::strcmp(argv[i], "--lines") == 0) {
+            by_lines = true;
         } else {
-            std::fprintf(stderr, "usage: epoll_echo [--port P]\n");
+            std::fprintf(stderr, "usage: epoll_echo [--port P] [--lines]\n");
             return 2;
         }
     }
@@ -130,7 +147,8 @@ int main(int argc, char** argv) {
     ev.events = EPOLLIN;
     ev.data.fd = lfd;
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-    std::printf("epoll_echo: ready on 127.0.0.1:%d (epoll)\n", ntohs(sa.sin_port));
+    std::printf("epoll_echo: ready on 127.0.0.1:%d (epoll%s)\n", ntohs(sa.sin_port),
+                by_lines ? ", lines" : "");
     std::fflush(stdout);
 
     std::vector<char> buf(64 * 1024);

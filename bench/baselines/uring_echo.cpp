@@ -6,9 +6,15 @@
 // rest queued; a short send is resubmitted. All submissions of a loop turn go in one
 // io_uring_submit_and_wait. SINGLE_ISSUER|DEFER_TASKRUN where the kernel has them.
 //
+// With --lines, each received buffer is cut into lines and goes back to the ring at once; a
+// handler appends each line's reply to the connection's output (bench/baselines/lines.hpp),
+// which goes out in one send, the next batch gathering while it is in flight. A peer that
+// lets more than 1 MiB of replies pile up unread is closed (a baseline's bound on memory).
+//
 // ENOBUFS (ring empty) ends a multishot recv: the connection is re-armed once a buffer returns.
 //
-// Usage: uring_echo [--port P] (0 = any; prints "uring_echo: ready on 127.0.0.1:P (io_uring)")
+// Usage: uring_echo [--port P] [--lines]
+//        (port 0 = any; prints "uring_echo: ready on 127.0.0.1:P (io_uring)")
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -25,13 +31,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <string>
 #include <vector>
+
+#include "lines.hpp"
 
 namespace {
 
 constexpr unsigned buffer_count = 1024;  // a power of two
 constexpr unsigned buffer_size = 16 * 1024;
 constexpr unsigned short group = 1;
+constexpr std::size_t max_pending = 1 << 20;  // --lines: replies a peer leaves unread
 
 enum kind : std::uint64_t { op_accept = 1, op_recv = 2, op_send = 3 };
 
@@ -45,6 +55,10 @@ struct chunk {
 
 struct conn {
     std::deque<chunk> out;  // received buffers still to echo; front is in flight when sending
+    baselines::line_echo lines;  // --lines: the line in progress,
+    std::string replies;         // the replies gathered while a send is in flight,
+    std::string in_flight;       // and the ones it sends
+    std::size_t sent = 0;        // how much of in_flight went out
     bool open = false;
     bool recv_armed = false;
     bool sending = false;
@@ -57,6 +71,7 @@ char* memory = nullptr;
 std::vector<conn> conns;  // by fd
 std::vector<int> starved;  // connections whose recv ended with ENOBUFS
 volatile sig_atomic_t stopping = 0;
+bool by_lines = false;  // --lines
 
 void on_signal(int) { stopping = 1; }
 
@@ -78,13 +93,24 @@ void arm_recv(int fd) {
     conns[static_cast<std::size_t>(fd)].recv_armed = true;
 }
 
-void send_front(int fd, conn& c) {
-    const chunk& ch = c.out.front();
+void send(int fd, conn& c, const char* data, std::size_t len) {
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_send(sqe, fd, memory + std::size_t{ch.bid} * buffer_size + ch.off, ch.len,
-                       MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, tag(op_send, fd));
     c.sending = true;
+}
+
+void send_front(int fd, conn& c) {
+    const chunk& ch = c.out.front();
+    send(fd, c, memory + std::size_t{ch.bid} * buffer_size + ch.off, ch.len);
+}
+
+// --lines: what was gathered goes out; the next batch gathers in the other string.
+void send_replies(int fd, conn& c) {
+    c.in_flight.swap(c.replies);
+    c.replies.clear();
+    c.sent = 0;
+    send(fd, c, c.in_flight.data(), c.in_flight.size());
 }
 
 void give_back(unsigned short bid) {
@@ -177,9 +203,27 @@ void on_recv(int fd, int res, unsigned flags) {
     }
     if (res > 0) {
         const auto bid = static_cast<unsigned short>(flags >> IORING_CQE_BUFFER_SHIFT);
-        c.out.push_back({bid, 0, static_cast<unsigned>(res)});
-        if (!c.sending) {
-            send_front(fd, c);
+        if (by_lines) {
+            const bool ok = c.eof || c.lines.feed(memory + std::size_t{bid} * buffer_size,
+                                                  static_cast<std::size_t>(res), c.replies);
+            give_back(bid);
+            if (!starved.empty()) {
+                rearm_starved();
+            }
+            if (!ok || c.replies.size() > max_pending) {
+                c.eof = true;  // a line too long, or a peer that does not read: close
+                shutdown(fd, SHUT_RDWR);  // ends the multishot and a send in flight
+                maybe_close(fd, c);       // or their last completions close
+                return;
+            }
+            if (!c.sending && !c.replies.empty()) {
+                send_replies(fd, c);
+            }
+        } else {
+            c.out.push_back({bid, 0, static_cast<unsigned>(res)});
+            if (!c.sending) {
+                send_front(fd, c);
+            }
         }
         if (!c.recv_armed && !c.eof) {
             arm_recv(fd);  // the multishot ended (e.g. the CQ was full): start another
@@ -212,6 +256,20 @@ void on_send(int fd, int res) {
         maybe_close(fd, c);
         return;
     }
+    if (by_lines) {
+        c.sent += static_cast<std::size_t>(res);
+        if (c.sent < c.in_flight.size()) {
+            send(fd, c, c.in_flight.data() + c.sent, c.in_flight.size() - c.sent);
+            return;
+        }
+        c.in_flight.clear();
+        if (!c.replies.empty()) {
+            send_replies(fd, c);
+            return;
+        }
+        maybe_close(fd, c);
+        return;
+    }
     chunk& ch = c.out.front();
     ch.off += static_cast<unsigned>(res);
     ch.len -= static_cast<unsigned>(res);
@@ -236,8 +294,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = std::atoi(argv[++i]);
+        } else if (std::strcmp(argv[i], "--lines") == 0) {
+            by_lines = true;
         } else {
-            std::fprintf(stderr, "usage: uring_echo [--port P]\n");
+            std::fprintf(stderr, "usage: uring_echo [--port P] [--lines]\n");
             return 2;
         }
     }
@@ -272,7 +332,8 @@ int main(int argc, char** argv) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_multishot_accept(sqe, lfd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, tag(op_accept, lfd));
-    std::printf("uring_echo: ready on 127.0.0.1:%d (io_uring)\n", ntohs(sa.sin_port));
+    std::printf("uring_echo: ready on 127.0.0.1:%d (io_uring%s)\n", ntohs(sa.sin_port),
+                by_lines ? ", lines" : "");
     std::fflush(stdout);
 
     while (!stopping) {
