@@ -91,6 +91,20 @@ void framer::release_frame() noexcept {
 
 framer::status framer::next(std::span<const std::byte>& out) {
     release_frame();
+    // The common case first: a string terminator found in the chunk, no frame in progress.
+    // The loop's first pass would cut the same frame; this skips its bookkeeping. Where it
+    // finds no frame, the loop goes on from the position it found (no second search).
+    std::size_t found_at = unknown;
+    if (!in_joined_ && frame_.empty() && !skipping_ && held_.empty() && !input_.empty() &&
+        term_.kind() == terminator_kind::bytes && term_.active()) {
+        const std::string_view text = term_.text();
+        found_at = find_terminator(input_, text);
+        if (found_at != std::string_view::npos && (max_frame_ == 0 || found_at <= max_frame_)) {
+            out = input_.first(found_at);
+            input_ = input_.subspan(found_at + text.size());
+            return status::frame;
+        }
+    }
     while (!input_.empty() || !held_.empty()) {
         if (input_.empty()) {
             // Only a held prefix is left (the terminator changed between reads): rescan it.
@@ -100,7 +114,9 @@ framer::status framer::next(std::span<const std::byte>& out) {
         }
         widen();
         const std::size_t before = input_.size();
-        const scan_step step = scan(input_, term_);
+        const scan_step step = found_at != unknown
+                                   ? scan_text(input_, term_.text(), std::exchange(found_at, unknown))
+                                   : scan(input_, term_);
         const auto data = input_.first(step.deliver);
         if (step.found) {
             input_ = input_.subspan(step.deliver + step.skip);

@@ -65,6 +65,8 @@ public:
     }
 
 private:
+    static constexpr std::size_t unknown = std::string_view::npos - 1;  // next(): no search yet
+
     void release_frame() noexcept;
     void grow_frame(std::span<const std::byte> data);
     std::span<const std::byte> frame_bytes() const noexcept {

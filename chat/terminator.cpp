@@ -17,22 +17,24 @@ std::string_view as_chars(std::span<const std::byte> s) noexcept {
     return {reinterpret_cast<const char*>(s.data()), s.size()};
 }
 
-/// Leftmost occurrence of a non-empty `needle` in a non-empty `haystack`, or npos.
-std::size_t find_first(std::string_view haystack, std::string_view needle) noexcept {
+}  // namespace
+
+std::size_t find_terminator(std::span<const std::byte> in, std::string_view text) noexcept {
+    if (in.empty()) {
+        return std::string_view::npos;  // and no null data() for memchr/memmem
+    }
     const void* at = nullptr;
-    if (needle.size() == 1) {
-        at = std::memchr(haystack.data(), needle.front(), haystack.size());
+    if (text.size() == 1) {
+        at = std::memchr(in.data(), text.front(), in.size());
     } else {
         // glibc's memmem is the two-way algorithm: linear in the buffer whatever the peer sends.
-        at = ::memmem(haystack.data(), haystack.size(), needle.data(), needle.size());
+        at = ::memmem(in.data(), in.size(), text.data(), text.size());
     }
     if (at == nullptr) {
         return std::string_view::npos;
     }
-    return static_cast<std::size_t>(static_cast<const char*>(at) - haystack.data());
+    return static_cast<std::size_t>(static_cast<const std::byte*>(at) - in.data());
 }
-
-}  // namespace
 
 terminator terminator::count(std::uint64_t n) noexcept {
     terminator t;
@@ -57,18 +59,6 @@ terminator terminator::bytes(std::string_view s) {
 
 terminator terminator::bytes(std::span<const std::byte> s) {
     return bytes(as_chars(s));
-}
-
-bool terminator::active() const noexcept {
-    switch (kind_) {
-    case terminator_kind::none:
-        return false;
-    case terminator_kind::count:
-        return count_ > 0;
-    case terminator_kind::bytes:
-        return !text_.empty();
-    }
-    return false;
 }
 
 std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept {
@@ -111,18 +101,20 @@ scan_step scan(std::span<const std::byte> in, terminator& t) noexcept {
         t = terminator::count(0);
         return {static_cast<std::size_t>(n), 0, true};
     }
+    return scan_text(in, t.text(), find_terminator(in, t.text()));
+}
+
+scan_step scan_text(std::span<const std::byte> in, std::string_view text,
+                    std::size_t at) noexcept {
     // String terminator: the leftmost match wins and is consumed (matches never overlap); an
     // empty run of data before it is not reported (deliver == 0).
-    const std::string_view buffer = as_chars(in);
-    const std::string_view text = t.text();
-    const std::size_t at = find_first(buffer, text);
     if (at != std::string_view::npos) {
         return {at, text.size(), true};
     }
     // No match: deliver all but the longest tail that could still begin the terminator. When
     // the whole buffer is such a prefix nothing is delivered (deliver == 0).
-    const std::size_t held = find_prefix_at_end(buffer, text);
-    return {lb - held, 0, false};
+    const std::size_t held = find_prefix_at_end(as_chars(in), text);
+    return {in.size() - held, 0, false};
 }
 
 }  // namespace ringchat::chat

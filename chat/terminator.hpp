@@ -55,7 +55,17 @@ public:
 
     /// False where asynchat's falsy rule applies (none, count 0, empty string): such a
     /// terminator collects everything and never finds.
-    bool active() const noexcept;
+    bool active() const noexcept {
+        switch (kind_) {
+        case terminator_kind::none:
+            return false;
+        case terminator_kind::count:
+            return count_ > 0;
+        case terminator_kind::bytes:
+            return !text_.empty();
+        }
+        return false;
+    }
 
     friend bool operator==(const terminator&, const terminator&) = default;
 
@@ -73,6 +83,9 @@ std::size_t find_prefix_at_end(std::span<const std::byte> haystack,
 
 /// As above, over characters.
 std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept;
+
+/// Where the first occurrence of a non-empty `text` starts in `in`, or std::string_view::npos.
+std::size_t find_terminator(std::span<const std::byte> in, std::string_view text) noexcept;
 
 /// The outcome of one scan: `in[0, deliver)` is data, then `skip` terminator bytes are dropped.
 struct scan_step {
@@ -92,6 +105,10 @@ struct scan_step {
 /// \note Unlike asynchat, the count is already decremented when the caller delivers the data:
 /// a facade showing `get_terminator()` inside collect_incoming_data adds `deliver` back.
 scan_step scan(std::span<const std::byte> in, terminator& t) noexcept;
+
+/// scan() for an active string terminator `text` whose first match in a non-empty `in` the
+/// caller has found already: `at` is find_terminator(in, text).
+scan_step scan_text(std::span<const std::byte> in, std::string_view text, std::size_t at) noexcept;
 
 /// Runs the whole loop over `in`: `collect(std::span<const std::byte>)` for each non-empty run
 /// of data, `found()` at each terminator. `t` is re-read after every `found()`, which may change
