@@ -21,9 +21,6 @@ namespace {
 /// parts hold out_buffer_size's 64 KiB; the array lives in the writer's frame, one per
 /// connection, so it is kept small.
 constexpr std::size_t max_iovecs = 16;
-/// Small pushes are appended to the last queued chunk up to this size, so that 1,000 pushes
-/// of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
-constexpr std::size_t coalesce_limit = 4096;
 
 }  // namespace
 
@@ -214,17 +211,8 @@ void channel::enqueue(entry e) {
     wake_writer();
 }
 
-void channel::push(std::string_view data) {
+void channel::push_new(std::string_view data) {
     if (data.empty() || !open_) {
-        return;
-    }
-    // Append to the last chunk unless the send in progress points into it.
-    if (!out_.empty() && out_.size() > in_flight_entries_ &&
-        out_.back().what == entry::kind::bytes &&
-        out_.back().data.size() + data.size() <= coalesce_limit) {
-        out_.back().data.append(data);
-        queued_bytes_ += data.size();
-        wake_writer();
         return;
     }
     std::string chunk = std::move(spare_);
@@ -232,16 +220,15 @@ void channel::push(std::string_view data) {
     push(std::move(chunk));
 }
 
-void channel::push(frame&& f) {
-    const auto data = f.data();
-    f.forget();
-    if (data.size() > coalesce_limit && open_) {
-        if (std::string joined = framer_.take_frame(data); !joined.empty()) {
-            push(std::move(joined));
-            return;
-        }
+void channel::push_large(std::span<const std::byte> data) {
+    if (!open_) {
+        return;
     }
-    push(data);
+    if (std::string joined = framer_.take_frame(data); !joined.empty()) {
+        push(std::move(joined));
+        return;
+    }
+    push_new(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
 }
 
 void channel::push(std::string&& data) {

@@ -22,6 +22,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,7 +75,9 @@ public:
         frame f;
         f.error_value_ = why.value();
         f.error_category_ = why ? &why.category() : nullptr;
-        f.partial_ = std::move(partial);
+        if (!partial.empty()) {
+            f.partial_ = std::make_unique<std::string>(std::move(partial));
+        }
         return f;
     }
 
@@ -93,7 +96,10 @@ public:
                                           : std::error_code();
     }
     /// At end of stream: bytes received after the last terminator (asyncio's partial).
-    const std::string& partial() const noexcept { return partial_; }
+    const std::string& partial() const noexcept {
+        static const std::string none;
+        return partial_ ? *partial_ : none;
+    }
 
 private:
     friend class channel;
@@ -102,19 +108,21 @@ private:
         data_ = data;
         has_ = true;
         error_category_ = nullptr;
-        partial_.clear();
+        partial_.reset();
     }
     void forget() noexcept {
         data_ = {};
         has_ = false;
     }
 
-    // The error in two parts, not a std::error_code: its default constructor calls
-    // std::system_category() out of line, and a frame is made for every read().
+    // A frame is made and moved for every read(), so it is kept cheap to move and destroy: the
+    // error in two parts, not a std::error_code (whose default constructor calls
+    // std::system_category() out of line), and the partial, which only an end of stream has,
+    // behind a pointer rather than a std::string.
     std::span<const std::byte> data_;
     const std::error_category* error_category_ = nullptr;  // null: no error
     int error_value_ = 0;
-    std::string partial_;
+    std::unique_ptr<std::string> partial_;
     bool has_ = false;
 };
 
@@ -164,7 +172,16 @@ public:
 
     // Output.
 
-    void push(std::string_view data);
+    void push(std::string_view data) {
+        // The common case inline: appended to the chunk queued last, no allocation.
+        if (entry* last = coalescing_tail(data.size())) {
+            last->data.append(data);
+            queued_bytes_ += data.size();
+            wake_writer();
+            return;
+        }
+        push_new(data);
+    }
     void push(const char* data) { push(std::string_view(data)); }
     void push(std::string&& data);
     void push(std::span<const std::byte> data) {
@@ -173,7 +190,15 @@ public:
     /// Queues the frame read() gave last, as push(f.data()) would; a large frame that
     /// spanned receive buffers (the framer joined it) is handed over without a copy. `f` is
     /// empty afterwards.
-    void push(frame&& f);
+    void push(frame&& f) {
+        const auto data = f.data();
+        f.forget();
+        if (data.size() > coalesce_limit) {
+            push_large(data);
+        } else {
+            push(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+        }
+    }
     void push_with_producer(producers::any_producer p);
     /// Closes the channel once everything queued before this is sent.
     void close_when_done();
@@ -213,6 +238,24 @@ private:
         std::size_t offset = 0;
         producers::any_producer source;
     };
+    /// Small pushes are appended to the last queued chunk up to this size, so that 1,000
+    /// pushes of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
+    static constexpr std::size_t coalesce_limit = 4096;
+
+    /// The chunk queued last, if `n` more bytes may be appended to it: bytes, not in a send
+    /// in progress (nor is anything after it), and not grown past coalesce_limit. Null when
+    /// the channel is closed (nothing but the entries in flight is left then).
+    entry* coalescing_tail(std::size_t n) noexcept {
+        if (out_.size() <= in_flight_entries_) {
+            return nullptr;
+        }
+        entry& last = out_.back();
+        return last.what == entry::kind::bytes && last.data.size() + n <= coalesce_limit
+                   ? &last
+                   : nullptr;
+    }
+    void push_new(std::string_view data);
+    void push_large(std::span<const std::byte> data);
     void enqueue(entry e);
     void pop_sent() noexcept;
     void drop_last() noexcept;
