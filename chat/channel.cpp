@@ -117,10 +117,9 @@ bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     return true;
 }
 
-bool channel::try_frame(frame& out) {
-    for (;;) {
-        std::span<const std::byte> data;
-        switch (framer_.next(data)) {
+bool channel::try_frame_after(framer::status got, frame& out) {
+    for (std::span<const std::byte> data;; got = framer_.next(data)) {
+        switch (got) {
         case framer::status::frame:
             out.hold(data);
             return true;

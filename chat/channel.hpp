@@ -288,7 +288,18 @@ private:
             last_activity_ = clock::now();
         }
     }
-    bool try_frame(frame& out);
+    // A frame from what is buffered, or false when the reader must wait for input. Its common
+    // case (a frame in the chunk) is inline: every read() runs it.
+    bool try_frame(frame& out) {
+        std::span<const std::byte> data;
+        const framer::status got = framer_.next(data);
+        if (got == framer::status::frame) {
+            out.hold(data);
+            return true;
+        }
+        return try_frame_after(got, out);
+    }
+    bool try_frame_after(framer::status got, frame& out);
     bool reader_busy() const noexcept { return reader_task_.valid() && !reader_; }
     task<> read_loop();
     task<bool> send_region(producers::file_region region);

@@ -89,22 +89,10 @@ void framer::release_frame() noexcept {
     }
 }
 
-framer::status framer::next(std::span<const std::byte>& out) {
+// next()'s general case. `found_at`: where next() found the terminator in input_ (npos: not
+// there), or unknown.
+framer::status framer::next_from(std::span<const std::byte>& out, std::size_t found_at) {
     release_frame();
-    // The common case first: a string terminator found in the chunk, no frame in progress.
-    // The loop's first pass would cut the same frame; this skips its bookkeeping. Where it
-    // finds no frame, the loop goes on from the position it found (no second search).
-    std::size_t found_at = unknown;
-    if (!in_joined_ && frame_.empty() && !skipping_ && held_.empty() && !input_.empty() &&
-        term_.kind() == terminator_kind::bytes && term_.active()) {
-        const std::string_view text = term_.text();
-        found_at = find_terminator(input_, text);
-        if (found_at != std::string_view::npos && (max_frame_ == 0 || found_at <= max_frame_)) {
-            out = input_.first(found_at);
-            input_ = input_.subspan(found_at + text.size());
-            return status::frame;
-        }
-    }
     while (!input_.empty() || !held_.empty()) {
         if (input_.empty()) {
             // Only a held prefix is left (the terminator changed between reads): rescan it.

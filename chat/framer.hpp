@@ -46,7 +46,24 @@ public:
     /// Offers a chunk. It must stay valid until next() returns need_more.
     void feed(std::span<const std::byte> chunk);
     /// The next event; on `frame`, `out` is the frame's data.
-    status next(std::span<const std::byte>& out);
+    status next(std::span<const std::byte>& out) {
+        // The common case inline (a read() per message runs it): a string terminator found in
+        // the chunk, no frame in progress, nothing held. The general loop would cut the same
+        // frame; where this finds none (or one too long) the loop goes on from where it
+        // searched, so nothing is searched twice.
+        if (!handed_out_ && !in_joined_ && frame_.empty() && !skipping_ && held_.empty() &&
+            term_.kind() == terminator_kind::bytes && term_.active()) {
+            const std::string_view text = term_.text();
+            const std::size_t at = find_terminator(input_, text);
+            if (at != std::string_view::npos && (max_frame_ == 0 || at <= max_frame_)) {
+                out = input_.first(at);
+                input_ = input_.subspan(at + text.size());
+                return status::frame;
+            }
+            return next_from(out, input_.empty() ? unknown : at);
+        }
+        return next_from(out, unknown);
+    }
     /// Bytes received but not delivered as a frame: the frame in progress and a held
     /// terminator prefix (at end of stream, asyncio's IncompleteReadError.partial).
     std::string partial() const;
@@ -67,6 +84,7 @@ public:
 private:
     static constexpr std::size_t unknown = std::string_view::npos - 1;  // next(): no search yet
 
+    status next_from(std::span<const std::byte>& out, std::size_t found_at);
     void release_frame() noexcept;
     void grow_frame(std::span<const std::byte> data);
     std::span<const std::byte> frame_bytes() const noexcept {

@@ -19,17 +19,9 @@ std::string_view as_chars(std::span<const std::byte> s) noexcept {
 
 }  // namespace
 
-std::size_t find_terminator(std::span<const std::byte> in, std::string_view text) noexcept {
-    if (in.empty()) {
-        return std::string_view::npos;  // and no null data() for memchr/memmem
-    }
-    const void* at = nullptr;
-    if (text.size() == 1) {
-        at = std::memchr(in.data(), text.front(), in.size());
-    } else {
-        // glibc's memmem is the two-way algorithm: linear in the buffer whatever the peer sends.
-        at = ::memmem(in.data(), in.size(), text.data(), text.size());
-    }
+std::size_t detail::find_text(std::span<const std::byte> in, std::string_view text) noexcept {
+    // glibc's memmem is the two-way algorithm: linear in the buffer whatever the peer sends.
+    const void* at = ::memmem(in.data(), in.size(), text.data(), text.size());
     if (at == nullptr) {
         return std::string_view::npos;
     }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -84,8 +85,23 @@ std::size_t find_prefix_at_end(std::span<const std::byte> haystack,
 /// As above, over characters.
 std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept;
 
+namespace detail {
+std::size_t find_text(std::span<const std::byte> in, std::string_view text) noexcept;
+}  // namespace detail
+
 /// Where the first occurrence of a non-empty `text` starts in `in`, or std::string_view::npos.
-std::size_t find_terminator(std::span<const std::byte> in, std::string_view text) noexcept;
+/// Inline: the framer's common case runs it once per frame.
+inline std::size_t find_terminator(std::span<const std::byte> in, std::string_view text) noexcept {
+    if (in.empty()) {
+        return std::string_view::npos;  // and no null data() for memchr
+    }
+    if (text.size() != 1) {
+        return detail::find_text(in, text);
+    }
+    const void* at = std::memchr(in.data(), text.front(), in.size());
+    return at == nullptr ? std::string_view::npos
+                         : static_cast<std::size_t>(static_cast<const std::byte*>(at) - in.data());
+}
 
 /// The outcome of one scan: `in[0, deliver)` is data, then `skip` terminator bytes are dropped.
 struct scan_step {
