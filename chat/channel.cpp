@@ -235,14 +235,18 @@ void channel::push(std::string&& data) {
         return;
     }
     queued_bytes_ += data.size();
-    enqueue(entry{entry::kind::bytes, std::move(data), 0, {}});
+    enqueue(entry{std::move(data), 0, entry::kind::bytes});
 }
 
 void channel::push_with_producer(producers::any_producer p) {
-    enqueue(entry{entry::kind::producer, {}, 0, std::move(p)});
+    if (!open_) {
+        return;  // as enqueue()
+    }
+    producers_.push_back(std::move(p));
+    enqueue(entry{{}, 0, entry::kind::producer});
 }
 
-void channel::close_when_done() { enqueue(entry{entry::kind::close, {}, 0, {}}); }
+void channel::close_when_done() { enqueue(entry{{}, 0, entry::kind::close}); }
 
 void channel::discard_buffers() {
     framer_.discard();
@@ -301,6 +305,7 @@ void channel::shut(std::error_code why) noexcept {
 
 void channel::drop_output() noexcept {
     out_.clear();
+    producers_.clear();
     queued_bytes_ = 0;
     discard_in_flight_ = false;
 }
@@ -315,9 +320,19 @@ void channel::pop_sent() noexcept {
     out_.pop_front();
 }
 
+void channel::drop_front() noexcept {
+    if (out_.front().what == entry::kind::producer) {
+        producers_.pop_front();
+    }
+    out_.pop_front();
+}
+
 void channel::drop_last() noexcept {
     const entry& e = out_.back();
     queued_bytes_ -= e.data.size() - e.offset;
+    if (e.what == entry::kind::producer) {
+        producers_.pop_back();
+    }
     out_.pop_back();
 }
 
@@ -391,9 +406,9 @@ task<bool> channel::send_region(producers::file_region region) {
     stats_.bytes_zero_copy += *sent;
     note_activity();
     if (std::exchange(discard_in_flight_, false)) {
-        out_.pop_front();  // discarded while it was sent: drop the rest of it
+        drop_front();  // discarded while it was sent: drop the rest of it
     } else {
-        out_.front().source.advance(*sent);
+        producers_.front().advance(*sent);
     }
     co_return true;
 }
@@ -438,8 +453,10 @@ task<> channel::write_loop() {
                 if (parts > 0) {
                     break;  // send what is gathered before asking (more() may await)
                 }
+                // The entry is at the front (i == 0), so its producer is producers_'s first.
+                producers::any_producer& source = producers_.front();
                 if (options_.zero_copy) {
-                    if (auto region = e.source.region(); region && region->length > 0) {
+                    if (auto region = source.region(); region && region->length > 0) {
                         const bool sent = co_await send_region(*region);
                         if (!sent) {
                             co_return;
@@ -453,10 +470,15 @@ task<> channel::write_loop() {
                     // TRICKY: not `c ? more_now() : co_await more_later()`: GCC 12 copies the
                     // string a co_await inside ?: yields bitwise (its SSO pointer then points
                     // into this frame; freeing it is a bad free). Keep co_await out of ?:.
-                    if (e.source.is_sync()) {
-                        next = e.source.more_now();
+                    if (source.is_sync()) {
+                        next = source.more_now();
                     } else {
-                        next = co_await e.source.more_later();
+                        // TRICKY: more()'s coroutine points into the producer, and producers_
+                        // moves what it holds when it grows (a push while this waits): the
+                        // producer waits here, in the writer's frame, and goes back after.
+                        producers::any_producer awaited = std::move(source);
+                        next = co_await awaited.more_later();
+                        producers_.front() = std::move(awaited);
                     }
                 } catch (const std::system_error& ex) {
                     log::error("producer failed: {}; closing the channel", ex.what());
@@ -475,15 +497,15 @@ task<> channel::write_loop() {
                     co_return;
                 }
                 if (std::exchange(discard_in_flight_, false)) {
-                    out_.pop_front();  // discarded while it produced: drop it and its chunk
+                    drop_front();  // discarded while it produced: drop it and its chunk
                     continue;
                 }
                 // i == 0: the producer is at the front; its chunk goes before it.
                 if (next.empty()) {
-                    out_.pop_front();
+                    drop_front();
                 } else {
                     queued_bytes_ += next.size();
-                    out_.push_front(entry{entry::kind::bytes, std::move(next), 0, {}});
+                    out_.push_front(entry{std::move(next), 0, entry::kind::bytes});
                 }
                 continue;
             }
@@ -494,7 +516,7 @@ task<> channel::write_loop() {
             ++i;
         }
         if (close_after) {
-            out_.pop_front();
+            drop_front();
             shut({});
             co_return;
         }
@@ -551,7 +573,7 @@ task<> channel::write_loop() {
             // at the front) is dropped too, as asynchat empties its whole fifo.
             for (; done < parts; ++done) {
                 queued_bytes_ -= out_.front().data.size() - out_.front().offset;
-                out_.pop_front();
+                drop_front();
             }
         }
         if (below_low_water()) {

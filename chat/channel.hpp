@@ -232,11 +232,12 @@ public:
 
 private:
     friend class read_awaitable;
+    // 48 bytes: a producer (an any_producer is 120) waits in producers_, in queue order, so
+    // that the common entry, bytes, does not carry room for one.
     struct entry {
-        enum class kind : std::uint8_t { bytes, producer, close } what;
         std::string data;
         std::size_t offset = 0;
-        producers::any_producer source;
+        enum class kind : std::uint8_t { bytes, producer, close } what = kind::bytes;
     };
     /// Small pushes are appended to the last queued chunk up to this size, so that 1,000
     /// pushes of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
@@ -258,6 +259,7 @@ private:
     void push_large(std::span<const std::byte> data);
     void enqueue(entry e);
     void pop_sent() noexcept;
+    void drop_front() noexcept;
     void drop_last() noexcept;
     void drop_output() noexcept;
     bool below_low_water() const noexcept {
@@ -317,6 +319,7 @@ private:
     frame reader_frame_;
     task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
     ring_deque<entry> out_;
+    ring_deque<producers::any_producer> producers_;  // one per producer entry in out_, in order
     // The buffer of the last small chunk sent, kept for the next push(): a session that
     // answers each request with a few small pushes allocates nothing per request.
     std::string spare_;

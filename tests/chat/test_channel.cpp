@@ -1009,6 +1009,32 @@ TEST_CASE("an asynchronous producer (more() awaits) is sent in order", "[channel
     });
 }
 
+TEST_CASE("an asynchronous producer awaited while the queue grows keeps its place and state",
+          "[channel]") {
+    // The writer awaits the first producer's more() (a timer) while the session queues 200
+    // more entries: the queue grows under it, and the producer being awaited must not move.
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        channel ch(std::move(ours));
+        background<std::string> reader(r, recv_all_from(std::move(peer)));
+        ch.push_with_producer(slow_producer(r, {"one|", "two|", "three|"}));
+        co_await yield_now{r};  // the writer starts and awaits the first chunk
+        std::string expected = "one|two|three|";
+        for (int i = 0; i < 100; ++i) {
+            const std::string n = std::to_string(i);
+            ch.push_with_producer(string_producer{"p" + n + "|"});
+            ch.push_with_producer(slow_producer(r, {"s" + n + "|"}));
+            expected += "p" + n + "|s" + n + "|";
+        }
+        co_await ch.finish();
+        auto got = co_await reader.join();
+        CHECK(got == expected);
+        CHECK(ch.close_reason() == no_error);
+    });
+}
+
 TEST_CASE("flush(): waits for producers too, and the channel stays open", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
