@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -475,10 +476,11 @@ task<> channel::write_loop() {
                     } else {
                         // TRICKY: more()'s coroutine points into the producer, and producers_
                         // moves what it holds when it grows (a push while this waits): the
-                        // producer waits here, in the writer's frame, and goes back after.
-                        producers::any_producer awaited = std::move(source);
-                        next = co_await awaited.more_later();
-                        producers_.front() = std::move(awaited);
+                        // producer waits on the heap (not in the writer's frame, which every
+                        // connection has) and goes back after.
+                        auto awaited = std::make_unique<producers::any_producer>(std::move(source));
+                        next = co_await awaited->more_later();
+                        producers_.front() = std::move(*awaited);
                     }
                 } catch (const std::system_error& ex) {
                     log::error("producer failed: {}; closing the channel", ex.what());
