@@ -161,15 +161,15 @@ task<> channel::read_loop() {
     for (;;) {
         co_await park{*this};
         const auto started = read_started();
-        while (!try_frame(reader_frame_)) {
+        // read() has just looked in what is buffered, unless it found the reader busy.
+        bool framed = !std::exchange(nothing_buffered_, false) && try_frame(reader_frame_);
+        while (!framed) {
             in_.set_deadline(read_deadline(started));
             auto chunk = co_await in_.next();
             if (spurious_timeout(chunk, started)) {
                 continue;
             }
-            if (take_chunk(std::move(chunk), reader_frame_)) {
-                break;
-            }
+            framed = take_chunk(std::move(chunk), reader_frame_) || try_frame(reader_frame_);
         }
     }
 }
@@ -215,9 +215,12 @@ void channel::push_new(std::string_view data) {
     if (data.empty() || !open_) {
         return;
     }
-    std::string chunk = std::move(spare_);
-    chunk.assign(data);
-    push(std::move(chunk));
+    // In place, in the buffer of the last small chunk sent (spare_): no allocation.
+    entry& e = out_.emplace_back();
+    e.data.swap(spare_);
+    e.data.assign(data);
+    queued_bytes_ += data.size();
+    wake_writer();
 }
 
 void channel::push_large(std::span<const std::byte> data) {
@@ -274,7 +277,7 @@ void channel::schedule_writer() {
     }
 }
 
-void channel::wake(std::vector<std::coroutine_handle<>>& waiters) {
+void channel::wake_all(std::vector<std::coroutine_handle<>>& waiters) {
     for (auto h : waiters) {
         owner().schedule(h);
     }

@@ -275,7 +275,13 @@ private:
     }
     void start_writer();
     void schedule_writer();
-    void wake(std::vector<std::coroutine_handle<>>& waiters);
+    // Inline: the writer calls it each time the queue empties, and there is rarely a waiter.
+    void wake(std::vector<std::coroutine_handle<>>& waiters) {
+        if (!waiters.empty()) {
+            wake_all(waiters);
+        }
+    }
+    void wake_all(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
     clock::time_point read_deadline(clock::time_point started) const noexcept;
     bool spurious_timeout(const result<recv_buffer>& chunk,
@@ -317,6 +323,7 @@ private:
     std::coroutine_handle<> reader_;
     std::coroutine_handle<> reader_consumer_;
     frame reader_frame_;
+    bool nothing_buffered_ = false;  // read() found no frame in the input just before
     task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
     ring_deque<entry> out_;
     ring_deque<producers::any_producer> producers_;  // one per producer entry in out_, in order
@@ -353,7 +360,16 @@ public:
         }
     }
 
-    bool await_ready() { return !ch_->reader_busy() && ch_->try_frame(result_); }
+    bool await_ready() {
+        if (ch_->reader_busy()) {
+            return false;
+        }
+        if (ch_->try_frame(result_)) {
+            return true;
+        }
+        ch_->nothing_buffered_ = true;  // the reader, resumed next, need not look again
+        return false;
+    }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h);
     frame await_resume() noexcept {
         if (waiting_) {

@@ -46,10 +46,15 @@ public:
     T& front() noexcept { return (*this)[0]; }
     T& back() noexcept { return (*this)[size_ - 1]; }
 
-    void push_back(T&& v) {
+    void push_back(T&& v) { emplace_back(std::move(v)); }
+    /// Makes the new last entry in place; returns it.
+    template <class... Args>
+    T& emplace_back(Args&&... args) {
         make_room();
-        ::new (static_cast<void*>(slots_ + ((head_ + size_) & (capacity_ - 1)))) T(std::move(v));
+        T* at = slots_ + ((head_ + size_) & (capacity_ - 1));
+        ::new (static_cast<void*>(at)) T(std::forward<Args>(args)...);
         ++size_;
+        return *at;
     }
     void push_front(T&& v) {
         make_room();
@@ -85,8 +90,8 @@ private:
         if (size_ < capacity_) {
             return;
         }
-        // From 2: a channel's output entry is 160 bytes, and an echo-like session queues one
-        // (pushes coalesce into it); an idle connection keeps this array.
+        // From 2: an echo-like session queues one output entry at a time (pushes coalesce
+        // into it), and an idle connection keeps this array.
         const std::size_t grown = capacity_ == 0 ? 2 : capacity_ * 2;
         T* moved = std::allocator<T>().allocate(grown);
         for (std::size_t i = 0; i < size_; ++i) {
