@@ -374,11 +374,17 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
     if (!deferred_.empty() || !retry_.empty()) {
         timeout = std::chrono::nanoseconds::zero();
     }
+    // Deadlines up to `horizon` may pass during this wait; a later one cannot (or, where the
+    // wait overran its timeout, is found next turn, whose timeout is then 0). A server's
+    // heap is rarely empty (a listener's accept may hold a far-off timer), and this saves a
+    // clock read per turn after the wait.
+    clock::time_point horizon = clock::time_point::min();
     if (heap_.size() > 1) {
-        auto until = heap_[1]->deadline - clock::now();
+        const auto now = clock::now();
         timeout = std::min(timeout, std::max(std::chrono::nanoseconds::zero(),
                                              std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 until)));
+                                                 heap_[1]->deadline - now)));
+        horizon = now + timeout;
     }
     epoll_event events[256];
     const int n = wait(events, 256, timeout);
@@ -414,10 +420,12 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
         retry_.swap(retry);  // keep the capacity
         retry_.clear();
     }
-    const auto now = clock::now();
-    while (heap_.size() > 1 && heap_[1]->deadline <= now) {
-        io_request& r = *heap_[1];
-        complete(r, r.op == opcode::sleep ? 0 : -ETIMEDOUT, 0, ready);
+    if (heap_.size() > 1 && heap_[1]->deadline <= horizon) {
+        const auto now = clock::now();
+        while (heap_.size() > 1 && heap_[1]->deadline <= now) {
+            io_request& r = *heap_[1];
+            complete(r, r.op == opcode::sleep ? 0 : -ETIMEDOUT, 0, ready);
+        }
     }
     ready.insert(ready.end(), deferred_.begin(), deferred_.end());
     deferred_.clear();
