@@ -51,7 +51,8 @@ public:
         // the chunk, no frame in progress, nothing held. The general loop would cut the same
         // frame; where this finds none (or one too long) the loop goes on from where it
         // searched, so nothing is searched twice.
-        if (!handed_out_ && !in_joined_ && frame_.empty() && !skipping_ && held_.empty() &&
+        // (A frame handed out of frame_ leaves it non-empty, so that case goes the general way.)
+        if (!in_joined_ && frame_.empty() && !skipping_ && held_.empty() &&
             term_.kind() == terminator_kind::bytes && term_.active()) {
             const std::string_view text = term_.text();
             const std::size_t at = find_terminator(input_, text);
@@ -60,7 +61,7 @@ public:
                 input_ = input_.subspan(at + text.size());
                 return status::frame;
             }
-            return next_from(out, input_.empty() ? unknown : at);
+            return next_from(out, at);
         }
         return next_from(out, unknown);
     }
