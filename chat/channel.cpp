@@ -538,7 +538,8 @@ task<> channel::write_loop() {
             op.set_cancel_source(writer_cancel_);
         };
         // One part is a plain send: sendmsg would copy an iovec and a msghdr in for nothing.
-        result<std::size_t> sent = std::error_code();
+        // (Not = std::error_code(): its constructor calls std::system_category() out of line.)
+        result<std::size_t> sent = std::size_t{0};
         if (parts == 1) {
             auto send = socket_.send(std::span(static_cast<const std::byte*>(iov[0].iov_base),
                                                iov[0].iov_len));
