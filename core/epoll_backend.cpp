@@ -274,11 +274,14 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                 complete(r, -ENOBUFS, 0, ready);  // as io_uring does when its ring is empty
                 continue;
             }
-            // Up to buffers_per_recv pool buffers in one recvmsg, each its own completion (as
-            // io_uring posts a CQE per buffer): a 64 KiB message is one syscall, not four
-            // turns. The buffers are taken from the back of free_, in order.
-            const std::size_t k =
-                (r.flags & MSG_PEEK) != 0 ? 1 : std::min(buffers_per_recv, free_.size());
+            // Where the last read filled its buffers, up to buffers_per_recv pool buffers in
+            // one recvmsg, each its own completion (as io_uring posts a CQE per buffer): a
+            // 64 KiB message is two syscalls, not four turns. Otherwise one buffer and a
+            // plain recv, which is cheaper than recvmsg for the small reads most are. The
+            // buffers are taken from the back of free_, in order.
+            const std::size_t k = (r.flags & MSG_PEEK) != 0 || !st.bulk
+                                      ? 1
+                                      : std::min(buffers_per_recv, free_.size());
             iovec iov[buffers_per_recv];
             for (std::size_t i = 0; i < k; ++i) {
                 iov[i] = {buffer(free_[free_.size() - 1 - i]).data(), buffer_size_};
@@ -297,6 +300,7 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                 break;
             }
             if (n > 0) {
+                st.bulk = static_cast<std::size_t>(n) == k * buffer_size_;
                 // A short read drained the socket: with edge triggering, new data brings a
                 // new event, so no recv that would only say EAGAIN is made next turn. Not
                 // after a hang-up: the end of stream behind the data brings no new event.

@@ -44,6 +44,7 @@ private:
         bool writable = false;
         bool queued = false;  // in retry_
         bool hung_up = false;  // an event said EPOLLRDHUP/HUP/ERR: an EOF or error may wait
+        bool bulk = false;     // the last recv filled all its buffers: gather several next
         io_request* readers = nullptr;
         io_request* writers = nullptr;
     };
