@@ -152,6 +152,11 @@ task<> channel::read_loop() {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
             ch.reader_ = h;
             if (auto caller = std::exchange(ch.reader_consumer_, {})) {
+                if (ch.reader_inline_) {
+                    // The caller's await_suspend is running us: it goes on by itself.
+                    ch.framed_inline_ = true;
+                    return std::noop_coroutine();
+                }
                 return caller;
             }
             return std::noop_coroutine();
@@ -174,7 +179,7 @@ task<> channel::read_loop() {
     }
 }
 
-std::coroutine_handle<> channel::read_awaitable::await_suspend(std::coroutine_handle<> h) {
+bool channel::read_awaitable::await_suspend(std::coroutine_handle<> h) {
     channel& ch = *ch_;
     if (!ch.reader_task_.valid()) {
         ch.reader_task_ = ch.read_loop();
@@ -182,11 +187,20 @@ std::coroutine_handle<> channel::read_awaitable::await_suspend(std::coroutine_ha
     }
     waiting_ = h;
     ch.reader_consumer_ = h;
-    if (auto reader = std::exchange(ch.reader_, {})) {
-        return reader;
+    auto reader = std::exchange(ch.reader_, {});
+    if (!reader) {
+        // Still serving a read() whose caller went away: it hands its frame to us when done.
+        return true;
     }
-    // Still serving a read() whose caller went away: it hands its frame to us when done.
-    return std::noop_coroutine();
+    // TRICKY: the reader runs here, not by symmetric transfer, and when it frames input that
+    // had already arrived, it parks without resuming us: we go on at once (false), on this
+    // stack frame. Transfers both ways nested a frame per received chunk where GCC does not
+    // make them tail calls (-O0, ASan). When the reader has to wait for input, it resumes
+    // us once the frame is there.
+    ch.reader_inline_ = true;
+    reader.resume();
+    ch.reader_inline_ = false;
+    return !std::exchange(ch.framed_inline_, false);
 }
 
 channel::frame_stream::iterator& channel::frame_stream::step::await_resume() noexcept {
@@ -255,8 +269,9 @@ void channel::push_with_producer(producers::any_producer p) {
 void channel::close_when_done() { enqueue(entry{{}, 0, entry::kind::close}); }
 
 void channel::discard_buffers() {
+    // The chunk the last frame may point into is kept: the frame stays valid until the next
+    // read(), which releases the chunk once the framer needs more.
     framer_.discard();
-    current_.release();
     // The entries a send in progress (or a producer's more()) points into stay until it
     // completes; the writer then drops what is left of them (discard_in_flight_).
     while (out_.size() > in_flight_entries_) {

@@ -324,6 +324,8 @@ private:
     std::coroutine_handle<> reader_consumer_;
     frame reader_frame_;
     bool nothing_buffered_ = false;  // read() found no frame in the input just before
+    bool reader_inline_ = false;     // read() is running the reader from its await_suspend
+    bool framed_inline_ = false;     // ... and the reader parked with the frame meanwhile
     task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
     ring_deque<entry> out_;
     ring_deque<producers::any_producer> producers_;  // one per producer entry in out_, in order
@@ -370,7 +372,7 @@ public:
         ch_->nothing_buffered_ = true;  // the reader, resumed next, need not look again
         return false;
     }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h);
+    bool await_suspend(std::coroutine_handle<> h);
     frame await_resume() noexcept {
         if (waiting_) {
             waiting_ = {};

@@ -1,9 +1,15 @@
 // task<T>: a lazy coroutine that starts when awaited and resumes its awaiter when done.
 //
-// Symmetric transfer both ways (await_suspend returns the handle to run next), so a chain of
-// tasks never grows the stack. An exception thrown in the body is stored and rethrown in the
-// awaiter. A task owns its frame: destroying a task that never ran, or that finished, frees
-// it. Destroying a task suspended on I/O is a bug (see io_request).
+// Awaiting a task runs it at once, inside the awaiter's await_suspend; a task that completes
+// without suspending is noticed there and its awaiter goes on without suspending at all, so a
+// loop that awaits a task per message keeps the stack flat at any optimisation level. (The
+// textbook design, symmetric transfer both ways, relies on the compiler turning the returned
+// handle's resume() into a tail call; GCC 12 does not at -O0 nor under ASan, and there each
+// such await nested a frame until the stack overflowed.) A task that suspended resumes its
+// awaiter by symmetric transfer when it ends, which nests at most once per task in the chain
+// of awaiters, not once per message. An exception thrown in the body is stored and rethrown
+// in the awaiter. A task owns its frame: destroying a task that never ran, or that finished,
+// frees it. Destroying a task suspended on I/O is a bug (see io_request).
 #pragma once
 
 #include <coroutine>
@@ -21,6 +27,9 @@ namespace detail {
 struct task_promise_base {
     std::coroutine_handle<> continuation = std::noop_coroutine();
     std::exception_ptr exception;
+    // True while the awaiter's await_suspend is running the body: if the body ends then, it
+    // leaves its awaiter to go on by itself instead of resuming it (a frame deeper).
+    bool started_inline = false;
 
     std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -28,7 +37,11 @@ struct task_promise_base {
         bool await_ready() const noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
-            return h.promise().continuation;
+            auto& p = h.promise();
+            if (p.started_inline) {
+                return std::noop_coroutine();  // back into the awaiter's await_suspend
+            }
+            return p.continuation;
         }
         void await_resume() const noexcept {}
     };
@@ -93,9 +106,19 @@ public:
         struct awaiter {
             handle_type handle;
             bool await_ready() const noexcept { return !handle || handle.done(); }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-                handle.promise().continuation = awaiting;
-                return handle;
+            // TRICKY: false resumes the awaiter at once, on this stack frame: the task has
+            // finished inside resume() (its final_awaiter saw started_inline and did not
+            // resume the awaiter). true: it suspended, and resumes the awaiter when it ends.
+            bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+                auto& p = handle.promise();
+                p.continuation = awaiting;
+                p.started_inline = true;
+                handle.resume();
+                if (handle.done()) {
+                    return false;
+                }
+                p.started_inline = false;
+                return true;
             }
             T await_resume() { return handle.promise().take(); }
         };
