@@ -10,8 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <liburing.h>
 
@@ -57,6 +59,19 @@ struct uring_backend::state {
     std::uint64_t wake_value = 0;
     bool wake_armed = false;
 
+    // TRICKY: the harvest is never re-entered. A completion's callback (a multishot recv or
+    // accept re-armed, a timer cancelled, a sendfile polled again) may ask for an SQE while
+    // walk() is between the CQ's head and tail; making room there (a submit that answers
+    // EBUSY, then a reap) would walk the same CQEs again, handling some twice. So what is
+    // asked for during the walk is queued here and prepared once the CQ head has moved on.
+    struct queued_op {
+        io_request* r;
+        bool cancel;
+    };
+    std::vector<queued_op> queued;
+    bool walking = false;
+    bool flushing = false;
+
     ~state() {
         if (wake_fd >= 0) {
             close(wake_fd);
@@ -67,28 +82,36 @@ struct uring_backend::state {
         }
     }
 
-    /// An SQE, never null: when the SQ is full, submit what is there and take a new one.
-    io_uring_sqe* get_sqe(ready_queue& overflow, backend& self);
+    /// Whether SQEs must wait in `queued` rather than be prepared now.
+    bool must_queue() const noexcept { return walking || !queued.empty(); }
+    /// Room for `n` SQEs in the SQ (an operation and its linked timeout go in together).
+    void make_room(unsigned n, ready_queue& overflow, uring_backend& self);
+    /// The SQE(s) of `r` (POLL_ADD for a sendfile that has to wait), with its linked timeout.
+    void prepare(io_request& r, ready_queue& overflow, uring_backend& self);
+    void prepare_cancel(io_request& r, ready_queue& overflow, uring_backend& self);
+    /// Harvests the CQ, then prepares what the callbacks queued meanwhile.
     void reap(ready_queue& ready, uring_backend& self);
-    void arm_wake(ready_queue& overflow, backend& self);
+    void walk(ready_queue& ready, uring_backend& self);
+    void flush_queued(ready_queue& ready, uring_backend& self);
+    void arm_wake(ready_queue& overflow, uring_backend& self);
 };
 
-io_uring_sqe* uring_backend::state::get_sqe(ready_queue& overflow, backend& self) {
-    for (;;) {
-        if (io_uring_sqe* sqe = io_uring_get_sqe(&ring)) {
-            return sqe;
-        }
+void uring_backend::state::make_room(unsigned n, ready_queue& overflow, uring_backend& self) {
+    assert(!walking && "an SQE asked for inside the harvest must be queued");
+    while (io_uring_sq_space_left(&ring) < n) {
         // SQ full: submit the batch. -EBUSY means the CQ overflowed and the kernel wants us to
-        // reap first (IORING_FEAT_NODROP keeps the overflowed CQEs for us).
-        int rc = io_uring_submit(&ring);
+        // reap first (IORING_FEAT_NODROP keeps the overflowed CQEs for us); -EAGAIN, that it
+        // is short of memory for now.
+        const int rc = io_uring_submit(&ring);
         if (rc == -EBUSY || rc == -EAGAIN) {
-            reap(overflow, static_cast<uring_backend&>(self));
+            reap(overflow, self);
         }
     }
 }
 
-void uring_backend::state::arm_wake(ready_queue& overflow, backend& self) {
-    io_uring_sqe* sqe = get_sqe(overflow, self);
+void uring_backend::state::arm_wake(ready_queue& overflow, uring_backend& self) {
+    make_room(1, overflow, self);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     io_uring_prep_read(sqe, wake_fd, &wake_value, sizeof wake_value, 0);
     io_uring_sqe_set_data64(sqe, tag_wake);
     wake_armed = true;
@@ -181,21 +204,30 @@ std::string_view uring_backend::setup_mode() const noexcept {
 }
 
 bool uring_backend::start(io_request& r) noexcept {
-    ready_queue& overflow = deferred_;
-    // A linked timeout needs its SQE right after the operation's, in the same submission.
-    if (r.has_deadline() && io_uring_sq_space_left(&s_->ring) < 2) {
-        io_uring_submit(&s_->ring);
-    }
     if (r.op == opcode::sendfile) {
         // io_uring has no sendfile: try sendfile(2) now; on EAGAIN, a POLL_ADD for POLLOUT
-        // stands in for the request and reap() sends when it fires (see send_file_ready).
+        // stands in for the request and walk() sends when it fires (see send_file_now).
         const int res = send_file_now(r);
         if (res != -EAGAIN) {
             r.res = res;
             return false;
         }
     }
-    io_uring_sqe* sqe = s_->get_sqe(overflow, *this);
+    track(r);
+    if (s_->must_queue()) {
+        s_->queued.push_back({&r, false});
+    } else {
+        s_->prepare(r, deferred_, *this);
+    }
+    return true;
+}
+
+void uring_backend::state::prepare(io_request& r, ready_queue& overflow, uring_backend& self) {
+    const bool linked = r.has_deadline() && r.op != opcode::sleep;
+    // A linked timeout needs its SQE right after the operation's, in the same submission:
+    // room for both first, so that a full SQ never sends the operation out without it.
+    make_room(linked ? 2 : 1, overflow, self);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     const int nosignal = MSG_NOSIGNAL;
     switch (r.op) {
     case opcode::accept:
@@ -244,45 +276,66 @@ bool uring_backend::start(io_request& r) noexcept {
         break;
     }
     io_uring_sqe_set_data(sqe, &r);
-    if (r.has_deadline() && r.op != opcode::sleep) {
+    if (linked) {
         sqe->flags |= IOSQE_IO_LINK;
         auto* ts = new (r.backend_storage) __kernel_timespec(to_timespec(r.deadline));
-        io_uring_sqe* timeout = s_->get_sqe(overflow, *this);
+        io_uring_sqe* timeout = io_uring_get_sqe(&ring);
         io_uring_prep_link_timeout(timeout, ts, IORING_TIMEOUT_ABS);
         io_uring_sqe_set_data64(timeout, tag_ignore);
     }
-    track(r);
-    return true;
 }
 
 bool uring_backend::repoll(io_request& r) noexcept {
     if (r.cancel_requested) {
         return false;  // a cancel is on its way and would miss the new poll: end it here
     }
-    if (r.has_deadline() && io_uring_sq_space_left(&s_->ring) < 2) {
-        io_uring_submit(&s_->ring);
-    }
-    io_uring_sqe* sqe = s_->get_sqe(deferred_, *this);
-    io_uring_prep_poll_add(sqe, r.fd, POLLOUT);
-    io_uring_sqe_set_data(sqe, &r);
-    if (r.has_deadline()) {
-        sqe->flags |= IOSQE_IO_LINK;
-        auto* ts = new (r.backend_storage) __kernel_timespec(to_timespec(r.deadline));
-        io_uring_sqe* timeout = s_->get_sqe(deferred_, *this);
-        io_uring_prep_link_timeout(timeout, ts, IORING_TIMEOUT_ABS);
-        io_uring_sqe_set_data64(timeout, tag_ignore);
-    }
+    // Called from the walk: the POLL_ADD (and its linked timeout) is prepared after it.
+    s_->queued.push_back({&r, false});
     return true;  // still in flight, still tracked
 }
 
 void uring_backend::cancel(io_request& r) noexcept {
     r.cancel_requested = true;
-    io_uring_sqe* sqe = s_->get_sqe(deferred_, *this);
+    if (s_->must_queue()) {
+        s_->queued.push_back({&r, true});
+    } else {
+        s_->prepare_cancel(r, deferred_, *this);
+    }
+}
+
+void uring_backend::state::prepare_cancel(io_request& r, ready_queue& overflow,
+                                          uring_backend& self) {
+    make_room(1, overflow, self);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&r), 0);
     io_uring_sqe_set_data64(sqe, tag_ignore);
 }
 
+void uring_backend::state::flush_queued(ready_queue& ready, uring_backend& self) {
+    if (flushing) {
+        return;  // a reap inside make_room, inside this loop: the loop takes what it queued
+    }
+    flushing = true;
+    // By index, and by value: preparing one may reap (make_room), and that queues more.
+    for (std::size_t i = 0; i < queued.size(); ++i) {
+        const queued_op op = queued[i];
+        if (op.cancel) {
+            prepare_cancel(*op.r, ready, self);
+        } else {
+            prepare(*op.r, ready, self);
+        }
+    }
+    queued.clear();
+    flushing = false;
+}
+
 void uring_backend::state::reap(ready_queue& ready, uring_backend& self) {
+    walk(ready, self);
+    flush_queued(ready, self);
+}
+
+void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
+    walking = true;
     for (;;) {
         unsigned head = 0;
         unsigned count = 0;
@@ -323,13 +376,15 @@ void uring_backend::state::reap(ready_queue& ready, uring_backend& self) {
         io_uring_cq_advance(&ring, count);
         // CQEs that did not fit wait in the kernel (FEAT_NODROP); flush them and go again.
         if (!(IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
-            return;
+            break;
         }
         io_uring_get_events(&ring);
     }
+    walking = false;
 }
 
 void uring_backend::poll(std::chrono::nanoseconds timeout, ready_queue& ready) {
+    assert(!s_->walking && "poll() from a completion callback");
     if (!deferred_.empty()) {
         ready.insert(ready.end(), deferred_.begin(), deferred_.end());
         deferred_.clear();

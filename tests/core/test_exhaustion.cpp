@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "core/listener.hpp"
 #include "tests/support/peers.hpp"
@@ -293,6 +294,8 @@ std::vector<std::byte> starving_payload(std::uint32_t c) {
 task<std::string> drain_slowly(ringchat::socket& s) {
     reactor& r = s.owner();
     receiver in(s);
+    // A deadline too: each chunk that comes then cancels a timer, from inside the harvest.
+    in.set_deadline(clock::now() + 30s);
     std::vector<std::byte> got;
     int rounds = 0;
     for (;;) {
@@ -608,4 +611,86 @@ TEST_CASE("a queue depth of 8 completes 500 sleeps and 500 recvs started at once
     options.kind = kind;
     options.queue_depth = 8;
     run_with(options, pressure_body);
+}
+
+namespace {
+
+constexpr int harvest_connections = 200;
+constexpr int harvest_rounds = 20;
+
+std::string round_message(int c, int round) {
+    return fmt::format("c{} r{};", c, round);
+}
+
+/// Receives every round's message of connection `c`, each next() with a deadline: each chunk
+/// that comes cancels that deadline's timer from inside the harvest.
+task<> harvest_reader(ringchat::socket s, int c, int& ok, latch& started, latch& done) {
+    receiver in(s);
+    std::string expected;
+    for (int round = 0; round < harvest_rounds; ++round) {
+        expected += round_message(c, round);
+    }
+    std::string got;
+    started.count_down();
+    while (got.size() < expected.size()) {
+        in.set_deadline(clock::now() + 30s);
+        auto chunk = co_await in.next();
+        if (!chunk || chunk->empty()) {
+            break;
+        }
+        got += test::text(chunk->data());
+    }
+    if (got == expected) {
+        ++ok;
+    }
+    done.count_down();
+}
+
+task<> harvest_body(reactor& r) {
+    int ok = 0;
+    latch started(r, harvest_connections);
+    latch done(r, harvest_connections);
+    std::vector<ringchat::socket> peers;
+    for (int c = 0; c < harvest_connections; ++c) {
+        auto [ours, peer] = test::socket_pair(r);
+        r.spawn(harvest_reader(std::move(ours), c, ok, started, done));
+        peers.push_back(std::move(peer));
+    }
+    co_await started.wait();
+    // Every reader waits: each round completes 200 recvs at once, far more than the CQ holds.
+    for (int round = 0; round < harvest_rounds; ++round) {
+        for (int c = 0; c < harvest_connections; ++c) {
+            const std::string m = round_message(c, round);
+            REQUIRE(::send(peers[static_cast<std::size_t>(c)].fd(), m.data(), m.size(),
+                           MSG_NOSIGNAL) == static_cast<ssize_t>(m.size()));
+        }
+        co_await test::yield_now{r};
+    }
+    co_await done.wait();
+    CHECK(ok == harvest_connections);
+}
+
+}  // namespace
+
+TEST_CASE("a queue depth of 8 under bursts of multishot recvs that cancel timers from inside "
+          "the harvest: every byte arrives once, in order",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    // An SQ of 8 and a CQ of 32 for 200 connections: the CQ overflows, and the completions'
+    // callbacks ask for more SQEs than the SQ has while the harvest walks the CQ.
+    reactor_options options;
+    options.kind = kind;
+    options.queue_depth = 8;
+    run_with(options, harvest_body);
+}
+
+TEST_CASE("a queue depth of 8 with four provided buffers: ENOBUFS re-arms from inside the "
+          "harvest lose no byte",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options = tiny_pool(kind, 4);
+    options.queue_depth = 8;
+    run_with(options, enobufs_body);
 }
