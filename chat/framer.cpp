@@ -184,10 +184,13 @@ void framer::discard() noexcept {
     input_ = {};
     in_joined_ = false;
     held_.clear();
-    frame_.clear();
+    // A frame handed out of frame_ stays valid until the next call, as next() promises; one
+    // in progress is dropped.
+    if (!handed_out_) {
+        frame_.clear();
+    }
     skipping_ = false;
     report_at_end_ = false;
-    handed_out_ = false;
 }
 
 }  // namespace ringchat::chat

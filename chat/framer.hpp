@@ -7,7 +7,7 @@
 //
 // Invariants: a frame is a view into the chunk being scanned when it lies in one chunk (no
 // copy), otherwise into the framer's own buffer; either stays valid until the next call of
-// next(), feed() or discard(). Memory never grows past max_frame plus one terminator: a
+// next() or feed() (discard() keeps it). Memory never grows past max_frame plus one terminator: a
 // longer frame ends with too_long and is discarded up to its terminator (see status).
 #pragma once
 

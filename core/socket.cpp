@@ -52,7 +52,9 @@ task<result<socket>> socket::connect(reactor& r, address to, std::chrono::nanose
         co_return done.error();
     }
     if (to.family() != AF_UNIX) {
-        s->set_nodelay(true).value();
+        if (auto nodelay = s->set_nodelay(true); !nodelay) {
+            co_return nodelay.error();  // as a value, as the header promises: no throw
+        }
     }
     co_return std::move(*s);
 }

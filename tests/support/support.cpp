@@ -82,20 +82,26 @@ std::size_t open_fds() {
     return n;
 }
 
-void run(backend_kind kind, std::function<task<>(reactor&)> body, std::chrono::seconds limit) {
+void run(const reactor_options& options, std::function<task<>(reactor&)> body,
+         std::chrono::seconds limit) {
     const std::size_t fds_before = open_fds();
     {
         watchdog guard(limit);
-        reactor_options o;
-        o.kind = kind;
-        reactor r(o);
-        REQUIRE(r.kind() == kind);
+        reactor r(options);
+        REQUIRE(r.kind() == options.kind);
         r.block_on(body(r));
         // Whatever the body spawned must have finished too.
         r.run();
         CHECK(r.tasks() == 0);
+        CHECK(r.io().free_buffers() == options.buffer_count);
     }
     CHECK(open_fds() == fds_before);
+}
+
+void run(backend_kind kind, std::function<task<>(reactor&)> body, std::chrono::seconds limit) {
+    reactor_options o;
+    o.kind = kind;
+    run(o, std::move(body), limit);
 }
 
 std::pair<socket, socket> socket_pair(reactor& r) {

@@ -34,6 +34,10 @@ const std::vector<backend_kind>& backends();
 /// included), and fails if a spawned task is left or /proc/self/fd grew.
 void run(backend_kind kind, std::function<task<>(reactor&)> body,
          std::chrono::seconds limit = std::chrono::seconds(60));
+/// run() on a reactor made with `options` (options.kind the backend); also fails unless every
+/// provided buffer is back in the pool.
+void run(const reactor_options& options, std::function<task<>(reactor&)> body,
+         std::chrono::seconds limit = std::chrono::seconds(60));
 
 /// How many descriptors this process has open.
 std::size_t open_fds();
