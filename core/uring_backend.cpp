@@ -364,6 +364,15 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
             if (r.op == opcode::sleep && res == -ETIME) {
                 res = 0;  // a sleep that ran its course
             }
+            if (res == -EAGAIN && !r.cancel_requested &&
+                (r.op == opcode::send || r.op == opcode::sendmsg || r.op == opcode::recv)) {
+                // The socket is O_NONBLOCK (for sendfile(2) and the epoll backend): when the
+                // kernel retries a send that already polled (a partial send, then a full
+                // buffer), it punts it to io-wq, where O_NONBLOCK answers EAGAIN instead of
+                // waiting. That is "not now", not an error: submit it again, and it polls.
+                queued.push_back({&r, false});
+                continue;
+            }
             if (r.op == opcode::sendfile && res >= 0) {
                 // The socket is writable: send now, or wait again if someone else filled it.
                 res = send_file_now(r);
