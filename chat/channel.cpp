@@ -30,7 +30,18 @@ channel::channel(ringchat::socket s, channel_options options)
       options_(options),
       in_(socket_),
       framer_(options.max_frame),
+      input_pause_(options.high_water != 0 ? options.high_water : SIZE_MAX),
+      output_cap_(options.max_output != 0 ? options.max_output : SIZE_MAX),
       last_activity_(clock::now()) {}
+
+struct channel::output_room {
+    channel& ch;
+    bool await_ready() const noexcept { return !ch.open_ || ch.below_low_water(); }
+    void await_suspend(std::coroutine_handle<> h) { ch.drain_waiters_.push_back(h); }
+    void await_resume() const noexcept {}
+};
+
+void channel::overflow() noexcept { shut(make_error_code(errc::output_overflow)); }
 
 channel::~channel() {
     // The writer dies with the channel: it must not be resumed afterwards.
@@ -66,6 +77,12 @@ bool channel::spurious_timeout(const result<recv_buffer>& chunk,
 }
 
 task<result<recv_buffer>> channel::read_chunk() {
+    // Back-pressure: no more input while the output is above high water.
+    if (input_paused()) {
+        while (open_ && !below_low_water()) {
+            co_await output_room{*this};
+        }
+    }
     const auto started = read_started();
     for (;;) {
         if (!open_ || input_done_) {
@@ -165,6 +182,14 @@ task<> channel::read_loop() {
     };
     for (;;) {
         co_await park{*this};
+        // Back-pressure: no frame for the session while its output is above high water;
+        // the peer's bytes wait in the kernel (and fill its send buffer) meanwhile.
+        if (input_paused()) {
+            while (open_ && !below_low_water()) {
+                co_await output_room{*this};
+            }
+            nothing_buffered_ = false;  // read() did not look: look now
+        }
         const auto started = read_started();
         // read() has just looked in what is buffered, unless it found the reader busy.
         bool framed = !std::exchange(nothing_buffered_, false) && try_frame(reader_frame_);
@@ -236,6 +261,10 @@ void channel::push_new(std::string_view data) {
     e.data = std::move(spare_);
     e.data.assign(data);
     queued_bytes_ += data.size();
+    if (queued_bytes_ > output_cap_) {
+        overflow();
+        return;
+    }
     wake_writer();
 }
 
@@ -255,6 +284,11 @@ void channel::push(std::string&& data) {
         return;
     }
     queued_bytes_ += data.size();
+    if (queued_bytes_ > output_cap_) {
+        queued_bytes_ -= data.size();
+        overflow();
+        return;
+    }
     enqueue(entry{std::move(data), 0, entry::kind::bytes});
 }
 
@@ -358,16 +392,8 @@ void channel::drop_last() noexcept {
 }
 
 task<> channel::drain() {
-    struct waiter {
-        channel& ch;
-        bool await_ready() const noexcept {
-            return !ch.open_ || ch.below_low_water();
-        }
-        void await_suspend(std::coroutine_handle<> h) { ch.drain_waiters_.push_back(h); }
-        void await_resume() const noexcept {}
-    };
     while (open_ && !below_low_water()) {
-        co_await waiter{*this};
+        co_await output_room{*this};
     }
 }
 

@@ -13,8 +13,10 @@
 // writer coroutine, owned by the channel, drains: it gathers queued chunks into one sendmsg
 // of up to out_buffer_size bytes, asks producers for more(), and closes the channel at a
 // close_when_done() marker once everything queued before it is sent.
-// Invariants: memory is bounded by max_frame on input and by the caller (drain()) on output;
-// nothing queued before close_when_done() is lost, nothing queued after it is sent.
+// Invariants: memory is bounded by max_frame on input and, on output, by high_water plus what
+// one frame's handling pushes (read() hands out no frame while more than high_water is
+// queued), with max_output as the hard cap for pushes that do not come from reading; nothing
+// queued before close_when_done() is lost, nothing queued after it is sent.
 #pragma once
 
 #include <chrono>
@@ -44,6 +46,15 @@ struct channel_options {
     std::size_t out_buffer_size = 64 * 1024;  ///< most bytes gathered into one send
     /// drain() waits until queued output is below this (with 0: until all of it is sent)
     std::size_t low_water = 64 * 1024;
+    /// Back-pressure without drain(): while more than this is queued, read() (and the
+    /// facade's input) hands the session no new frame until the queue is below low_water, as
+    /// a server stops reading a client that does not read. 0 = never pause.
+    std::size_t high_water = 256 * 1024;
+    /// The hard cap: a push that takes queued output past this closes the channel with
+    /// errc::output_overflow (queued output is dropped; the peer sees a reset). It stops
+    /// what back-pressure cannot: pushes that do not answer this channel's own input (a
+    /// broadcast to a member who never reads, a loop that writes without drain()). 0 = none.
+    std::size_t max_output = 16 * 1024 * 1024;
     /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
     /// into memory first.
     bool zero_copy = true;
@@ -177,6 +188,10 @@ public:
         if (entry* last = coalescing_tail(data.size())) {
             last->data.append(data);
             queued_bytes_ += data.size();
+            if (queued_bytes_ > output_cap_) [[unlikely]] {
+                overflow();
+                return;
+            }
             wake_writer();
             return;
         }
@@ -265,6 +280,12 @@ private:
     bool below_low_water() const noexcept {
         return queued_bytes_ == 0 || queued_bytes_ < options_.low_water;
     }
+    /// Reading pauses: more than high_water queued (it resumes below low_water).
+    bool input_paused() const noexcept { return queued_bytes_ > input_pause_; }
+    /// Waits until queued output is below the low-water mark, or the channel closed.
+    struct output_room;
+    /// Closes the channel for a push past max_output.
+    void overflow() noexcept;
     // Per push: inline; the writer is parked (woken once per turn) or started once.
     void wake_writer() {
         if (writer_waiting_) {
@@ -335,6 +356,8 @@ private:
     std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
     bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
     std::size_t queued_bytes_ = 0;
+    std::size_t input_pause_;  // high_water, or SIZE_MAX for none: one compare per read()
+    std::size_t output_cap_;   // max_output, or SIZE_MAX for none: one compare per push()
     // TRICKY: declared after what the writer's send points into (socket_, out_) and after
     // its cancel source, so that it is destroyed (its send cancelled and awaited) first.
     cancel_source writer_cancel_;
@@ -363,8 +386,8 @@ public:
     }
 
     bool await_ready() {
-        if (ch_->reader_busy()) {
-            return false;
+        if (ch_->reader_busy() || ch_->input_paused()) {
+            return false;  // the reader serves it (and waits for the output to drain)
         }
         if (ch_->try_frame(result_)) {
             return true;

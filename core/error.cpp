@@ -17,6 +17,8 @@ public:
             return "backend unavailable";
         case errc::stopped:
             return "reactor stopping";
+        case errc::output_overflow:
+            return "queued output over the channel's limit (max_output): the peer does not read";
         }
         return "unknown ringchat error";
     }

@@ -12,6 +12,7 @@ enum class errc {
     frame_too_long = 1,    ///< a frame grew past the channel's maximum without its terminator
     backend_unavailable,   ///< the requested backend cannot be created on this machine
     stopped,               ///< the reactor is stopping; no new operation is started
+    output_overflow,       ///< a channel's queued output passed its max_output
 };
 
 const std::error_category& ringchat_category() noexcept;

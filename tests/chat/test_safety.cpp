@@ -3,6 +3,7 @@
 // deadline, and one busy connection does not starve the rest. Every test on both backends.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -11,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "chat/async_chat.hpp"
 #include "chat/channel.hpp"
 #include "core/error.hpp"
 #include "tests/support/peers.hpp"
@@ -56,5 +58,154 @@ TEST_CASE("discard_buffers() leaves the frame read last valid until the next rea
         auto next = co_await ch.read();
         REQUIRE(next);
         CHECK(next.text() == "XXXXX");
+    });
+}
+
+// --- back-pressure: a session that never drains, a peer that never reads --------------------
+
+namespace {
+
+constexpr std::size_t reply_size = 1024;
+
+/// Sends `n` lines "x\n" as fast as the channel takes them, then half-closes.
+task<bool> pipeline_lines(ringchat::socket& s, std::size_t n) {
+    std::string block;
+    for (int i = 0; i < 1024; ++i) {
+        block += "x\n";
+    }
+    for (std::size_t sent = 0; sent < n; sent += 1024) {
+        auto ok = co_await s.send_all(test::bytes(block));
+        if (!ok) {
+            co_return false;
+        }
+    }
+    (void)s.shutdown(SHUT_WR);
+    co_return true;
+}
+
+/// The plain session: a 1 KiB reply per line, no drain(). Records the most it had queued.
+task<std::size_t> answer_without_drain(channel& ch, std::size_t& most_queued) {
+    const std::string reply(reply_size - 1, 'r');
+    std::size_t lines = 0;
+    for (;;) {
+        auto line = co_await ch.read();
+        if (!line) {
+            INFO("the last read(): " << line.error().message());
+            CHECK_FALSE(line.error());
+            break;
+        }
+        ch.push(reply);
+        ch.push("\n");
+        most_queued = std::max(most_queued, ch.queued_bytes());
+        ++lines;
+    }
+    co_await ch.finish();
+    co_return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a session that never drains holds at most high water plus one reply for a peer "
+          "that does not read; nothing is lost once it reads",
+          "[channel][safety]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        constexpr std::size_t lines = 64 * 1024;  // 64 MiB of replies, were none held back
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.high_water = 128 * 1024;
+        channel ch(std::move(ours), o);
+        std::size_t most_queued = 0;
+        test::background<bool> sender(r, pipeline_lines(peer, lines));
+        test::background<std::size_t> session(r, answer_without_drain(ch, most_queued));
+        // The peer reads nothing for a while: the session stops reading, not growing.
+        co_await r.sleep_for(200ms);
+        CHECK(ch.queued_bytes() <= o.high_water + reply_size);
+        CHECK(ch.stats().bytes_received < lines * 2);  // reading did pause
+        // Then it reads everything: every reply arrives, in full.
+        const std::string all = co_await test::recv_all(peer);
+        const std::size_t answered = co_await session.join();
+        const bool sent = co_await sender.join();
+        CHECK(sent);
+        CHECK(answered == lines);
+        CHECK(all.size() == lines * reply_size);
+        CHECK(most_queued <= o.high_water + reply_size);
+    });
+}
+
+TEST_CASE("pushes past max_output close the channel with output_overflow", "[channel][safety]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.max_output = 1024 * 1024;
+        channel ch(std::move(ours), o);
+        // Not an answer to input, so back-pressure on reading cannot stop it: a loop that
+        // writes without drain() to a peer that does not read.
+        const std::string chunk(4096, 'p');
+        int pushes = 0;
+        while (ch.is_open() && pushes < 100'000) {
+            ch.push(chunk);
+            ++pushes;
+            if (pushes % 64 == 0) {
+                co_await test::yield_now{r};  // the writer sends what the kernel takes
+            }
+        }
+        CHECK_FALSE(ch.is_open());
+        CHECK(ch.close_reason() == make_error_code(errc::output_overflow));
+        co_await turns(r, 3);  // the send in flight comes back cancelled; its part is dropped
+        CHECK(ch.queued_bytes() == 0);
+        CHECK(pushes < 100'000);
+        auto f = co_await ch.read();
+        CHECK_FALSE(f);
+    });
+}
+
+namespace {
+
+class replies_per_line : public chat::async_chat {
+public:
+    using async_chat::async_chat;
+    std::size_t lines = 0;
+    std::size_t most_queued = 0;
+    void collect_incoming_data(std::span<const std::byte>) override {}
+    void found_terminator() override {
+        push(std::string(reply_size, 'f'));
+        most_queued = std::max(most_queued, chan().queued_bytes());
+        ++lines;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the async_chat facade pauses its input too while its output is above high water",
+          "[channel][safety][async_chat]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        constexpr std::size_t lines = 64 * 1024;
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.high_water = 128 * 1024;
+        replies_per_line chat(std::move(ours), o);
+        test::background<bool> sender(r, pipeline_lines(peer, lines));
+        test::background<bool> runs(r, [](replies_per_line& c) -> task<bool> {
+            co_await c.run();
+            co_return true;
+        }(chat));
+        co_await r.sleep_for(200ms);
+        // A received chunk is handled whole (asynchat's handle_read): at most one chunk's
+        // lines (16 KiB of "x\n") past the mark.
+        const std::size_t bound = o.high_water + 8 * 1024 * reply_size;
+        CHECK(chat.chan().queued_bytes() <= bound);
+        CHECK(chat.lines < lines);
+        (void)co_await sender.join();
+        // The facade drops output queued when the peer closes (asynchat does): read what
+        // comes until the channel is gone.
+        peer.close_now();
+        (void)co_await runs.join();
+        CHECK(chat.most_queued <= bound);
     });
 }
