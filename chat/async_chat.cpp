@@ -24,7 +24,10 @@ task<> async_chat::run() {
     std::string buffer;  // ac_in_buffer: held prefix + this read
     const std::size_t limit = ch_.options().max_frame;
     for (;;) {
-        auto chunk = co_await ch_.read_chunk();
+        // A record in progress (bytes collected, or a terminator's start held): the frame
+        // deadline runs.
+        const bool in_record = collected_ > 0 || !held_.empty();
+        auto chunk = co_await ch_.read_chunk(in_record);
         if (!chunk || chunk->empty()) {
             break;
         }

@@ -54,7 +54,7 @@ channel::~channel() {
     // waited for by that operation's awaitable.
 }
 
-clock::time_point channel::read_deadline(clock::time_point started) const noexcept {
+clock::time_point channel::read_deadline(clock::time_point started, bool in_frame) noexcept {
     clock::time_point t = clock::time_point::max();
     if (options_.read_timeout.count() > 0) {
         t = started + options_.read_timeout;
@@ -62,35 +62,65 @@ clock::time_point channel::read_deadline(clock::time_point started) const noexce
     if (options_.idle_timeout.count() > 0) {
         t = std::min(t, last_activity_ + options_.idle_timeout);
     }
+    if (in_frame && options_.frame_timeout.count() > 0) {
+        // Stamped at the first wait with the frame in progress (its first bytes came in the
+        // chunk just framed); a frame handed out clears it. The clock is read only here.
+        if (frame_since_ == clock::time_point()) {
+            frame_since_ = clock::now();
+        }
+        t = std::min(t, frame_since_ + options_.frame_timeout);
+    }
     return t;
 }
 
-bool channel::spurious_timeout(const result<recv_buffer>& chunk,
-                               clock::time_point started) const noexcept {
-    // The receiver's deadline is the idle one, but output kept the channel busy meanwhile.
-    if (chunk || chunk.error() != std::errc::timed_out || options_.idle_timeout.count() == 0) {
-        return false;
+channel::timeout_kind channel::classify_timeout(const result<recv_buffer>& chunk,
+                                                clock::time_point started,
+                                                bool in_frame) noexcept {
+    if (chunk || chunk.error() != std::errc::timed_out) {
+        return timeout_kind::none;
     }
     const auto now = clock::now();
-    return now < last_activity_ + options_.idle_timeout &&
-           (options_.read_timeout.count() == 0 || now < started + options_.read_timeout);
+    const bool idle_passed = options_.idle_timeout.count() > 0 &&
+                             now >= last_activity_ + options_.idle_timeout;
+    const bool read_passed = options_.read_timeout.count() > 0 &&
+                             now >= started + options_.read_timeout;
+    if (idle_passed || read_passed) {
+        return timeout_kind::closing;
+    }
+    if (in_frame && options_.frame_timeout.count() > 0 &&
+        frame_since_ != clock::time_point() && now >= frame_since_ + options_.frame_timeout) {
+        return timeout_kind::frame;
+    }
+    // The receiver's deadline was the idle one, but output kept the channel busy meanwhile.
+    return timeout_kind::renewed;
 }
 
-task<result<recv_buffer>> channel::read_chunk() {
+void channel::end_input_on_frame_timeout(frame& out) {
+    input_done_ = true;
+    input_error_ = std::error_code(ETIMEDOUT, std::system_category());
+    in_.cancel();
+    frame_since_ = clock::time_point();
+    out = frame::end(input_error_, framer_.partial());
+}
+
+task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
     // Back-pressure: no more input while the output is above high water.
     if (input_paused()) {
         while (open_ && !below_low_water()) {
             co_await output_room{*this};
         }
     }
+    if (!in_frame) {
+        frame_since_ = clock::time_point();
+    }
     const auto started = read_started();
     for (;;) {
         if (!open_ || input_done_) {
             co_return recv_buffer();
         }
-        in_.set_deadline(read_deadline(started));
+        in_.set_deadline(read_deadline(started, in_frame));
         auto chunk = co_await in_.next();
-        if (spurious_timeout(chunk, started)) {
+        if (classify_timeout(chunk, started, in_frame) == timeout_kind::renewed) {
             continue;
         }
         if (!chunk) {
@@ -129,7 +159,7 @@ bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     // A clean end of stream has no error; closed here without a reason of its own (close(),
     // close_when_done(), finish()) gives ECANCELED, as documented.
     const std::error_code why =
-        open_ ? std::error_code()
+        open_ ? input_error_
               : (reason_ ? reason_ : std::make_error_code(std::errc::operation_canceled));
     out = frame::end(why, framer_.partial());
     return true;
@@ -140,9 +170,11 @@ bool channel::try_frame_after(framer::status got, frame& out) {
         switch (got) {
         case framer::status::frame:
             out.hold(data);
+            frame_since_ = clock::time_point();
             return true;
         case framer::status::too_long:
             out = frame::end(make_error_code(errc::frame_too_long), {});
+            frame_since_ = clock::time_point();
             return true;
         case framer::status::need_more:
             break;
@@ -152,8 +184,19 @@ bool channel::try_frame_after(framer::status got, frame& out) {
             return take_chunk(recv_buffer(), out);
         }
         auto chunk = in_.try_next();
-        if (!chunk || spurious_timeout(*chunk, read_started())) {
+        if (!chunk) {
             return false;  // must wait: the reader coroutine does that
+        }
+        // A timeout that fired while frames were being cut: judged as the reader judges it.
+        switch (classify_timeout(*chunk, read_started(), framer_.mid_frame())) {
+        case timeout_kind::renewed:
+            return false;
+        case timeout_kind::frame:
+            end_input_on_frame_timeout(out);
+            return true;
+        case timeout_kind::none:
+        case timeout_kind::closing:
+            break;
         }
         if (take_chunk(std::move(*chunk), out)) {
             return true;
@@ -194,10 +237,19 @@ task<> channel::read_loop() {
         // read() has just looked in what is buffered, unless it found the reader busy.
         bool framed = !std::exchange(nothing_buffered_, false) && try_frame(reader_frame_);
         while (!framed) {
-            in_.set_deadline(read_deadline(started));
+            const bool in_frame = framer_.mid_frame();
+            in_.set_deadline(read_deadline(started, in_frame));
             auto chunk = co_await in_.next();
-            if (spurious_timeout(chunk, started)) {
+            switch (classify_timeout(chunk, started, in_frame)) {
+            case timeout_kind::renewed:
                 continue;
+            case timeout_kind::frame:
+                end_input_on_frame_timeout(reader_frame_);
+                framed = true;
+                continue;
+            case timeout_kind::none:
+            case timeout_kind::closing:
+                break;
             }
             framed = take_chunk(std::move(chunk), reader_frame_) || try_frame(reader_frame_);
         }
@@ -574,7 +626,9 @@ task<> channel::write_loop() {
         in_flight_entries_ = parts;
         const auto prepare = [this](auto& op) {
             if (options_.write_timeout.count() > 0) {
-                op.set_deadline(clock::now() + options_.write_timeout);
+                // Counted only if the send has to wait: one the kernel takes at once costs
+                // no timer (on io_uring, no linked timeout: an SQE and a CQE per send).
+                op.set_deadline_if_blocked(clock::now() + options_.write_timeout);
             }
             op.set_cancel_source(writer_cancel_);
         };

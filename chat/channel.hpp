@@ -58,11 +58,18 @@ struct channel_options {
     /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
     /// into memory first.
     bool zero_copy = true;
-    /// 0 = none. idle: no byte in or out for that long; read: one read() waiting that long;
-    /// write: one send waiting that long. Each ends the channel with ETIMEDOUT.
+    /// 0 = none. idle: no byte in or out for that long; read: one read() waiting that long
+    /// (the whole wait, however the bytes trickle in); write: one send waiting that long
+    /// (a send the kernel takes at once costs no timer). Each closes the channel with
+    /// ETIMEDOUT.
     std::chrono::nanoseconds idle_timeout{0};
     std::chrono::nanoseconds read_timeout{0};
-    std::chrono::nanoseconds write_timeout{0};
+    std::chrono::nanoseconds write_timeout{std::chrono::seconds(60)};
+    /// A whole frame, from its first byte to its terminator: a peer that trickles a line a
+    /// byte at a time cannot renew it (as it renews idle_timeout). It ends the input: read()
+    /// gives ETIMEDOUT (with the partial frame), and the channel stays open for output, so
+    /// the session can answer (HTTP's 408) before it returns. The facade closes. 0 = none.
+    std::chrono::nanoseconds frame_timeout{std::chrono::seconds(60)};
 };
 
 struct channel_stats {
@@ -178,8 +185,9 @@ public:
     ///     // frames.error(): why it ended (empty at a clean end of stream)
     frame_stream frames() noexcept;
     /// The next received chunk as it came (for async_chat, which frames by itself); an empty
-    /// one at end of stream. Do not mix with read().
-    task<result<recv_buffer>> read_chunk();
+    /// one at end of stream. `in_frame`: a record is in progress, so frame_timeout runs (from
+    /// the first wait with one in progress). Do not mix with read().
+    task<result<recv_buffer>> read_chunk(bool in_frame = false);
 
     // Output.
 
@@ -304,9 +312,17 @@ private:
     }
     void wake_all(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
-    clock::time_point read_deadline(clock::time_point started) const noexcept;
-    bool spurious_timeout(const result<recv_buffer>& chunk,
-                          clock::time_point started) const noexcept;
+    /// The deadline for a wait for input: read_timeout from `started`, idle_timeout from the
+    /// last activity, and with `in_frame` frame_timeout from the frame's first wait.
+    clock::time_point read_deadline(clock::time_point started, bool in_frame) noexcept;
+    /// What a chunk the receiver gave means, when it is ETIMEDOUT: nothing (not a timeout),
+    /// a deadline since renewed (output kept the channel busy: wait again), the frame
+    /// deadline alone (the input ends), or a read or idle deadline (the channel closes).
+    enum class timeout_kind : std::uint8_t { none, renewed, frame, closing };
+    timeout_kind classify_timeout(const result<recv_buffer>& chunk, clock::time_point started,
+                                  bool in_frame) noexcept;
+    /// The frame deadline passed: ends the input with `out` = ETIMEDOUT, output stays open.
+    void end_input_on_frame_timeout(frame& out);
     bool take_chunk(result<recv_buffer> chunk, frame& out);
     // The clock is read only where a timeout needs it (it showed in profiles of ping-pong).
     clock::time_point read_started() const noexcept {
@@ -324,6 +340,7 @@ private:
         const framer::status got = framer_.next(data);
         if (got == framer::status::frame) {
             out.hold(data);
+            frame_since_ = clock::time_point();  // the next frame's deadline starts afresh
             return true;
         }
         return try_frame_after(got, out);
@@ -368,6 +385,8 @@ private:
     std::vector<std::coroutine_handle<>> close_waiters_;
     std::vector<std::coroutine_handle<>> flush_waiters_;
     clock::time_point last_activity_;
+    clock::time_point frame_since_;   // the frame in progress was first waited for then (0: none)
+    std::error_code input_error_;     // why the input ended while the channel stays open
     channel_stats stats_;
     std::error_code reason_;
     bool open_ = true;

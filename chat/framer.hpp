@@ -75,6 +75,11 @@ public:
     /// asynchat's discard_buffers() on the input side: drops the frame in progress, the held
     /// prefix and the rest of the current chunk.
     void discard() noexcept;
+    /// A frame is in progress: some of its bytes (or a possible terminator's start, or the
+    /// rest of a frame too long being skipped) arrived, its terminator not yet.
+    bool mid_frame() const noexcept {
+        return (!handed_out_ && !frame_.empty()) || !held_.empty() || skipping_;
+    }
     /// Bytes fed but not scanned yet (the rest of the current chunk and the held prefix).
     std::size_t pending() const noexcept {
         // While input_ is in joined_, the part of rest_ not copied there is pending too.

@@ -202,7 +202,9 @@ void epoll_backend::complete(io_request& r, std::int32_t res, std::uint32_t flag
 }
 
 bool epoll_backend::start(io_request& r) noexcept {
-    if (r.has_deadline() && r.deadline <= clock::now() && r.op != opcode::close) {
+    // A deadline that counts only once the request waits was just set: no clock read.
+    if (r.has_deadline() && !r.deadline_if_blocked && r.deadline <= clock::now() &&
+        r.op != opcode::close) {
         r.res = r.op == opcode::sleep ? 0 : -ETIMEDOUT;
         return false;
     }

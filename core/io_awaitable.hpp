@@ -98,6 +98,12 @@ public:
     io_ref<Derived> cancel_with(cancel_source& source) && noexcept;
 
     void set_deadline(clock::time_point t) noexcept { req_.deadline = t; }
+    /// A deadline that counts only if the operation has to wait (io_request's
+    /// deadline_if_blocked): for the common send that the kernel takes at once.
+    void set_deadline_if_blocked(clock::time_point t) noexcept {
+        req_.deadline = t;
+        req_.deadline_if_blocked = true;
+    }
     void set_cancel_source(cancel_source& source) noexcept { source_ = &source; }
 
     bool await_ready() const noexcept { return false; }

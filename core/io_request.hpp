@@ -50,6 +50,10 @@ struct io_request {
     int flags = 0;
     /// Absolute deadline; clock::time_point::max() = none. On io_uring a linked timeout.
     clock::time_point deadline = clock::time_point::max();
+    /// The deadline counts only once the operation has to wait (a send or recv that completes
+    /// at once costs no timer): io_uring tries it with MSG_DONTWAIT first and links the
+    /// timeout to the retry; epoll arms its timer only when it parks the request.
+    bool deadline_if_blocked = false;
 
     // Completion.
     std::int32_t res = 0;  ///< >= 0 result, < 0 -errno: one convention, both backends

@@ -223,7 +223,14 @@ bool uring_backend::start(io_request& r) noexcept {
 }
 
 void uring_backend::state::prepare(io_request& r, ready_queue& overflow, uring_backend& self) {
-    const bool linked = r.has_deadline() && r.op != opcode::sleep;
+    // A deadline that counts only once the request waits: first without it, and without
+    // waiting (MSG_DONTWAIT completes with EAGAIN rather than poll); walk() then submits
+    // it again with its timeout linked.
+    const bool try_first = r.deadline_if_blocked &&
+                           (r.op == opcode::send || r.op == opcode::sendmsg ||
+                            r.op == opcode::recv);
+    const int dontwait = try_first ? MSG_DONTWAIT : 0;
+    const bool linked = r.has_deadline() && r.op != opcode::sleep && !try_first;
     // A linked timeout needs its SQE right after the operation's, in the same submission:
     // room for both first, so that a full SQ never sends the operation out without it.
     make_room(linked ? 2 : 1, overflow, self);
@@ -239,14 +246,14 @@ void uring_backend::state::prepare(io_request& r, ready_queue& overflow, uring_b
         io_uring_prep_connect(sqe, r.fd, static_cast<const sockaddr*>(r.buf), r.len);
         break;
     case opcode::recv:
-        io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags);
+        io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags | dontwait);
         break;
     case opcode::send:
-        io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | nosignal);
+        io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | nosignal | dontwait);
         break;
     case opcode::sendmsg:
         io_uring_prep_sendmsg(sqe, r.fd, static_cast<const msghdr*>(r.buf),
-                              static_cast<unsigned>(r.flags | nosignal));
+                              static_cast<unsigned>(r.flags | nosignal | dontwait));
         break;
     case opcode::read:
         io_uring_prep_read(sqe, r.fd, r.buf, r.len, r.offset);
@@ -366,10 +373,13 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
             }
             if (res == -EAGAIN && !r.cancel_requested &&
                 (r.op == opcode::send || r.op == opcode::sendmsg || r.op == opcode::recv)) {
-                // The socket is O_NONBLOCK (for sendfile(2) and the epoll backend): when the
-                // kernel retries a send that already polled (a partial send, then a full
-                // buffer), it punts it to io-wq, where O_NONBLOCK answers EAGAIN instead of
-                // waiting. That is "not now", not an error: submit it again, and it polls.
+                // Not now: either the try without waiting of a deadline_if_blocked request
+                // (again with the deadline linked), or a kernel quirk: the socket is
+                // O_NONBLOCK (for sendfile(2) and the epoll backend), and when the kernel
+                // retries a send that already polled (a partial send, then a full buffer)
+                // it punts it to io-wq, where O_NONBLOCK answers EAGAIN instead of waiting.
+                // Either way it is submitted again, and polls.
+                r.deadline_if_blocked = false;
                 queued.push_back({&r, false});
                 continue;
             }

@@ -209,3 +209,133 @@ TEST_CASE("the async_chat facade pauses its input too while its output is above 
         CHECK(chat.most_queued <= bound);
     });
 }
+
+// --- deadlines a trickling peer cannot renew -------------------------------------------------
+
+namespace {
+
+/// Sends `text` one byte per `gap`, stopping early once `stop` is set or a send fails.
+task<bool> trickle(reactor& r, ringchat::socket& s, std::string text,
+                   std::chrono::milliseconds gap, const bool& stop) {
+    for (char c : text) {
+        if (stop) {
+            break;
+        }
+        auto sent = co_await s.send_all(test::bytes(std::string_view(&c, 1)));
+        if (!sent) {
+            co_return false;
+        }
+        (void)co_await r.sleep_for(gap);
+    }
+    co_return true;
+}
+
+}  // namespace
+
+TEST_CASE("frame_timeout: a line trickled a byte at a time ends the input with ETIMEDOUT; the "
+          "channel stays open for an answer",
+          "[channel][safety][deadline]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.frame_timeout = 300ms;
+        o.idle_timeout = 200ms;  // renewed by every byte: it never fires
+        channel ch(std::move(ours), o);
+        // One whole frame first: its deadline does not carry over to the next one.
+        auto sent = co_await peer.send_all(test::bytes("quick\n"));
+        REQUIRE(sent);
+        auto quick = co_await ch.read();
+        REQUIRE(quick);
+        CHECK(quick.text() == "quick");
+        bool stop = false;
+        test::background<bool> slow(r, trickle(r, peer, std::string(100, 'a') + "\n", 20ms,
+                                               stop));
+        const auto started = clock::now();
+        auto late = co_await ch.read();
+        const auto waited = clock::now() - started;
+        stop = true;
+        CHECK_FALSE(late);
+        CHECK(late.error() == std::errc::timed_out);
+        CHECK_FALSE(late.partial().empty());
+        CHECK(late.partial().size() < 100);
+        CHECK(waited < 2s);  // a bound on the test, not a timing claim: 100 bytes take 2 s
+        // The output side is still there: the session answers, then finishes.
+        CHECK(ch.is_open());
+        ch.push("408 too slow\n");
+        co_await ch.finish();
+        (void)co_await slow.join();
+        const std::string answer = co_await test::recv_all(peer);
+        CHECK(answer == "408 too slow\n");
+        auto after = co_await ch.read();
+        CHECK_FALSE(after);
+    });
+}
+
+TEST_CASE("frame_timeout: frames that each arrive in time are never cut, however long the "
+          "stream",
+          "[channel][safety][deadline]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.frame_timeout = 200ms;
+        channel ch(std::move(ours), o);
+        // 12 frames of 5 bytes, a byte per 10 ms, so every chunk boundary falls inside a
+        // frame: 600 ms in all, three times the frame deadline, each frame within it.
+        std::string stream;
+        for (int i = 0; i < 12; ++i) {
+            stream += "abcd\n";
+        }
+        bool stop = false;
+        test::background<bool> slow(r, trickle(r, peer, stream, 10ms, stop));
+        int frames = 0;
+        for (int i = 0; i < 12; ++i) {
+            auto f = co_await ch.read();
+            if (!f) {
+                FAIL_CHECK("frame " << i << ": " << f.error().message());
+                break;
+            }
+            CHECK(f.text() == "abcd");
+            ++frames;
+        }
+        stop = true;
+        (void)co_await slow.join();
+        CHECK(frames == 12);
+    });
+}
+
+namespace {
+
+class trickled_record : public chat::async_chat {
+public:
+    using async_chat::async_chat;
+    int records = 0;
+    void collect_incoming_data(std::span<const std::byte>) override {}
+    void found_terminator() override { ++records; }
+};
+
+}  // namespace
+
+TEST_CASE("frame_timeout: the facade closes a record trickled past it with ETIMEDOUT",
+          "[channel][safety][deadline][async_chat]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.frame_timeout = 300ms;
+        trickled_record chat(std::move(ours), o);
+        auto sent = co_await peer.send_all(test::bytes("whole\n"));
+        REQUIRE(sent);
+        bool stop = false;
+        test::background<bool> slow(r, trickle(r, peer, std::string(100, 'b'), 20ms, stop));
+        co_await chat.run();
+        stop = true;
+        (void)co_await slow.join();
+        CHECK(chat.records == 1);
+        CHECK(chat.close_reason() == std::errc::timed_out);
+    });
+}
