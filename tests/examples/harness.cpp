@@ -8,12 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -217,14 +219,43 @@ command_result run_command(const std::vector<std::string>& argv, const std::stri
 }
 
 example_server::example_server(const std::string& name, backend_kind kind,
-                               std::vector<std::string> extra) {
-    std::vector<std::string> args{example_program(name).string(), "--port", "0", "--backend",
-                                  backend_flag(kind)};
-    args.insert(args.end(), extra.begin(), extra.end());
+                               std::vector<std::string> extra)
+    : example_server(name, kind, server_options{std::move(extra), {}, 0}) {}
+
+example_server::example_server(const std::string& name, backend_kind kind,
+                               const server_options& o) {
+    std::vector<std::string> args;
+    if (o.nofile > 0) {
+        // The shell sets the limit, then becomes the server (same pid).
+        args = {"/bin/sh", "-c", "ulimit -n " + std::to_string(o.nofile) + " && exec \"$@\"",
+                "sh"};
+    }
+    args.insert(args.end(), {example_program(name).string(), "--port", "0", "--backend",
+                             backend_flag(kind)});
+    args.insert(args.end(), o.extra.begin(), o.extra.end());
+    int err = -1;  // -1: its stderr is ours, so that its complaints show up in the log
+    if (!o.log.empty()) {
+        err = ::open(o.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        if (err < 0) {
+            throw std::system_error(errno, std::system_category(), "open " + o.log.string());
+        }
+    }
     int out[2];
     make_pipe(out);
-    pid_ = spawn(args, -1, out[1], -1);  // its stderr is ours: its complaints show up in the log
+    try {
+        pid_ = spawn(args, -1, out[1], err);
+    } catch (...) {
+        ::close(out[0]);
+        ::close(out[1]);
+        if (err >= 0) {
+            ::close(err);
+        }
+        throw;
+    }
     ::close(out[1]);
+    if (err >= 0) {
+        ::close(err);
+    }
     out_ = out[0];
 
     // The ready line: "<name>: ready on 127.0.0.1:PORT (backend)".
@@ -257,6 +288,30 @@ example_server::example_server(const std::string& name, backend_kind kind,
         throw std::runtime_error(name + ": unexpected ready line '" + ready_ + "'");
     }
     port_ = static_cast<std::uint16_t>(std::stoi(ready_.substr(colon + 1, paren - colon - 1)));
+}
+
+std::vector<int> example_server::descriptors() const {
+    std::vector<int> fds;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/fd", ec)) {
+        fds.push_back(std::stoi(e.path().filename().string()));
+    }
+    std::sort(fds.begin(), fds.end());
+    return fds;
+}
+
+bool example_server::wait_for_descriptors(std::size_t n, std::chrono::milliseconds limit) const {
+    const auto deadline = steady::now() + limit;
+    for (;;) {
+        if (descriptors().size() == n) {
+            return true;
+        }
+        if (steady::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
 }
 
 example_server::~example_server() {

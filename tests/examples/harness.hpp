@@ -3,6 +3,9 @@
 // port from it; run a client (redis-cli, python3 ...) with input, a time limit, and its output
 // collected; stop the server with SIGTERM and see it exit cleanly.
 //
+// A test may also start a server under a small RLIMIT_NOFILE, look at its descriptors
+// (/proc/PID/fd), and send its stderr to a file to read what it logged.
+//
 // Invariant: no child outlives its test. A server is stopped (SIGTERM, then SIGKILL after a
 // grace period) and reaped in its destructor; a client past its limit is killed and reaped.
 #pragma once
@@ -46,12 +49,23 @@ command_result run_command(const std::vector<std::string>& argv, const std::stri
 /// True when `program` is found in PATH.
 bool have_program(const std::string& program);
 
+/// How to start an example server, beyond its name and backend.
+struct server_options {
+    std::vector<std::string> extra;  ///< arguments after --port 0 --backend KIND
+    std::filesystem::path log;       ///< its stderr goes here (created or truncated); empty: ours
+    /// RLIMIT_NOFILE (soft and hard) from its start; 0: ours. TRICKY: set before it starts,
+    /// not later with prlimit(2): io_uring reads the limit when an accept is prepared, so a
+    /// multishot accept armed before a later prlimit() goes on under the old limit.
+    unsigned long nofile = 0;
+};
+
 class example_server {
 public:
-    /// Starts `name` with --port 0 --backend KIND and `extra` arguments and waits (10 s at
+    /// Starts `name` with --port 0 --backend KIND and `extra` arguments and waits (30 s at
     /// most) for its ready line. \throws std::runtime_error when it fails to come up.
     example_server(const std::string& name, backend_kind kind,
                    std::vector<std::string> extra = {});
+    example_server(const std::string& name, backend_kind kind, const server_options& o);
     example_server(const example_server&) = delete;
     example_server& operator=(const example_server&) = delete;
     ~example_server();
@@ -59,6 +73,13 @@ public:
     std::uint16_t port() const noexcept { return port_; }
     std::string port_text() const { return std::to_string(port_); }
     const std::string& ready_line() const noexcept { return ready_; }
+    pid_t pid() const noexcept { return pid_; }
+    /// The descriptors it has open now (the numbers in /proc/PID/fd), ascending.
+    std::vector<int> descriptors() const;
+    /// Waits (`limit` at most) until it has exactly `n` descriptors open. \return whether it
+    /// got there.
+    bool wait_for_descriptors(std::size_t n,
+                              std::chrono::milliseconds limit = std::chrono::seconds(10)) const;
     /// SIGTERM, then waits up to `grace` (SIGKILL after it). \return the exit code, 128 +
     /// signal if killed, -1 if already stopped.
     int stop(std::chrono::seconds grace = std::chrono::seconds(10));
