@@ -12,7 +12,10 @@
 //       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
 //   POST /echo: the request body back, chunked when the request came chunked.
 // An error in the framing (400, 413, 431, 501, 505) ends the connection after the response,
-// with a lingering close so that the client reads it; 403, 404 and 405 keep it open.
+// with a lingering close so that the client reads it; 403, 404 and 405 keep it open. Out of
+// descriptors (EMFILE or ENFILE from open(2), realpath(3), stat(2) or opendir(3)), a request
+// gets 503 with "Retry-After: 1" and its connection is closed the same way, which gives one
+// descriptor back; one line on stderr says so, at most once a second.
 //
 //     build/examples/http --root www &            # port 8080
 //     curl -v http://127.0.0.1:8080/index.html
@@ -25,11 +28,13 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <fmt/core.h>
 
@@ -71,10 +76,53 @@ struct config {
     std::size_t max_header = 16 * 1024;
 };
 
+/// The lines that say descriptors ran out: the first at once, then at most one a second,
+/// each saying how many 503s went unlogged since the line before.
+class exhaustion_log {
+public:
+    void note(int err, std::string_view path) {
+        ++answered_;
+        const auto now = std::chrono::steady_clock::now();
+        if (logged_ && now - last_ < std::chrono::seconds(1)) {
+            return;
+        }
+        const std::string more =
+            answered_ > 1 ? fmt::format("; {} more since the last such line", answered_ - 1)
+                          : std::string();
+        fmt::print(stderr,
+                   "http: out of file descriptors ({}: {}) serving {:?}: answering 503 "
+                   "Service Unavailable with Retry-After: 1{}\n",
+                   err == EMFILE ? "EMFILE" : "ENFILE", std::generic_category().message(err),
+                   path, more);
+        logged_ = true;
+        last_ = now;
+        answered_ = 0;
+    }
+
+private:
+    bool logged_ = false;
+    std::chrono::steady_clock::time_point last_;
+    std::uint64_t answered_ = 0;  // since the last line, this one's included
+};
+
 struct server {
     http::site site;
     config cfg;
+    exhaustion_log exhausted;
 };
+
+/// What a GET or HEAD queued.
+enum class sent {
+    response,     ///< a whole response (a file's head and nothing more, a listing, an error)
+    file,         ///< a file producer (it holds a descriptor until sent)
+    unavailable,  ///< nothing: descriptors are exhausted, the caller answers 503 and closes
+};
+
+/// 503, for a request that found no descriptor free: a client should try again soon, on a
+/// new connection (this one is closed after the response).
+std::string unavailable_response(const http::exchange& ex) {
+    return http::error_response(503, ex, "Retry-After: 1\r\n");
+}
 
 /// Reads `n` bytes as counted frames of at most `slice` bytes; appends them to `body` if
 /// `keep`. \return false when the connection ended first.
@@ -181,9 +229,14 @@ void echo(chat::channel& ch, const http::request& req, const http::exchange& ex,
     body = std::string();
 }
 
-void directory_listing(chat::channel& ch, const std::string& real, std::string_view path,
-                       const http::exchange& ex) {
-    std::string page = http::site::listing(real, path);
+sent directory_listing(chat::channel& ch, server& srv, const std::string& real,
+                       std::string_view path, const http::exchange& ex) {
+    std::error_code exhausted;
+    std::string page = http::site::listing(real, path, exhausted);
+    if (exhausted) {
+        srv.exhausted.note(exhausted.value(), path);
+        return sent::unavailable;
+    }
     http::response_head h(200);
     h.field("Content-Type", "text/html; charset=utf-8");
     if (ex.minor >= 1) {
@@ -199,21 +252,25 @@ void directory_listing(chat::channel& ch, const std::string& real, std::string_v
             ch.push(std::move(page));
         }
     }
+    return sent::response;
 }
 
-/// GET/HEAD of a regular file, whole or one range of it. \return true if a file producer
-/// was queued.
-bool send_file(chat::channel& ch, const std::string& real, std::string_view name,
-               const http::request& req, const http::exchange& ex) {
+/// GET/HEAD of a regular file, whole or one range of it.
+sent send_file(chat::channel& ch, server& srv, const std::string& real, std::string_view name,
+               std::string_view path, const http::request& req, const http::exchange& ex) {
     const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
     if (fd < 0 || ::fstat(fd, &st) != 0) {
-        const int status = errno == EACCES ? 403 : 404;
+        const int err = errno;
         if (fd >= 0) {
             ::close(fd);
         }
-        ch.push(http::error_response(status, ex));
-        return false;
+        if (http::descriptors_exhausted(err)) {
+            srv.exhausted.note(err, path);
+            return sent::unavailable;
+        }
+        ch.push(http::error_response(err == EACCES ? 403 : 404, ex));
+        return sent::response;
     }
     ringchat::file f(ch.owner(), fd);  // owns fd from here
     const auto size = static_cast<std::uint64_t>(st.st_size);
@@ -230,7 +287,7 @@ bool send_file(chat::channel& ch, const std::string& real, std::string_view name
         case http::range_kind::unsatisfiable:
             ch.push(http::error_response(416, ex,
                                          fmt::format("Content-Range: bytes */{}\r\n", size)));
-            return false;
+            return sent::response;
         }
     }
     http::response_head h(status);
@@ -243,47 +300,56 @@ bool send_file(chat::channel& ch, const std::string& real, std::string_view name
     h.length(length);
     ch.push(h.finish(ex));
     if (ex.head_only || length == 0) {
-        return false;
+        return sent::response;
     }
     // By itself in the queue, so that the channel sends it with sendfile (zero copy).
     ch.push_with_producer(producers::file(std::move(f), first, length));
-    return true;
+    return sent::file;
 }
 
-/// GET/HEAD of a path under the root. \return true if a file producer was queued.
-bool send_path(chat::channel& ch, const http::site& site, const http::request& req,
-               const std::string& path, const http::exchange& ex) {
+/// A failed resolve: 503 (descriptors exhausted, errno says which) is the caller's to
+/// answer; any other status is pushed here.
+sent refuse(chat::channel& ch, server& srv, int status, std::string_view path,
+            const http::exchange& ex) {
+    if (status == 503) {
+        srv.exhausted.note(errno, path);
+        return sent::unavailable;
+    }
+    ch.push(http::error_response(status, ex));
+    return sent::response;
+}
+
+/// GET/HEAD of a path under the root.
+sent send_path(chat::channel& ch, server& srv, const http::request& req, const std::string& path,
+               const http::exchange& ex) {
     std::string real;
     struct stat st {};
-    if (const int status = site.resolve(path, real, st); status != 0) {
-        ch.push(http::error_response(status, ex));
-        return false;
+    if (const int status = srv.site.resolve(path, real, st); status != 0) {
+        return refuse(ch, srv, status, path, ex);
     }
     if (S_ISDIR(st.st_mode)) {
         if (!path.ends_with('/')) {
             const auto location = fmt::format("Location: {}/\r\n", http::percent_encode(path));
             ch.push(http::error_response(301, ex, location));
-            return false;
+            return sent::response;
         }
-        const int status = site.resolve(path + "index.html", real, st);
+        const int status = srv.site.resolve(path + "index.html", real, st);
         if (status == 404) {
-            directory_listing(ch, real, path, ex);
-            return false;
+            return directory_listing(ch, srv, real, path, ex);
         }
         if (status != 0) {
-            ch.push(http::error_response(status, ex));
-            return false;
+            return refuse(ch, srv, status, path, ex);
         }
-        return send_file(ch, real, "index.html", req, ex);
+        return send_file(ch, srv, real, "index.html", path, req, ex);
     }
     if (!S_ISREG(st.st_mode)) {
         ch.push(http::error_response(403, ex));  // a device, a FIFO, a socket
-        return false;
+        return sent::response;
     }
-    return send_file(ch, real, path, req, ex);
+    return send_file(ch, srv, real, path, path, req, ex);
 }
 
-task<> session(chat::channel& ch, const server& srv) {
+task<> session(chat::channel& ch, server& srv) {
     std::size_t files_queued = 0;
     std::string body;
     for (;;) {
@@ -349,7 +415,14 @@ task<> session(chat::channel& ch, const server& srv) {
                 ch.push(http::error_response(405, ex, "Allow: POST\r\n"));
             }
         } else if (req.method == "GET" || req.method == "HEAD") {
-            queued_file = send_path(ch, srv.site, req, path, ex);
+            const sent what = send_path(ch, srv, req, path, ex);
+            if (what == sent::unavailable) {
+                ex.keep_alive = false;  // closing gives a descriptor back
+                ch.push(unavailable_response(ex));
+                co_await examples::lingering_close(ch, linger_time, linger_bytes);
+                break;
+            }
+            queued_file = what == sent::file;
         } else {
             ch.push(http::error_response(405, ex, "Allow: GET, HEAD\r\n"));
         }
@@ -367,11 +440,11 @@ task<> session(chat::channel& ch, const server& srv) {
 }
 
 struct http_handler {
-    const server* srv;
+    server* srv;
     task<> operator()(chat::channel& ch) const { return session(ch, *srv); }
 };
 
-task<> serve_http(reactor& r, listener& l, const server& srv, chat::serve_options so) {
+task<> serve_http(reactor& r, listener& l, server& srv, chat::serve_options so) {
     co_await chat::serve(r, l, http_handler{&srv}, so);
 }
 
@@ -398,7 +471,7 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<server> srv;
     try {
-        srv = std::make_unique<server>(server{http::site(root), cfg});
+        srv = std::make_unique<server>(server{http::site(root), cfg, {}});
     } catch (const std::exception& e) {
         fmt::print(stderr, "http: {}\n", e.what());
         return 2;

@@ -39,7 +39,18 @@ std::string html_escape(std::string_view s) {
     return out;
 }
 
+/// The status for a failed realpath(3) or stat(2), from errno (which it leaves as it was).
+int status_of_errno() noexcept {
+    const int err = errno;
+    if (descriptors_exhausted(err)) {
+        return 503;
+    }
+    return err == EACCES ? 403 : 404;  // ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG ...
+}
+
 }  // namespace
+
+bool descriptors_exhausted(int err) noexcept { return err == EMFILE || err == ENFILE; }
 
 site::site(const std::string& root) {
     char* real = ::realpath(root.c_str(), nullptr);
@@ -62,7 +73,7 @@ int site::resolve(std::string_view path, std::string& real, struct stat& st) con
     const std::string full = root_ + std::string(path);
     char* r = ::realpath(full.c_str(), nullptr);
     if (r == nullptr) {
-        return errno == EACCES ? 403 : 404;  // ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG ...
+        return status_of_errno();
     }
     real = r;
     std::free(r);
@@ -70,15 +81,24 @@ int site::resolve(std::string_view path, std::string& real, struct stat& st) con
         return 403;  // a symbolic link that leads out of the root
     }
     if (::stat(real.c_str(), &st) != 0) {
-        return errno == EACCES ? 403 : 404;
+        return status_of_errno();
     }
     return 0;
 }
 
-std::string site::listing(const std::string& real, std::string_view path) {
+std::string site::listing(const std::string& real, std::string_view path,
+                          std::error_code& exhausted) {
+    exhausted.clear();
     std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(real, ec)) {
+    std::error_code opened;
+    std::filesystem::directory_iterator dir(real, opened);  // opendir(3): a descriptor
+    if (opened == std::errc::too_many_files_open ||
+        opened == std::errc::too_many_files_open_in_system) {
+        exhausted = opened;
+        return {};
+    }
+    for (const auto& e : dir) {
+        std::error_code ec;
         std::string name = e.path().filename().string();
         if (e.is_directory(ec)) {
             name += '/';

@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace http {
 
@@ -21,16 +22,24 @@ public:
     const std::string& root() const noexcept { return root_; }
 
     /// Resolves `path` (decoded, starting with "/") to the real path of what it names and its
-    /// stat. \return 0, 403 (a ".." segment, a link out of the root, no permission) or 404.
+    /// stat. \return 0, 403 (a ".." segment, a link out of the root, no permission), 404, or
+    /// 503 when the process is out of descriptors (errno is then EMFILE or ENFILE).
     int resolve(std::string_view path, std::string& real, struct stat& st) const;
 
     /// An HTML page listing the directory `real` (the request path `path`, ending in "/").
-    static std::string listing(const std::string& real, std::string_view path);
+    /// A directory that cannot be opened lists as empty, except when descriptors are
+    /// exhausted: then `exhausted` holds EMFILE or ENFILE and the page is empty.
+    static std::string listing(const std::string& real, std::string_view path,
+                               std::error_code& exhausted);
 
 private:
     std::string root_;    // realpath of the root
     std::string prefix_;  // root_ with one "/" after it
 };
+
+/// EMFILE or ENFILE: this process (or the system) is out of file descriptors, a passing
+/// condition that deserves 503 rather than the 404 of a missing file.
+bool descriptors_exhausted(int err) noexcept;
 
 /// Percent-encodes everything but unreserved characters and "/" (for Location and links).
 std::string percent_encode(std::string_view path);

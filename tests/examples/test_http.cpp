@@ -1,15 +1,23 @@
 // tests/examples/test_http.cpp — the http example (examples/http) on both backends, driven by
 // curl (GET byte for byte, HEAD, keep-alive reuse, Range, POST chunked and with a length,
 // 404, 403, 405, 413, 431), Python (http.client; pipelined requests and malformed ones over
-// raw sockets: http_client.py) and wrk (every response a 200). Each test serves a directory
-// made here, with a file outside it that no request may reach, and ends by stopping the
-// server with SIGTERM: it must exit 0.
+// raw sockets: http_client.py), wrk (every response a 200), and raw sockets here (503 when the
+// server runs out of descriptors). Each test serves a directory made here, with a file outside
+// it that no request may reach, and ends by stopping the server with SIGTERM: it must exit 0.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -120,6 +128,67 @@ void require_client(const std::string& program) {
 }
 
 void stop_cleanly(example_server& server) { CHECK(server.stop() == 0); }
+
+/// A blocking client connection to 127.0.0.1:port with 10 s send and receive timeouts.
+class connection {
+public:
+    explicit connection(std::uint16_t port)
+        : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        REQUIRE(fd_ >= 0);
+        const timeval tv{10, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+    }
+    connection(connection&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    connection& operator=(connection&&) = delete;
+    ~connection() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+
+    void send(std::string_view data) {
+        while (!data.empty()) {
+            const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            REQUIRE(n > 0);
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+    /// Everything until the server closes (or 10 s pass without a byte).
+    std::string read_to_end() {
+        std::string got;
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                return got;
+            }
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    /// Whether nothing (no byte, no end of stream) arrives for `t`.
+    bool silent_for(std::chrono::milliseconds t) {
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, static_cast<int>(t.count())) == 0;
+    }
+
+private:
+    int fd_;
+};
+
+std::size_t count_of(std::string_view text, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string_view::npos;
+         at = text.find(what, at + what.size())) {
+        ++n;
+    }
+    return n;
+}
 
 }  // namespace
 
@@ -324,4 +393,132 @@ TEST_CASE("http: --help, bad options, a bad --root", "[examples][http]") {
         run_command({example_program("http").string(), "--root", "/nonexistent/www"});
     CHECK(no_root.status == 2);
     CHECK(no_root.err.find("--root /nonexistent/www") != std::string::npos);
+}
+
+TEST_CASE("http: out of descriptors, 503 with Retry-After and a close; served again after",
+          "[examples][http]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    // RLIMIT_NOFILE bounds descriptor numbers: the server may hold those below `limit`.
+    constexpr std::size_t limit = 32;
+    const auto log = s.dir() / "server.log";
+    example_server server("http", kind, server_options{s.args(), log, limit});
+    const auto request = [](std::string_view method, std::string_view path,
+                            std::string_view extra = {}) {
+        return std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" +
+               std::string(extra) + "\r\n";
+    };
+    const auto index = read_file(s.www() / "index.html");
+
+    // One request first, so that whatever the server opens once is open; then what it holds
+    // (it may have inherited some above the limit: they take no room).
+    const auto before = server.descriptors().size();
+    {
+        connection c(server.port());
+        c.send(request("GET", "/index.html", "Connection: close\r\n"));
+        CHECK(c.read_to_end().ends_with("\r\n\r\n" + index));
+    }
+    REQUIRE(server.wait_for_descriptors(before));
+    std::size_t below = 0;
+    for (const int fd : server.descriptors()) {
+        below += static_cast<std::size_t>(fd) < limit ? 1 : 0;
+    }
+    const std::size_t above = before - below;
+    REQUIRE(below + 8 < limit);
+    // Idle connections take all the room but one descriptor; each probe connection takes the
+    // last one, and then the server can open no file.
+    std::vector<connection> idle;
+    for (std::size_t i = below; i + 1 < limit; ++i) {
+        idle.emplace_back(server.port());
+    }
+    REQUIRE(server.wait_for_descriptors(above + limit - 1));
+
+    const auto first = std::chrono::steady_clock::now();
+    {
+        // Pipelined: a missing file is still 404 and the connection stays open, paths out of
+        // the root still 403, and then the file that exists: 503, and the server closes.
+        connection probe(server.port());
+        REQUIRE(server.wait_for_descriptors(above + limit));
+        probe.send(request("GET", "/nope.html") + request("GET", "/%2e%2e/secret.txt") +
+                   request("GET", "/leak") + request("GET", "/index.html") +
+                   request("GET", "/notes.txt"));
+        const auto got = probe.read_to_end();
+        INFO(got);
+        CHECK(got.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        const auto forbidden = got.rfind("HTTP/1.1 403 Forbidden\r\n");
+        const auto unavailable = got.find("HTTP/1.1 503 Service Unavailable\r\n");
+        REQUIRE(forbidden != std::string::npos);
+        REQUIRE(unavailable != std::string::npos);
+        CHECK(forbidden < unavailable);
+        const auto last = got.substr(unavailable);
+        CHECK(last.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+        CHECK(last.find("\r\nConnection: close\r\n") != std::string::npos);
+        CHECK(last.ends_with("<h1>503 Service Unavailable</h1></body></html>\n"));
+        CHECK(count_of(got, "HTTP/1.1 403 Forbidden\r\n") == 2);
+        CHECK(count_of(got, "HTTP/1.1 ") == 4);  // nothing for the request after the 503
+        CHECK(got.find("do not serve") == std::string::npos);
+    }
+    REQUIRE(server.wait_for_descriptors(above + limit - 1));
+    {
+        // A directory listing needs a descriptor too (opendir).
+        connection probe(server.port());
+        REQUIRE(server.wait_for_descriptors(above + limit));
+        probe.send(request("GET", "/emptydir/"));
+        const auto got = probe.read_to_end();
+        CHECK(got.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        CHECK(got.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    }
+    const auto second = std::chrono::steady_clock::now();
+    REQUIRE(server.wait_for_descriptors(above + limit - 1));
+    // One line for both: at most one a second (when the two came within a second, which
+    // a machine this slow could miss).
+    const bool within_a_second = second - first < std::chrono::milliseconds(900);
+    {
+        const auto said = read_file(log);
+        INFO(said);
+        CHECK(count_of(said, "serving \"/index.html\": answering 503") == 1);
+        if (within_a_second) {
+            CHECK(count_of(said, "http: out of file descriptors (EMFILE: ") == 1);
+        } else {
+            WARN("two 503s over a second apart: the rate limit is not checked");
+        }
+    }
+    std::this_thread::sleep_until(second + std::chrono::milliseconds(1100));
+    {
+        // HEAD: the 503 without its body. A second has passed: a second line, which counts
+        // the answer that went unlogged.
+        connection probe(server.port());
+        REQUIRE(server.wait_for_descriptors(above + limit));
+        probe.send(request("HEAD", "/notes.txt"));
+        const auto got = probe.read_to_end();
+        CHECK(got.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        CHECK(got.ends_with("\r\n\r\n"));
+        CHECK(got.find("<html>") == std::string::npos);
+    }
+    REQUIRE(server.wait_for_descriptors(above + limit - 1));
+    if (within_a_second) {
+        const auto said = read_file(log);
+        INFO(said);
+        CHECK(count_of(said, "http: out of file descriptors (EMFILE: ") == 2);
+        CHECK(said.find("serving \"/index.html\": answering 503 Service Unavailable with "
+                        "Retry-After: 1\n") != std::string::npos);
+        CHECK(said.find("serving \"/notes.txt\": answering 503 Service Unavailable with "
+                        "Retry-After: 1; 1 more since the last such line\n") !=
+              std::string::npos);
+    }
+
+    // Full: a connection waits in the backlog (accepting pauses on EMFILE) and is served
+    // once the idle connections are gone.
+    idle.emplace_back(server.port());
+    REQUIRE(server.wait_for_descriptors(above + limit));
+    connection late(server.port());
+    late.send(request("GET", "/index.html", "Connection: close\r\n"));
+    CHECK(late.silent_for(std::chrono::milliseconds(300)));
+    idle.clear();
+    const auto got = late.read_to_end();
+    CHECK(got.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(got.ends_with("\r\n\r\n" + index));
+    CHECK(curl({url(server, "/notes.txt")}).out == read_file(s.www() / "notes.txt"));
+    stop_cleanly(server);
 }
