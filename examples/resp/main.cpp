@@ -3,17 +3,24 @@
 //
 // Per connection: read frames until a request is complete (examples/resp/request.hpp), run it
 // (commands.hpp), queue the reply; replies to pipelined requests are gathered into one send by the channel. A
-// malformed request gets "-ERR Protocol error: ..." and the connection is closed.
+// malformed request gets "-ERR Protocol error: ..." and the connection is closed. A request
+// whose arguments pass --client-query-buffer-limit (1 GB) while they arrive gets no reply: one
+// line on stderr, and the connection is closed at once, as Redis closes such a client.
 //
 //     build/examples/resp &            # port 6379
 //     redis-cli SET greeting hello && redis-cli GET greeting
 #include <sys/socket.h>
 
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/core.h>
 
 #include "chat/channel.hpp"
 #include "chat/serve.hpp"
@@ -39,8 +46,54 @@ constexpr std::size_t high_water = 256 * 1024;
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1 << 20;
 
-task<> session(chat::channel& ch, resp::store& db) {
-    resp::request_parser parser(ch.options().max_frame);
+/// A size as Redis reads one in its configuration (memtoll): a whole number of bytes, or with
+/// a unit, case-insensitive: k = 1000, kb = 1024, m = 1000², mb = 1024², g = 1000³, gb = 1024³.
+bool parse_memory(std::string_view text, std::size_t& out) noexcept {
+    static constexpr std::pair<std::string_view, std::size_t> units[] = {
+        {"kb", std::size_t{1} << 10}, {"mb", std::size_t{1} << 20}, {"gb", std::size_t{1} << 30},
+        {"k", 1000},                  {"m", 1000 * 1000},           {"g", 1000 * 1000 * 1000},
+        {"b", 1},
+    };
+    std::size_t scale = 1;
+    for (const auto& [unit, factor] : units) {
+        if (text.size() > unit.size()) {
+            const auto tail = text.substr(text.size() - unit.size());
+            bool same = true;
+            for (std::size_t i = 0; i < unit.size(); ++i) {
+                same = same && (tail[i] | 0x20) == unit[i];
+            }
+            if (same) {
+                scale = factor;
+                text.remove_suffix(unit.size());
+                break;
+            }
+        }
+    }
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        n > std::numeric_limits<std::size_t>::max() / scale) {
+        return false;
+    }
+    out = n * scale;
+    return true;
+}
+
+/// Redis' log line for a client closed at the query-buffer limit, with what is known of it.
+void log_query_limit(chat::channel& ch, const resp::request_parser& parser,
+                     const std::vector<std::string>& args) {
+    const auto peer = ch.socket().peer_address();
+    const std::string_view name =
+        args.empty() ? std::string_view() : std::string_view(args.front()).substr(0, 64);
+    fmt::print(stderr,
+               "resp: Closing client that reached max query buffer length: addr={} qbuf={} "
+               "limit={} args={} (first argument: {:?})\n",
+               peer ? peer->to_string() : std::string("?"), parser.held(), parser.limit(),
+               args.size(), name);
+}
+
+task<> session(chat::channel& ch, resp::store& db, std::size_t query_limit) {
+    resp::request_parser parser(ch.options().max_frame, query_limit);
     std::string out;
     for (;;) {
         ch.set_terminator(parser.terminator());
@@ -51,6 +104,13 @@ task<> session(chat::channel& ch, resp::store& db) {
         const auto got = parser.feed(frame);
         if (got == resp::request_parser::status::more) {
             continue;
+        }
+        if (got == resp::request_parser::status::too_big) {
+            // As Redis does: no reply (not even to requests before it, still queued), and
+            // the connection closed at once, with what the client still sends unread.
+            log_query_limit(ch, parser, parser.args());
+            ch.close();
+            break;
         }
         if (got == resp::request_parser::status::protocol_error) {
             resp::reply::error(out, "ERR " + parser.error());
@@ -77,7 +137,8 @@ task<> session(chat::channel& ch, resp::store& db) {
 
 struct resp_handler {
     resp::store* db;
-    task<> operator()(chat::channel& ch) const { return session(ch, *db); }
+    std::size_t query_limit;
+    task<> operator()(chat::channel& ch) const { return session(ch, *db, query_limit); }
 };
 
 /// Active expiry: every 100 ms, removes keys whose time has passed (lazily, find() does too).
@@ -92,9 +153,10 @@ task<> sweep(reactor& r, resp::store& db) {
     }
 }
 
-task<> serve_resp(reactor& r, listener& l, resp::store& db, chat::serve_options so) {
+task<> serve_resp(reactor& r, listener& l, resp::store& db, std::size_t query_limit,
+                  chat::serve_options so) {
     r.spawn(sweep(r, db));
-    co_await chat::serve(r, l, resp_handler{&db}, so);
+    co_await chat::serve(r, l, resp_handler{&db, query_limit}, so);
 }
 
 }  // namespace
@@ -102,11 +164,27 @@ task<> serve_resp(reactor& r, listener& l, resp::store& db, chat::serve_options 
 int main(int argc, char** argv) {
     examples::command_line cli("resp", "An in-memory key-value server speaking RESP2 (Redis).",
                                default_port);
+    std::string query_limit_text = "1gb";
+    cli.text("client-query-buffer-limit", "BYTES",
+             "most bytes of arguments a request in progress may hold; past it the client is "
+             "closed, as Redis does (default 1gb, least 1mb; units as Redis reads them: "
+             "k = 1000, kb = 1024, m, mb, g, gb)",
+             query_limit_text);
     const auto opts = cli.parse(argc, argv);
+    std::size_t query_limit = 0;
+    if (!parse_memory(query_limit_text, query_limit)) {
+        fmt::print(stderr, "resp: bad value for --client-query-buffer-limit: '{}'\n{}",
+                   query_limit_text, cli.usage());
+        return 2;
+    }
+    if (query_limit < resp::min_query_limit) {
+        fmt::print(stderr, "resp: --client-query-buffer-limit must be at least 1mb (1048576)\n");
+        return 2;
+    }
     resp::store db;  // outlives every session
     chat::serve_options so;
     so.channel.low_water = 0;  // drain() waits until all output is sent (see high_water)
-    return examples::run_server("resp", opts, [&db, so](reactor& r, listener& l) {
-        return serve_resp(r, l, db, so);
+    return examples::run_server("resp", opts, [&db, query_limit, so](reactor& r, listener& l) {
+        return serve_resp(r, l, db, query_limit, so);
     });
 }

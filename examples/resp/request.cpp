@@ -104,12 +104,20 @@ request_parser::status request_parser::fail(std::string why) {
     error_ = std::move(why);
     state_ = state::request_line;
     args_.clear();
+    held_ = 0;
     return status::protocol_error;
+}
+
+request_parser::status request_parser::too_big() {
+    state_ = state::request_line;
+    done_ = true;  // args_ (and held_) stay for the caller's log line, until the next feed()
+    return status::too_big;
 }
 
 request_parser::status request_parser::feed(const frame& f) {
     if (std::exchange(done_, false)) {
         args_.clear();
+        held_ = 0;
     }
     if (!f) {
         // The frame limit: a line too long (a count's pieces never are).
@@ -134,6 +142,10 @@ request_parser::status request_parser::line(std::string_view s) {
     if (s.front() != '*') {
         if (!split_inline(s, args_)) {
             return fail("Protocol error: unbalanced quotes in request");
+        }
+        held_ = s.size();  // a line is bounded by max_frame too; a limit below it still holds
+        if (held_ > limit_) {
+            return too_big();
         }
         done_ = true;
         return args_.empty() ? status::more : status::request;
@@ -172,6 +184,12 @@ request_parser::status request_parser::header(std::string_view s) {
 
 request_parser::status request_parser::body(std::string_view s) {
     std::string& arg = args_.back();
+    // The bulk's own bytes in this piece: all of it but what belongs to its CRLF.
+    const std::size_t data_left = bulk_left_ > 2 ? bulk_left_ - 2 : 0;
+    held_ += std::min(s.size(), data_left);
+    if (held_ > limit_) {
+        return too_big();  // as Redis does, on the bytes that arrived, not on those declared
+    }
     arg.append(s);
     bulk_left_ -= s.size();
     if (bulk_left_ > 0) {

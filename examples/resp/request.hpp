@@ -7,7 +7,10 @@
 // body a byte count, LEN + 2, so it is binary-safe. A body longer than the channel's max_frame
 // comes as several counted frames of at most max_frame bytes, joined here, so that lines stay
 // limited to max_frame while a bulk may be as long as its request declared (at most 512 MB).
-// Invariant: memory follows what a request declared, once validated, and what has arrived.
+// Invariant: memory follows what a request declared, once validated, and what has arrived;
+// and the bytes of the request in progress (its arguments so far, the bulk being read
+// included) never pass the query-buffer limit (client-query-buffer-limit, 1 GB by default):
+// one byte past it, feed() says too_big, and the caller closes the connection, as Redis does.
 //
 // It is a plain state machine, not a coroutine: it costs no coroutine frame (an allocation)
 // per request.
@@ -25,13 +28,23 @@ namespace resp {
 
 constexpr long long max_bulk = 512LL * 1024 * 1024;  ///< proto-max-bulk-len
 constexpr long long max_multibulk = 1024LL * 1024;   ///< arguments in one request
+/// client-query-buffer-limit: the most bytes of arguments one request in progress may hold.
+constexpr std::size_t default_query_limit = std::size_t{1} << 30;  // 1 GB, Redis' default
+constexpr std::size_t min_query_limit = std::size_t{1} << 20;      // 1 MB, Redis' least
 
 class request_parser {
 public:
-    enum class status { more, request, protocol_error };
+    enum class status {
+        more,            ///< read on
+        request,         ///< args() holds a request
+        protocol_error,  ///< malformed: error() says why
+        too_big,         ///< the request in progress passed the query-buffer limit (held())
+    };
 
     /// `piece`: the most bytes one frame may hold (the channel's max_frame; 0 = no limit).
-    explicit request_parser(std::size_t piece) : piece_(piece) {}
+    /// `limit`: the most bytes of arguments a request in progress may hold.
+    explicit request_parser(std::size_t piece, std::size_t limit = default_query_limit)
+        : piece_(piece), limit_(limit) {}
 
     /// What the next read must use.
     ringchat::chat::terminator terminator() const;
@@ -41,6 +54,12 @@ public:
     std::vector<std::string>& args() noexcept { return args_; }
     /// After protocol_error: Redis' words ("Protocol error: ...").
     const std::string& error() const noexcept { return error_; }
+    /// The bytes of arguments the request in progress holds: those read whole, and what has
+    /// arrived of the bulk being read (its CRLF aside). After too_big: what it came to with
+    /// the frame that passed the limit; args() then holds the arguments read before that
+    /// frame, until the next feed().
+    std::size_t held() const noexcept { return held_; }
+    std::size_t limit() const noexcept { return limit_; }
 
 private:
     enum class state { request_line, bulk_header, bulk_body };
@@ -48,8 +67,11 @@ private:
     status header(std::string_view s);
     status body(std::string_view s);
     status fail(std::string why);
+    status too_big();
 
     std::size_t piece_;
+    std::size_t limit_;
+    std::size_t held_ = 0;      // bytes of arguments in args_ (see held())
     state state_ = state::request_line;
     std::vector<std::string> args_;
     long long args_left_ = 0;   // bulks still to come in this request

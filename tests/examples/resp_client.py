@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks the resp example over raw sockets: python3 resp_client.py PORT (pipeline|malformed).
+"""Checks the resp example over raw sockets:
+python3 resp_client.py PORT (pipeline|malformed|querylimit LIMIT).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""
 import socket
 import sys
@@ -131,10 +132,87 @@ def malformed():
     s.close()
 
 
+def send_until_closed(s, data):
+    """Sends data in 64 KiB writes until it is all sent or the server closes."""
+    try:
+        for at in range(0, len(data), 1 << 16):
+            s.sendall(data[at:at + (1 << 16)])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def closed_without_reply(s, what):
+    """The server closes s (an end of stream or a reset) without a byte of reply."""
+    s.settimeout(10)
+    try:
+        got = s.recv(1 << 16)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        sys.exit(f"{what}: want a close, the connection is still open after 10 s")
+    if got:
+        sys.exit(f"{what}: want no reply and a close, got {got[:100]!r}")
+    s.close()
+
+
+def ping(s, what):
+    s.sendall(command("PING"))
+    got = recv_exactly(s, 7)
+    if got != b"+PONG\r\n":
+        sys.exit(f"{what}: PING got {got!r}")
+
+
+def querylimit(limit):
+    # A client that stays connected, and is served between the others.
+    other = connect()
+    ping(other, "before")
+
+    # Arguments of exactly `limit` bytes (3 + 1 + the value): served.
+    s = connect()
+    value = b"v" * (limit - 4)
+    s.sendall(command("SET", "k", value) + command("STRLEN", "k"))
+    want = b"+OK\r\n:%d\r\n" % len(value)
+    got = recv_exactly(s, len(want))
+    if got != want:
+        sys.exit(f"at the limit: want {want!r}, got {got[:100]!r}")
+    s.close()
+
+    # One byte more: no reply, and the connection is closed.
+    s = connect()
+    send_until_closed(s, command("SET", "k", value + b"v"))
+    closed_without_reply(s, "one byte past the limit")
+    ping(other, "after one byte past the limit")
+
+    # Several bulks, each under the limit, together over it: the arguments read count too.
+    s = connect()
+    half = b"h" * (limit // 2 + 1)
+    send_until_closed(s, command("MSET", "a", half, "b", half))
+    closed_without_reply(s, "two bulks past the limit")
+    ping(other, "after two bulks")
+
+    # A bulk declared at proto-max-bulk-len (512 MB), streamed: closed once the bytes that
+    # came pass the limit, long before the bulk would end.
+    s = connect()
+    s.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$536870912\r\n")
+    send_until_closed(s, b"x" * (2 * limit))
+    closed_without_reply(s, "a 512 MB bulk streamed")
+    ping(other, "after the streamed bulk")
+
+    # The value set at the limit is still there, whole.
+    other.sendall(command("STRLEN", "k") + command("EXISTS", "a", "b", "big"))
+    want = b":%d\r\n:0\r\n" % len(value)
+    got = recv_exactly(other, len(want))
+    if got != want:
+        sys.exit(f"at the end: want {want!r}, got {got!r}")
+    other.close()
+
+
 if mode == "pipeline":
     pipeline()
 elif mode == "malformed":
     malformed()
+elif mode == "querylimit":
+    querylimit(int(sys.argv[3]))
 else:
     sys.exit(f"unknown mode {mode}")
 print("ok")

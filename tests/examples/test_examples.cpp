@@ -2,11 +2,15 @@
 // backends and driven by real clients: Python sockets, the echo client mode, redis-cli,
 // redis-benchmark. Each test ends by stopping its server with SIGTERM: it must exit 0 (a
 // sanitizer report in the server fails the test there).
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/examples/harness.hpp"
@@ -294,6 +298,52 @@ TEST_CASE("resp: a malformed request gets a protocol error and the connection cl
     example_server server("resp", kind);
     run_python("resp_client.py", server, {"malformed"});
     stop_cleanly(server);
+}
+
+TEST_CASE("resp: a client past --client-query-buffer-limit is closed, the others served",
+          "[examples][resp]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    // Redis' units: "1mb" is 1,048,576 bytes, "1100k" 1,100,000.
+    const auto [given, bytes] = GENERATE(table<std::string, std::string>({
+        {"1mb", "1048576"},
+        {"1100k", "1100000"},
+    }));
+    CAPTURE(given);
+    const auto log = std::filesystem::temp_directory_path() /
+                     ("ringchat-resp-" + std::to_string(::getpid()) + ".log");
+    example_server server("resp", kind,
+                          server_options{{"--client-query-buffer-limit", given}, log, 0});
+    run_python("resp_client.py", server, {"querylimit", bytes});
+    stop_cleanly(server);
+    std::ifstream in(log);
+    const std::string said(std::istreambuf_iterator<char>(in), {});
+    std::filesystem::remove(log);
+    INFO(said);
+    // One line per client closed, in Redis' words.
+    std::size_t lines = 0;
+    const std::string_view line = "resp: Closing client that reached max query buffer length: ";
+    for (auto at = said.find(line); at != std::string::npos; at = said.find(line, at + 1)) {
+        ++lines;
+    }
+    CHECK(lines == 3);
+    CHECK(said.find(" limit=" + bytes + " ") != std::string::npos);
+    CHECK(said.find("(first argument: \"MSET\")") != std::string::npos);
+}
+
+TEST_CASE("resp: --client-query-buffer-limit takes Redis' units and refuses bad values",
+          "[examples][resp]") {
+    const auto help = run_command({example_program("resp").string(), "--help"});
+    CHECK(help.status == 0);
+    CHECK(help.out.find("--client-query-buffer-limit BYTES") != std::string::npos);
+    for (const char* bad : {"lots", "", "1tb", "-1mb", "1kb", "1048575"}) {
+        CAPTURE(bad);
+        const auto r = run_command(
+            {example_program("resp").string(), "--port", "0", "--client-query-buffer-limit", bad},
+            {}, std::chrono::seconds(10));
+        CHECK(r.status == 2);
+        CHECK(r.err.find("--client-query-buffer-limit") != std::string::npos);
+    }
 }
 
 TEST_CASE("resp: redis-benchmark runs every test with no errors", "[examples][resp]") {
