@@ -86,16 +86,39 @@ TEST_CASE("echo: the client mode sends stdin's lines and prints the replies", "[
     stop_cleanly(server);
 }
 
-TEST_CASE("examples: --help, and a bad option is refused", "[examples]") {
-    for (const char* name : {"echo", "chatroom", "resp"}) {
+TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
+    const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
+        {"echo", {"--client"}},
+        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS"}},
+        {"resp", {"--client-query-buffer-limit BYTES"}},
+        {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME"}},
+        {"http", {"--root DIR", "--max-body N", "--max-header N", "--no-zero-copy"}},
+    };
+    for (const auto& [name, own] : programs) {
         CAPTURE(name);
         const auto help = run_command({example_program(name).string(), "--help"});
         CHECK(help.status == 0);
-        CHECK(help.out.find("--backend") != std::string::npos);
-        CHECK(help.out.find("--port") != std::string::npos);
+        CHECK(help.err.empty());
+        std::vector<std::string> want{"--host ADDR", "--port N", "--backend KIND"};
+        want.insert(want.end(), own.begin(), own.end());
+        want.emplace_back("--help");
+        // One line per option, "  --name [METAVAR]  what it does", and no other option.
+        std::size_t lines = 0;
+        for (auto at = help.out.find("\n  --"); at != std::string::npos;
+             at = help.out.find("\n  --", at + 1)) {
+            ++lines;
+        }
+        CHECK(lines == want.size());
+        for (const auto& w : want) {
+            CAPTURE(w);
+            CHECK(help.out.find("\n  " + w + " ") != std::string::npos);
+        }
         const auto bad = run_command({example_program(name).string(), "--backend", "kqueue"});
         CHECK(bad.status == 2);
         CHECK(bad.err.find("bad value for --backend") != std::string::npos);
+        const auto unknown = run_command({example_program(name).string(), "--no-such-option"});
+        CHECK(unknown.status == 2);
+        CHECK(unknown.err.find("unknown option '--no-such-option'") != std::string::npos);
     }
 }
 
