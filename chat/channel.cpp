@@ -43,6 +43,24 @@ struct channel::output_room {
 
 void channel::overflow() noexcept { shut(make_error_code(errc::output_overflow)); }
 
+struct channel::next_turn {
+    channel& ch;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) { ch.owner().schedule(h); }
+    void await_resume() const noexcept {}
+};
+
+bool channel::input_budget_spent() noexcept {
+    if (options_.input_per_turn == 0) {
+        return false;
+    }
+    if (const std::uint64_t turn = owner().turn(); turn != input_turn_) {
+        input_turn_ = turn;
+        input_this_turn_ = 0;
+    }
+    return input_this_turn_ >= options_.input_per_turn;
+}
+
 channel::~channel() {
     // The writer dies with the channel: it must not be resumed afterwards.
     writer_waiting_ = {};
@@ -118,6 +136,9 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         if (!open_ || input_done_) {
             co_return recv_buffer();
         }
+        if (in_.queued() > 0 && input_budget_spent()) {
+            co_await next_turn{*this};  // fairness: the rest of the backlog next turn
+        }
         in_.set_deadline(read_deadline(started, in_frame));
         auto chunk = co_await in_.next();
         if (classify_timeout(chunk, started, in_frame) == timeout_kind::renewed) {
@@ -136,6 +157,7 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         }
         note_activity();
         stats_.bytes_received += chunk->size();
+        input_this_turn_ += chunk->size();
         co_return std::move(*chunk);
     }
 }
@@ -144,6 +166,7 @@ bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     if (chunk && !chunk->empty()) {
         note_activity();
         stats_.bytes_received += chunk->size();
+        input_this_turn_ += chunk->size();
         current_ = std::move(*chunk);
         framer_.feed(current_.data());
         return false;
@@ -182,6 +205,10 @@ bool channel::try_frame_after(framer::status got, frame& out) {
         current_.release();
         if (!open_ || input_done_) {
             return take_chunk(recv_buffer(), out);
+        }
+        // Fairness: past this turn's budget, the reader takes the next chunk next turn.
+        if (input_budget_spent()) {
+            return false;
         }
         auto chunk = in_.try_next();
         if (!chunk) {
@@ -237,6 +264,9 @@ task<> channel::read_loop() {
         // read() has just looked in what is buffered, unless it found the reader busy.
         bool framed = !std::exchange(nothing_buffered_, false) && try_frame(reader_frame_);
         while (!framed) {
+            if (in_.queued() > 0 && input_budget_spent()) {
+                co_await next_turn{*this};  // fairness: the rest of the backlog next turn
+            }
             const bool in_frame = framer_.mid_frame();
             in_.set_deadline(read_deadline(started, in_frame));
             auto chunk = co_await in_.next();

@@ -55,6 +55,10 @@ struct channel_options {
     /// what back-pressure cannot: pushes that do not answer this channel's own input (a
     /// broadcast to a member who never reads, a loop that writes without drain()). 0 = none.
     std::size_t max_output = 16 * 1024 * 1024;
+    /// Fairness: at most this many received bytes are framed per reactor turn (then the
+    /// reader waits for the next turn, after the poll), so that one connection's backlog
+    /// cannot starve the writers and the other connections of a turn. 0 = no bound.
+    std::size_t input_per_turn = 64 * 1024;
     /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
     /// into memory first.
     bool zero_copy = true;
@@ -324,6 +328,10 @@ private:
     /// The frame deadline passed: ends the input with `out` = ETIMEDOUT, output stays open.
     void end_input_on_frame_timeout(frame& out);
     bool take_chunk(result<recv_buffer> chunk, frame& out);
+    /// This turn's input_per_turn is used up (a new turn starts a new budget).
+    bool input_budget_spent() noexcept;
+    /// Resumes the caller at the next turn, after a poll.
+    struct next_turn;
     // The clock is read only where a timeout needs it (it showed in profiles of ping-pong).
     clock::time_point read_started() const noexcept {
         return options_.read_timeout.count() > 0 ? clock::now() : clock::time_point();
@@ -385,6 +393,8 @@ private:
     std::vector<std::coroutine_handle<>> close_waiters_;
     std::vector<std::coroutine_handle<>> flush_waiters_;
     clock::time_point last_activity_;
+    std::uint64_t input_turn_ = 0;      // the turn input_this_turn_ counts for
+    std::size_t input_this_turn_ = 0;
     clock::time_point frame_since_;   // the frame in progress was first waited for then (0: none)
     std::error_code input_error_;     // why the input ended while the channel stays open
     channel_stats stats_;

@@ -105,6 +105,7 @@ bool reactor::start(io_request& r) noexcept {
 }
 
 void reactor::resume_ready() {
+    ++turn_;
     if (stop_requested_.exchange(false)) {
         stop();
     }

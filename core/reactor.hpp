@@ -12,6 +12,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -72,6 +73,9 @@ public:
     /// sends once for all of a turn's pushes, and its send goes to the kernel with the poll
     /// (one io_uring_enter or epoll_wait less per wake than schedule() would cost).
     void defer(std::coroutine_handle<> h) { after_turn_.push_back(h); }
+    /// Counts the loop's turns (each resumes what is ready, then polls): for work that is
+    /// bounded per turn, such as a channel's input (fairness between connections).
+    std::uint64_t turn() const noexcept { return turn_; }
     /// Takes `h` back out of the ready queue (its frame is being destroyed before it ran).
     void unschedule(std::coroutine_handle<> h) noexcept;
 
@@ -92,6 +96,7 @@ private:
     std::unordered_set<void*> tasks_;  // frames of detached tasks not finished
     bool stopping_ = false;
     std::atomic<bool> stop_requested_{false};
+    std::uint64_t turn_ = 0;
 };
 
 struct reactor::detached {

@@ -44,6 +44,7 @@ void receiver::arm() noexcept {
     if (req_.in_flight || eof_ || error_ || starved_) {
         return;
     }
+    paused_ = false;
     req_.on_complete = &on_recv;
     if (!reactor_->start(req_)) {
         error_ = errno_code(req_.res);  // refused at once: the reactor is stopping
@@ -94,6 +95,9 @@ result<recv_buffer> receiver::take() noexcept {
         timed_out_ = false;
         const chunk c = chunks_.front();
         chunks_.pop_front();
+        if (paused_ && chunks_.size() < max_queued / 2) {
+            arm();  // the consumer caught up: receive again (after the pause's cancel)
+        }
         return recv_buffer(reactor_->io(), c.id, static_cast<std::uint32_t>(c.res));
     }
     if (timed_out_) {
@@ -121,6 +125,17 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
     backend& b = self.reactor_->io();
     if (r.res > 0 && (r.result_flags & io_has_buffer) != 0) {
         self.chunks_.push_back({r.res, r.buffer_id, true});
+        if (self.chunks_.size() >= max_queued && r.in_flight && !r.cancel_requested) {
+            // The consumer is not taking them: stop receiving (take() re-arms).
+            self.paused_ = true;
+            detail::cancel_io(*self.reactor_, r);
+        }
+    } else if (r.res == -ECANCELED && self.paused_ && !self.error_) {
+        // The pause's own cancel: no error. The consumer may have caught up meanwhile.
+        if (self.chunks_.size() < max_queued / 2) {
+            self.arm();
+        }
+        return;
     } else if (r.res == 0) {
         self.eof_ = true;
     } else if (r.res == -ENOBUFS) {

@@ -8,7 +8,10 @@
 //     }
 //
 // An idle connection holds no buffer. When the pool runs dry (ENOBUFS) the multishot ends;
-// it is re-armed when a buffer comes back, and the connection is never closed for it.
+// it is re-armed when a buffer comes back, and the connection is never closed for it. A
+// consumer that stops taking chunks (its session's output is above high water) holds at most
+// about max_queued of them: then the receiver stops receiving, the rest of the peer's bytes
+// wait in the kernel, and the pool stays there for everyone else.
 // Invariant: one consumer; the receiver outlives its socket's descriptor use, and its
 // destructor cancels the multishot and waits for it.
 #pragma once
@@ -101,6 +104,11 @@ public:
     void cancel() noexcept;
     /// Received chunks not taken yet.
     std::size_t queued() const noexcept { return chunks_.size(); }
+    /// Chunks that may wait for the consumer before the receiver stops receiving (a few more
+    /// may come in flight); it receives again once fewer than half are left.
+    static constexpr std::size_t max_queued = 8;
+    /// Receiving is stopped because max_queued chunks wait for the consumer.
+    bool paused() const noexcept { return paused_; }
     /// Waiting for a free provided buffer (its recv ended with ENOBUFS): it receives again
     /// once the backend hands it one (backend::serve_buffer_waiters()).
     bool starved() const noexcept { return starved_; }
@@ -131,6 +139,7 @@ private:
     std::error_code error_;  // sticky: reported once the queue is drained
     bool eof_ = false;
     bool starved_ = false;
+    bool paused_ = false;  // stopped at max_queued; its cancel's ECANCELED is no error
     bool timed_out_ = false;
 };
 

@@ -339,3 +339,80 @@ TEST_CASE("frame_timeout: the facade closes a record trickled past it with ETIME
         CHECK(chat.close_reason() == std::errc::timed_out);
     });
 }
+
+// --- fairness: one connection's backlog does not starve another ------------------------------
+
+namespace {
+
+/// Echoes lines, counting the bytes it handled.
+task<> counting_echo(channel& ch, std::size_t& handled) {
+    for (;;) {
+        auto line = co_await ch.read();
+        if (!line) {
+            break;
+        }
+        handled += line.data().size() + 1;
+        ch.push(std::move(line));
+        ch.push("\n");
+    }
+    co_await ch.finish();
+}
+
+}  // namespace
+
+TEST_CASE("a connection with a large backlog is framed a turn's budget at a time: another "
+          "connection's request is handled meanwhile",
+          "[channel][safety][fairness]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        constexpr std::size_t backlog = 4 << 20;
+        auto [a_ours, a_peer] = co_await test::tcp_pair(r);
+        auto [b_ours, b_peer] = co_await test::tcp_pair(r);
+        channel a(std::move(a_ours));
+        channel b(std::move(b_ours));
+        std::size_t a_handled = 0;
+        std::size_t a_when_b = 0;
+        test::background<bool> a_session(r, [](channel& ch, std::size_t& n) -> task<bool> {
+            co_await counting_echo(ch, n);
+            co_return true;
+        }(a, a_handled));
+        test::background<bool> b_session(r, [](channel& ch, const std::size_t& a_n,
+                                               std::size_t& seen) -> task<bool> {
+            auto ping = co_await ch.read();
+            seen = a_n;
+            if (ping) {
+                ch.push("pong\n");
+            }
+            co_await ch.finish();
+            co_return static_cast<bool>(ping);
+        }(b, a_handled, a_when_b));
+        // One socket, two directions: each backend keeps one request per direction.
+        test::background<std::string> a_replies(r, test::recv_all(a_peer));
+        // A's whole backlog is sent (the kernel and A's receiver hold what A has not framed
+        // yet) before B's request goes.
+        std::string lines;
+        for (std::size_t i = 0; i < backlog / 64; ++i) {
+            lines += std::string(63, 'a') + "\n";
+        }
+        auto sent = co_await a_peer.send_all(test::bytes(lines));
+        REQUIRE(sent);
+        const std::size_t a_when_sent = a_handled;
+        REQUIRE(::send(b_peer.fd(), "ping\n", 5, MSG_NOSIGNAL) == 5);
+        const std::string pong = co_await test::recv_all(b_peer);
+        CHECK(pong == "pong\n");
+        const bool b_ok = co_await b_session.join();
+        CHECK(b_ok);
+        INFO("A handled " << a_when_sent << " bytes when B's request was sent, " << a_when_b
+                          << " when it was handled");
+        CHECK(a_when_sent < backlog);
+        // This turn's rest and the next turn's: two budgets of 64 KiB, a chunk over each.
+        CHECK(a_when_b - a_when_sent <= 256 * 1024);
+        (void)a_peer.shutdown(SHUT_WR);
+        const bool a_ok = co_await a_session.join();
+        CHECK(a_ok);
+        CHECK(a_handled == backlog);
+        const std::string echoed = co_await a_replies.join();
+        CHECK(echoed.size() == backlog);
+    });
+}
