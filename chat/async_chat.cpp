@@ -28,6 +28,11 @@ task<> async_chat::run() {
         // deadline runs.
         const bool in_record = collected_ > 0 || !held_.empty();
         auto chunk = co_await ch_.read_chunk(in_record);
+        if (!chunk && chunk.error() == errc::stopped) {
+            // A graceful stop between records: what found_terminator queued goes out first.
+            co_await ch_.finish();
+            break;
+        }
         if (!chunk || chunk->empty()) {
             break;
         }

@@ -32,7 +32,16 @@ channel::channel(ringchat::socket s, channel_options options)
       framer_(options.max_frame),
       input_pause_(options.high_water != 0 ? options.high_water : SIZE_MAX),
       output_cap_(options.max_output != 0 ? options.max_output : SIZE_MAX),
-      last_activity_(clock::now()) {}
+      last_activity_(clock::now()) {
+    owner().add_stop_hook(stop_hook_);
+}
+
+void channel::on_reactor_stop(reactor::stop_hook& h) noexcept {
+    auto& self = *static_cast<channel*>(h.owner);
+    if (self.waiting_for_frame_) {
+        self.in_.cancel();  // the reader wakes with ECANCELED and ends the input (stopped)
+    }
+}
 
 struct channel::output_room {
     channel& ch;
@@ -62,11 +71,16 @@ bool channel::input_budget_spent() noexcept {
 }
 
 channel::~channel() {
+    reactor& r = owner();
+    r.remove_stop_hook(stop_hook_);
     // The writer dies with the channel: it must not be resumed afterwards.
     writer_waiting_ = {};
     shut(reason_);
     if (writer_scheduled_) {
-        owner().unschedule(writer_scheduled_);
+        r.unschedule(writer_scheduled_);
+    }
+    if (abort_.in_flight) {
+        r.io().abandon(abort_);  // the close completes; its request must outlive it
     }
     // The writer (if any) is destroyed with writer_; an operation it awaits is cancelled and
     // waited for by that operation's awaitable.
@@ -113,9 +127,9 @@ channel::timeout_kind channel::classify_timeout(const result<recv_buffer>& chunk
     return timeout_kind::renewed;
 }
 
-void channel::end_input_on_frame_timeout(frame& out) {
+void channel::end_input(std::error_code why, frame& out) {
     input_done_ = true;
-    input_error_ = std::error_code(ETIMEDOUT, std::system_category());
+    input_error_ = why;
     in_.cancel();
     frame_since_ = clock::time_point();
     out = frame::end(input_error_, framer_.partial());
@@ -139,8 +153,20 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         if (in_.queued() > 0 && input_budget_spent()) {
             co_await next_turn{*this};  // fairness: the rest of the backlog next turn
         }
+        if (stop_ends_input(in_frame) && in_.queued() == 0) {
+            input_done_ = true;  // a graceful stop: no new record is waited for
+            in_.cancel();
+            co_return make_error_code(errc::stopped);
+        }
         in_.set_deadline(read_deadline(started, in_frame));
+        waiting_for_frame_ = !in_frame;
         auto chunk = co_await in_.next();
+        waiting_for_frame_ = false;
+        if (!chunk && chunk.error() == std::errc::operation_canceled &&
+            stop_ends_input(in_frame)) {
+            input_done_ = true;  // the stop hook ended this wait
+            co_return make_error_code(errc::stopped);
+        }
         if (classify_timeout(chunk, started, in_frame) == timeout_kind::renewed) {
             continue;
         }
@@ -219,7 +245,7 @@ bool channel::try_frame_after(framer::status got, frame& out) {
         case timeout_kind::renewed:
             return false;
         case timeout_kind::frame:
-            end_input_on_frame_timeout(out);
+            end_input(std::error_code(ETIMEDOUT, std::system_category()), out);
             return true;
         case timeout_kind::none:
         case timeout_kind::closing:
@@ -268,13 +294,27 @@ task<> channel::read_loop() {
                 co_await next_turn{*this};  // fairness: the rest of the backlog next turn
             }
             const bool in_frame = framer_.mid_frame();
+            if (stop_ends_input(in_frame) && in_.queued() == 0) {
+                // A graceful stop: no new frame is waited for; the output goes on.
+                end_input(make_error_code(errc::stopped), reader_frame_);
+                framed = true;
+                continue;
+            }
             in_.set_deadline(read_deadline(started, in_frame));
+            waiting_for_frame_ = !in_frame;
             auto chunk = co_await in_.next();
+            waiting_for_frame_ = false;
+            if (!chunk && chunk.error() == std::errc::operation_canceled &&
+                stop_ends_input(in_frame)) {
+                end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
+                framed = true;
+                continue;
+            }
             switch (classify_timeout(chunk, started, in_frame)) {
             case timeout_kind::renewed:
                 continue;
             case timeout_kind::frame:
-                end_input_on_frame_timeout(reader_frame_);
+                end_input(std::error_code(ETIMEDOUT, std::system_category()), reader_frame_);
                 framed = true;
                 continue;
             case timeout_kind::none:
@@ -426,7 +466,13 @@ void channel::shut(std::error_code why) noexcept {
     in_.cancel();
     writer_cancel_.cancel();
     if (socket_.valid()) {
-        (void)socket_.shutdown(SHUT_RDWR);
+        if (queued_bytes_ > 0 || !producers_.empty()) {
+            // Output is dropped: the peer must not take what it got for all there was
+            // (a FIN after half a body reads as a complete response).
+            abort_connection();
+        } else {
+            (void)socket_.shutdown(SHUT_RDWR);
+        }
     }
     // Nothing more is sent: drop the output, but not what a send in progress points into
     // (the writer drops that when the send comes back, cancelled).
@@ -439,6 +485,21 @@ void channel::shut(std::error_code why) noexcept {
     wake(flush_waiters_);
     schedule_writer();
 }
+
+void channel::abort_connection() noexcept {
+    (void)socket_.reset_on_close();
+    // TRICKY: not close(2) here: a send or a re-arm already prepared for the descriptor may
+    // still be waiting to be submitted (io_uring), and the number may be reused before. The
+    // backend closes it in order, after them (io_uring: IORING_OP_CLOSE; epoll: at once,
+    // its parked requests completed first).
+    abort_.op = opcode::close;
+    abort_.fd = socket_.release();
+    abort_.owner = this;
+    abort_.on_complete = &on_aborted;
+    (void)owner().start(abort_);
+}
+
+void channel::on_aborted(io_request&, std::vector<std::coroutine_handle<>>&) noexcept {}
 
 void channel::drop_output() noexcept {
     out_.clear();
@@ -646,7 +707,11 @@ task<> channel::write_loop() {
             ++i;
         }
         if (close_after) {
-            drop_front();
+            // What was pushed after the marker is never sent (asynchat's behaviour): it is
+            // not output cut short, so the close is an orderly one.
+            while (!out_.empty()) {
+                drop_last();
+            }
             shut({});
             co_return;
         }

@@ -33,6 +33,7 @@
 #include "chat/framer.hpp"
 #include "chat/terminator.hpp"
 #include "core/io_awaitable.hpp"
+#include "core/reactor.hpp"
 #include "core/receiver.hpp"
 #include "core/ring_deque.hpp"
 #include "core/socket.hpp"
@@ -153,7 +154,8 @@ public:
     explicit channel(ringchat::socket s, channel_options options = {});
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
-    /// Closes the socket; output still queued is dropped (use finish() to flush first).
+    /// Closes the socket; output still queued is dropped, and the peer gets a reset (use
+    /// finish() to flush first).
     ~channel();
 
     // Input.
@@ -239,7 +241,10 @@ public:
     task<> flush();
     /// Sends everything queued, then closes (bounded by write_timeout). A session's end.
     task<> finish();
-    /// Closes now: pending reads end with ECANCELED, queued output is dropped.
+    /// Closes now: pending reads end with ECANCELED, queued output is dropped. Whenever a
+    /// channel closes with output still queued (this, an error, a timeout, max_output, the
+    /// end of a stop's grace period), the connection is reset (SO_LINGER 0), not ended with
+    /// a FIN: a peer cannot take a response cut short for a complete one.
     void close() noexcept { shut({}); }
     /// Closes now with `why` as the close_reason().
     void close(std::error_code why) noexcept { shut(why); }
@@ -316,6 +321,10 @@ private:
     }
     void wake_all(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
+    /// Closes with a reset, through the backend: after the cancels shut() just queued, so
+    /// that nothing of ours still names the descriptor once it is reused.
+    void abort_connection() noexcept;
+    static void on_aborted(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept;
     /// The deadline for a wait for input: read_timeout from `started`, idle_timeout from the
     /// last activity, and with `in_frame` frame_timeout from the frame's first wait.
     clock::time_point read_deadline(clock::time_point started, bool in_frame) noexcept;
@@ -325,8 +334,15 @@ private:
     enum class timeout_kind : std::uint8_t { none, renewed, frame, closing };
     timeout_kind classify_timeout(const result<recv_buffer>& chunk, clock::time_point started,
                                   bool in_frame) noexcept;
-    /// The frame deadline passed: ends the input with `out` = ETIMEDOUT, output stays open.
-    void end_input_on_frame_timeout(frame& out);
+    /// Ends the input (the frame deadline passed, or the reactor stops) with `out` = the end
+    /// for `why`; the output side stays open.
+    void end_input(std::error_code why, frame& out);
+    /// A graceful stop began: a wait for a new frame ends now (see reactor::stop()).
+    static void on_reactor_stop(reactor::stop_hook& h) noexcept;
+    /// The reactor is stopping and no frame is in progress: no new frame is waited for.
+    bool stop_ends_input(bool in_frame) const noexcept {
+        return !in_frame && open_ && socket_.owner().stopping();
+    }
     bool take_chunk(result<recv_buffer> chunk, frame& out);
     /// This turn's input_per_turn is used up (a new turn starts a new budget).
     bool input_budget_spent() noexcept;
@@ -396,6 +412,9 @@ private:
     std::uint64_t input_turn_ = 0;      // the turn input_this_turn_ counts for
     std::size_t input_this_turn_ = 0;
     clock::time_point frame_since_;   // the frame in progress was first waited for then (0: none)
+    reactor::stop_hook stop_hook_{&on_reactor_stop, this};
+    io_request abort_;  // the abortive close (abort_connection)
+    bool waiting_for_frame_ = false;  // the reader waits for input with no frame in progress
     std::error_code input_error_;     // why the input ended while the channel stays open
     channel_stats stats_;
     std::error_code reason_;

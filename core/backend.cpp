@@ -95,6 +95,17 @@ void backend::cancel_all() noexcept {
     }
 }
 
+void backend::cancel_on_stop() noexcept {
+    for (io_request* r = head_; r != nullptr;) {
+        io_request* next = r->next;  // as in cancel_all()
+        if (r->cancel_on_stop && !r->cancel_requested) {
+            r->cancel_requested = true;
+            cancel(*r);
+        }
+        r = next;
+    }
+}
+
 // TRICKY: waiters are served before each poll, as many as there are free buffers, rather
 // than one per release_buffer(): one recv may take several buffers (epoll's recvmsg, io_uring's
 // multishot bursts), and a waiter may not receive at once (its reader is not waiting), so a

@@ -33,6 +33,9 @@ struct reactor_options {
     unsigned queue_depth = 4096;        ///< io_uring SQ entries (CQ gets four times as many)
     unsigned buffer_count = 1024;       ///< provided receive buffers (a power of two)
     unsigned buffer_size = 16 * 1024;   ///< bytes in each
+    /// How long a graceful stop (reactor::stop()) lets work in flight finish before it
+    /// cancels what is left.
+    std::chrono::nanoseconds grace = std::chrono::seconds(10);
     /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind` (read here, and only here).
     static reactor_options from_env(reactor_options base);
     static reactor_options from_env() { return from_env(reactor_options()); }
@@ -82,6 +85,8 @@ public:
 
     /// Cancels every request in flight (reactor::stop()).
     void cancel_all() noexcept;
+    /// Cancels the requests in flight marked cancel_on_stop (a graceful stop's first step).
+    void cancel_on_stop() noexcept;
     /// Cancels `r` and waits for its final completion without resuming anyone: for owners
     /// destroyed while `r` is in flight.
     void abandon(io_request& r) noexcept;

@@ -145,9 +145,10 @@ protected:
 class [[nodiscard]] io_awaitable : public io_operation<io_awaitable> {
 public:
     using io_operation::io_operation;
-    /// A sleep until `t`.
+    /// A sleep until `t` (reactor::sleep_until): a graceful stop ends it with ECANCELED.
     io_awaitable(reactor& r, clock::time_point t) noexcept : io_operation(r, opcode::sleep, -1) {
         req_.deadline = t;
+        req_.cancel_on_stop = true;
     }
     result<std::size_t> await_resume() noexcept { return raw_result(); }
     io_request& request() noexcept { return req_; }

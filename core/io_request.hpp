@@ -54,6 +54,9 @@ struct io_request {
     /// at once costs no timer): io_uring tries it with MSG_DONTWAIT first and links the
     /// timeout to the retry; epoll arms its timer only when it parks the request.
     bool deadline_if_blocked = false;
+    /// A plain sleep: a graceful stop ends it at once, and refuses new ones, so that a
+    /// periodic task ends with the stop (timers that guard I/O go on until the grace ends).
+    bool cancel_on_stop = false;
 
     // Completion.
     std::int32_t res = 0;  ///< >= 0 result, < 0 -errno: one convention, both backends

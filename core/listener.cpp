@@ -28,6 +28,15 @@ struct listener::state {
     accept_awaitable* waiting_head = nullptr;
     accept_awaitable* waiting_tail = nullptr;
     bool closed = false;
+    // A graceful stop closes the listener: serve() loops end, connections accepted go on.
+    reactor::stop_hook stop_hook{&on_stop, this};
+
+    static void on_stop(reactor::stop_hook& h) noexcept {
+        auto* self = static_cast<state*>(h.owner);
+        self->shut();
+        self->fail_waiters(std::error_code(ECANCELED, std::system_category()),
+                           self->owner->io().deferred());
+    }
 
     ~state() {
         // Accepts still waiting end with ECANCELED and must not touch this state again.
@@ -51,6 +60,7 @@ struct listener::state {
         // TRICKY: closed first, so that a socket accepted while the cancel is on its way is
         // closed by on_accept rather than queued.
         closed = true;
+        owner->remove_stop_hook(stop_hook);
         owner->io().cancel_and_wait(accept_req);
         owner->io().cancel_and_wait(pause_req);
         if (fd >= 0) {
@@ -298,6 +308,7 @@ result<listener> listener::bind(reactor& r, const address& at, listen_options op
     auto s = std::make_unique<state>();
     s->owner = &r;
     s->options = options;
+    r.add_stop_hook(s->stop_hook);  // removed by shut(), which every end of the state runs
     s->fd = ::socket(at.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const auto fail = [] { return std::error_code(errno, std::system_category()); };
     if (s->fd < 0) {

@@ -1,6 +1,7 @@
 // The loop: resume what is ready, then let the backend harvest completions.
 #include "core/reactor.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <exception>
@@ -38,7 +39,8 @@ void unschedule(reactor& r, std::coroutine_handle<> h) noexcept { r.unschedule(h
 
 }  // namespace detail
 
-reactor::reactor(reactor_options options) : backend_(make_backend(options)) {
+reactor::reactor(reactor_options options)
+    : backend_(make_backend(options)), grace_(options.grace) {
     struct sigaction now{};
     if (sigaction(SIGPIPE, nullptr, &now) == 0 && now.sa_handler == SIG_DFL) {
         std::signal(SIGPIPE, SIG_IGN);  // a handler the program set is left alone
@@ -97,7 +99,7 @@ void reactor::spawn(task<> t) {
 
 bool reactor::start(io_request& r) noexcept {
     r.cancel_requested = false;
-    if (stopping_ && r.op != opcode::close) {
+    if ((hard_stop_ && r.op != opcode::close) || (stopping_ && r.cancel_on_stop)) {
         r.res = -ECANCELED;
         return false;
     }
@@ -108,6 +110,9 @@ void reactor::resume_ready() {
     ++turn_;
     if (stop_requested_.exchange(false)) {
         stop();
+    }
+    if (stopping_ && !hard_stop_ && clock::now() >= grace_ends_) {
+        stop(std::chrono::nanoseconds::zero());  // the grace period is over
     }
     // Resuming may queue more; that waits for the next turn, after a poll.
     resuming_.swap(ready_);
@@ -141,8 +146,12 @@ void reactor::poll_once() {
     // destroyed while on I/O: backend::cancel_and_wait() polls until its cancel is through),
     // and this poll would then wait with the request unseen. A server then ignored SIGTERM.
     const bool wait = ready_.empty() && !stop_requested_.load();
-    backend_->poll(wait ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds::zero(),
-                   ready_);
+    auto timeout = wait ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds::zero();
+    if (wait && stopping_ && !hard_stop_) {
+        // In the grace period: wake up when it ends, to cancel what is left.
+        timeout = std::max(grace_ends_ - clock::now(), std::chrono::nanoseconds::zero());
+    }
+    backend_->poll(timeout, ready_);
 }
 
 void reactor::run() {
@@ -155,11 +164,52 @@ void reactor::run() {
     }
 }
 
-void reactor::stop() noexcept {
-    if (!stopping_) {
-        stopping_ = true;
-        backend_->cancel_all();
+void reactor::stop(std::chrono::nanoseconds grace) noexcept {
+    if (hard_stop_) {
+        return;
     }
+    if (stopping_ || grace <= std::chrono::nanoseconds::zero()) {
+        // The second step: a stop during the grace period, the grace period's end, or none.
+        stopping_ = true;
+        hard_stop_ = true;
+        backend_->cancel_all();
+        return;
+    }
+    stopping_ = true;
+    grace_ends_ = clock::now() + grace;
+    backend_->cancel_on_stop();  // plain sleeps: periodic tasks end now
+    // TRICKY: a hook may unlink itself (a listener closing) but resumes nobody, so the list
+    // only loses the hook being run: take its successor first.
+    for (stop_hook* h = hooks_; h != nullptr;) {
+        stop_hook* next = h->next;
+        h->on_stop(*h);
+        h = next;
+    }
+}
+
+void reactor::add_stop_hook(stop_hook& h) noexcept {
+    if (h.linked) {
+        return;
+    }
+    h.prev = nullptr;
+    h.next = hooks_;
+    if (hooks_ != nullptr) {
+        hooks_->prev = &h;
+    }
+    hooks_ = &h;
+    h.linked = true;
+}
+
+void reactor::remove_stop_hook(stop_hook& h) noexcept {
+    if (!h.linked) {
+        return;
+    }
+    (h.prev != nullptr ? h.prev->next : hooks_) = h.next;
+    if (h.next != nullptr) {
+        h.next->prev = h.prev;
+    }
+    h.prev = h.next = nullptr;
+    h.linked = false;
 }
 
 void reactor::request_stop() noexcept {

@@ -3,9 +3,14 @@
 //
 // run() alternates two phases: resume everything ready (then what was deferred to the turn's
 // end), then poll the backend (which only harvests completions and queues waiters; nothing is
-// resumed inside the harvest). It
-// returns when no task is left. stop() is graceful: every operation in flight is cancelled,
-// new ones fail at once with ECANCELED (close excepted), so tasks unwind and run() returns.
+// resumed inside the harvest). It returns when no task is left.
+//
+// stop() is graceful, in two steps. First the stop hooks run: listeners stop accepting, and
+// channels end their input at the next frame boundary (a read() that has to wait for a new
+// frame ends with errc::stopped) while their output goes on, so sessions finish what they
+// queued and return. What is still running when the grace period ends is cancelled: every
+// operation in flight ends with ECANCELED and new ones fail at once (close excepted), so
+// tasks unwind and run() returns. stop(0s) is that second step at once.
 #pragma once
 
 #include <atomic>
@@ -51,9 +56,29 @@ public:
     template <class T>
     T block_on(task<T> t);
 
-    /// Graceful stop: cancels every operation in flight; later ones fail with ECANCELED.
-    void stop() noexcept;
+    /// Graceful stop with the grace period of reactor_options::grace (see above). A stop
+    /// during the grace period ends it at once (a second Ctrl-C).
+    void stop() noexcept { stop(grace_); }
+    /// Graceful stop with `grace`; 0: every operation in flight is cancelled now, and later
+    /// ones fail with ECANCELED.
+    void stop(std::chrono::nanoseconds grace) noexcept;
+    /// A stop has begun (the grace period included).
     bool stopping() const noexcept { return stopping_; }
+    /// The grace period is over (or was 0): operations are cancelled and refused.
+    bool stopped_hard() const noexcept { return hard_stop_; }
+
+    /// Acts when a graceful stop begins: a listener stops accepting, a channel ends its
+    /// input at the next frame boundary. Called from stop(), never inside a harvest; it must
+    /// not resume anyone (queue on io().deferred() instead).
+    struct stop_hook {
+        void (*on_stop)(stop_hook&) noexcept = nullptr;
+        void* owner = nullptr;  ///< for on_stop
+        stop_hook* prev = nullptr;
+        stop_hook* next = nullptr;
+        bool linked = false;
+    };
+    void add_stop_hook(stop_hook& h) noexcept;
+    void remove_stop_hook(stop_hook& h) noexcept;
     /// Thread- and signal-safe: stop() at the next loop turn.
     /// \note From another thread, the reactor must outlive this call (it may stop and
     /// return from run() before the call has returned).
@@ -95,6 +120,10 @@ private:
     ready_queue after_turn_;  // defer(): resumed once ready_'s batch is done
     std::unordered_set<void*> tasks_;  // frames of detached tasks not finished
     bool stopping_ = false;
+    bool hard_stop_ = false;
+    std::chrono::nanoseconds grace_;
+    clock::time_point grace_ends_ = clock::time_point::max();
+    stop_hook* hooks_ = nullptr;
     std::atomic<bool> stop_requested_{false};
     std::uint64_t turn_ = 0;
 };

@@ -2,6 +2,7 @@
 #include "core/socket.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -80,6 +81,14 @@ void socket::close_now() noexcept {
         reactor_->io().forget(fd_);
         ::close(std::exchange(fd_, -1));
     }
+}
+
+result<void> socket::reset_on_close() noexcept {
+    const linger hard{1, 0};
+    if (::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &hard, sizeof hard) < 0) {
+        return last_error();
+    }
+    return result<void>();
 }
 
 result<void> socket::shutdown(int how) noexcept {

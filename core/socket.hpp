@@ -91,6 +91,9 @@ public:
     void close_now() noexcept;
 
     result<void> shutdown(int how) noexcept;
+    /// Makes the close abortive (SO_LINGER 0): the peer gets a reset, not an end of stream,
+    /// so that output cut short cannot pass for complete.
+    result<void> reset_on_close() noexcept;
     result<address> local_address() const;
     result<address> peer_address() const;
     result<void> set_nodelay(bool on) noexcept;

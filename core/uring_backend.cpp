@@ -383,7 +383,9 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
                 queued.push_back({&r, false});
                 continue;
             }
-            if (r.op == opcode::sendfile && res >= 0) {
+            if (r.op == opcode::sendfile && res >= 0 && r.cancel_requested) {
+                res = -ECANCELED;  // its socket may be closed already: send nothing
+            } else if (r.op == opcode::sendfile && res >= 0) {
                 // The socket is writable: send now, or wait again if someone else filled it.
                 res = send_file_now(r);
                 if (res == -EAGAIN && self.repoll(r)) {

@@ -106,7 +106,7 @@ task<> idle_client(ringchat::socket s, stop_log& log) {
 task<> stop_now(reactor& r, stop_log& log) {
     log.waiting_at_stop = log.clients_waiting;
     log.in_flight_at_stop = r.io().in_flight();
-    r.stop();
+    r.stop(std::chrono::nanoseconds::zero());
     co_return;
 }
 
@@ -309,7 +309,7 @@ TEST_CASE("after stop() a new operation fails at once with ECANCELED", "[stop]")
         auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
         REQUIRE(l);
         const address at = l->local_address();
-        r.stop();
+        r.stop(std::chrono::nanoseconds::zero());
         CHECK(r.stopping());
 
         std::byte buf[16];
