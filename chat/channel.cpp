@@ -214,12 +214,15 @@ bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     return true;
 }
 
-bool channel::try_frame_after(framer::status got, frame& out) {
-    for (std::span<const std::byte> data;; got = framer_.next(data)) {
+bool channel::try_frame_after(framer::status got, std::span<const std::byte> data, frame& out) {
+    for (;; got = framer_.next(data)) {
         switch (got) {
         case framer::status::frame:
             out.hold(data);
             frame_since_ = clock::time_point();
+            return true;
+        case framer::status::piece:
+            out.hold(data, true);  // the frame goes on: its deadline too
             return true;
         case framer::status::too_long:
             out = frame::end(make_error_code(errc::frame_too_long), {});

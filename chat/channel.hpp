@@ -118,6 +118,10 @@ public:
         return error_category_ != nullptr ? std::error_code(error_value_, *error_category_)
                                           : std::error_code();
     }
+    /// A part of a frame longer than max_frame, with set_frame_pieces(true): the rest
+    /// follows in the next read()s, its last part with piece() false (and the terminator
+    /// after it). Each part holds at least max_frame bytes.
+    bool piece() const noexcept { return piece_; }
     /// At end of stream: bytes received after the last terminator (asyncio's partial).
     const std::string& partial() const noexcept {
         static const std::string none;
@@ -127,9 +131,10 @@ public:
 private:
     friend class channel;
     // In place, for the read path: no temporary frame, no string moved.
-    void hold(std::span<const std::byte> data) noexcept {
+    void hold(std::span<const std::byte> data, bool piece = false) noexcept {
         data_ = data;
         has_ = true;
+        piece_ = piece;
         error_category_ = nullptr;
         partial_.reset();
     }
@@ -147,6 +152,7 @@ private:
     int error_value_ = 0;
     std::unique_ptr<std::string> partial_;
     bool has_ = false;
+    bool piece_ = false;
 };
 
 class channel {
@@ -172,6 +178,13 @@ public:
     /// The frame limit from now on, the frame in progress included (0 = unlimited): raise it
     /// for one large frame whose size the protocol declared, then lower it again.
     void set_max_frame(std::size_t n) noexcept { framer_.set_max_frame(n); }
+    /// From now on a frame longer than max_frame is handed over in pieces (frame::piece())
+    /// instead of ending with frame_too_long: a record of any length with bounded memory
+    /// (SMTP's DATA lines). Off by default.
+    void set_frame_pieces(bool on) noexcept { framer_.set_pieces(on); }
+    /// The frame deadline from the next wait on (0 = none): a protocol's phases may differ
+    /// (HTTP: a head, then a body).
+    void set_frame_timeout(std::chrono::nanoseconds d) noexcept { options_.frame_timeout = d; }
     std::size_t max_frame() const noexcept { return framer_.max_frame(); }
     /// The terminator now; a count shows what is left of it, 0 once reached (then "none").
     const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
@@ -367,9 +380,9 @@ private:
             frame_since_ = clock::time_point();  // the next frame's deadline starts afresh
             return true;
         }
-        return try_frame_after(got, out);
+        return try_frame_after(got, data, out);
     }
-    bool try_frame_after(framer::status got, frame& out);
+    bool try_frame_after(framer::status got, std::span<const std::byte> data, frame& out);
     bool reader_busy() const noexcept { return reader_task_.valid() && !reader_; }
     task<> read_loop();
     task<bool> send_region(producers::file_region region);

@@ -131,7 +131,7 @@ framer::status framer::next_from(std::span<const std::byte>& out, std::size_t fo
             continue;
         }
         const bool eager = !step.found && !term_.active();
-        if (max_frame_ != 0 && frame_.size() + data.size() > max_frame_ && !eager) {
+        if (max_frame_ != 0 && frame_.size() + data.size() > max_frame_ && !eager && !pieces_) {
             frame_.clear();
             if (step.found) {
                 return status::too_long;
@@ -159,6 +159,11 @@ framer::status framer::next_from(std::span<const std::byte>& out, std::size_t fo
             return status::frame;
         }
         grow_frame(data);
+        if (pieces_ && max_frame_ != 0 && frame_.size() >= max_frame_) {
+            out = frame_bytes();  // a piece of a long frame; the scan goes on after it
+            handed_out_ = true;
+            return status::piece;
+        }
     }
     if (!term_.active() && !frame_.empty()) {
         // The terminator was made inactive with a frame in progress: that is data now, and

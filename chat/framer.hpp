@@ -27,6 +27,8 @@ public:
         frame,      ///< a frame is ready (found_terminator; or, with no active terminator, the
                     ///< data that arrived, delivered at once as asynchat does)
         need_more,  ///< everything fed so far is consumed: feed the next chunk
+        piece,      ///< with pieces on: max_frame bytes (or a little more) of a frame longer
+                    ///< than max_frame; the rest follows, its last part as a `frame`
         too_long,   ///< the frame grew past max_frame; its rest is skipped up to its terminator.
                     ///< A string terminator's frame: reported as soon as it passes the
                     ///< limit. A count's: reported where the body ends (after the skip), so
@@ -42,6 +44,11 @@ public:
     const terminator& get_terminator() const noexcept { return term_; }
     std::size_t max_frame() const noexcept { return max_frame_; }
     void set_max_frame(std::size_t n) noexcept { max_frame_ = n; }
+    /// A frame longer than max_frame is handed out in pieces (status::piece, each at least
+    /// max_frame and less than max_frame plus one chunk) instead of ending with too_long, as
+    /// asynchat's collect_incoming_data gets a long record in parts. Memory stays bounded.
+    void set_pieces(bool on) noexcept { pieces_ = on; }
+    bool pieces() const noexcept { return pieces_; }
 
     /// Offers a chunk. It must stay valid until next() returns need_more.
     void feed(std::span<const std::byte> chunk);
@@ -113,6 +120,7 @@ private:
     bool skipping_ = false;               // the rest of a too-long frame is being dropped
     bool report_at_end_ = false;          // ... a count body's: too_long comes at its end
     bool handed_out_ = false;             // frame_ was returned: clear it at the next call
+    bool pieces_ = false;                 // a long frame goes out in pieces, not too_long
 };
 
 }  // namespace ringchat::chat

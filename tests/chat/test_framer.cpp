@@ -127,7 +127,7 @@ run drive(framer& f, const std::vector<std::string>& chunks, const handler& on =
             d.chunk = i;
             d.consumed = consumed;
             d.pending = f.pending();
-            if (st == status::frame) {
+            if (st == status::frame || st == status::piece) {
                 d.data = as_text(out);
                 for (std::size_t j = 0; j <= i && !out.empty(); ++j) {
                     const auto cj = as_bytes(chunks[j]);
@@ -196,6 +196,8 @@ struct StringMaker<framer::status> {
             return "need_more";
         case framer::status::too_long:
             return "too_long";
+        case framer::status::piece:
+            return "piece";
         }
         return "?";
     }
@@ -694,6 +696,49 @@ TEST_CASE("framer: a frame over max_frame is too_long, then skipped to its termi
         REQUIRE(got.error.empty());
         CHECK(texts(got) == expected);
         CHECK(got.partial.empty());
+    }
+}
+
+TEST_CASE("framer: with pieces on, a frame over max_frame comes in pieces, never too_long",
+          "[framer]") {
+    struct example {
+        std::string terminator;
+        std::string stream;
+        std::vector<std::string> frames;
+    };
+    const std::vector<example> examples = {
+        {"\n", "abcd\nabcdefghijk\nxy\n\nabcdefgh\n", {"abcd", "abcdefghijk", "xy", "", "abcdefgh"}},
+        // A terminator prefix inside long data, and one split across chunks.
+        {"\r\n", "ab\r\ncd\ref\rgh\r\r\nlonger line\r\n", {"ab", "cd\ref\rgh\r", "longer line"}},
+    };
+    for (const auto& ex : examples) {
+        for (const auto& chunks : every_chunking(ex.stream)) {
+            framer f(4);
+            f.set_pieces(true);
+            f.set_terminator(terminator::bytes(ex.terminator));
+            const run got = drive(f, chunks);
+            INFO("terminator " << describe(std::vector<std::string>{ex.terminator}) << ", chunks "
+                               << describe(chunks));
+            REQUIRE(got.error.empty());
+            std::vector<std::string> frames;
+            std::string joined;
+            std::size_t longest_chunk = 0;
+            for (const auto& c : chunks) {
+                longest_chunk = std::max(longest_chunk, c.size());
+            }
+            for (const auto& d : got.out) {
+                REQUIRE(d.st != status::too_long);
+                joined += d.data;
+                if (d.st == status::piece) {
+                    CHECK(d.data.size() >= 4);
+                    CHECK(d.data.size() < 4 + longest_chunk + ex.terminator.size());
+                } else {
+                    frames.push_back(std::exchange(joined, {}));
+                }
+            }
+            CHECK(frames == ex.frames);
+            CHECK(got.partial.empty());
+        }
     }
 }
 

@@ -585,3 +585,59 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
     CHECK(out.served_returned);
     CHECK(out.reset == 1);
 }
+
+// --- a frame longer than max_frame, in pieces --------------------------------------------------
+
+TEST_CASE("set_frame_pieces(): a 1 MiB line comes in bounded pieces, then lines as before",
+          "[channel][safety][pieces]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.max_frame = 1000;
+        channel ch(std::move(ours), o);
+        ch.set_terminator("\r\n");
+        ch.set_frame_pieces(true);
+        std::string long_line;
+        for (std::size_t i = 0; long_line.size() < (1 << 20); ++i) {
+            long_line += static_cast<char>('a' + i % 26);
+            if (i % 97 == 0) {
+                long_line += '\r';  // a terminator's first byte inside the data
+            }
+        }
+        const std::string stream = "short\r\n" + long_line + "\r\nafter\r\n";
+        test::background<bool> sender(r, [](ringchat::socket& s, const std::string& data)
+                                             -> task<bool> {
+            auto sent = co_await s.send_all(test::bytes(data));
+            co_return static_cast<bool>(sent);
+        }(peer, stream));
+        auto first = co_await ch.read();
+        REQUIRE(first);
+        CHECK_FALSE(first.piece());
+        CHECK(first.text() == "short");
+        std::string joined;
+        std::size_t pieces = 0;
+        std::size_t largest = 0;
+        for (;;) {
+            auto f = co_await ch.read();
+            REQUIRE(f);
+            joined += f.text();
+            largest = std::max(largest, f.data().size());
+            if (!f.piece()) {
+                break;
+            }
+            CHECK(f.data().size() >= o.max_frame);
+            ++pieces;
+        }
+        CHECK(joined == long_line);
+        CHECK(pieces >= (std::size_t{1} << 20) / (o.max_frame + 16 * 1024));
+        CHECK(largest <= o.max_frame + 16 * 1024);
+        // Off again: a line over the limit is too long, as before.
+        ch.set_frame_pieces(false);
+        auto after = co_await ch.read();
+        REQUIRE(after);
+        CHECK(after.text() == "after");
+        (void)co_await sender.join();
+    });
+}
