@@ -36,7 +36,32 @@ reactor_options common_options::reactor() const {
     if (backend_given) {
         o.kind = backend;
     }
+    o.grace = grace;
     return o;
+}
+
+bool parse_seconds(std::string_view text, std::chrono::nanoseconds& out) noexcept {
+    // Whole seconds, then up to nine decimals: no floating point, so "0.1" is exact.
+    const auto dot = text.find('.');
+    const std::string_view whole = text.substr(0, dot);
+    const std::string_view fraction =
+        dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+    std::int64_t s = 0;
+    const auto [end, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), s);
+    if (whole.empty() || ec != std::errc() || end != whole.data() + whole.size() || s < 0 ||
+        s > 86'400 || fraction.size() > 9 || (dot != std::string_view::npos && fraction.empty())) {
+        return false;
+    }
+    std::int64_t ns = 0;
+    for (std::size_t i = 0; i < 9; ++i) {
+        const char c = i < fraction.size() ? fraction[i] : '0';
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        ns = ns * 10 + (c - '0');
+    }
+    out = std::chrono::seconds(s) + std::chrono::nanoseconds(ns);
+    return true;
 }
 
 bool parse_size(std::string_view text, std::size_t& out) noexcept {
@@ -90,6 +115,10 @@ command_line::command_line(std::string program, std::string summary, std::uint16
                             parsed_.backend_given = true;
                             return parse_backend_kind(v, parsed_.backend);
                         }});
+    seconds("grace",
+            "on SIGINT/SIGTERM: stop accepting, let responses in flight finish for S "
+            "seconds, then reset what is left (default 10)",
+            parsed_.grace);
 }
 
 void command_line::flag(std::string name, std::string help, bool& target) {
@@ -112,6 +141,12 @@ void command_line::number(std::string name, std::string metavar, std::string hel
                           std::size_t& target) {
     options_.push_back({std::move(name), std::move(metavar), std::move(help),
                         [&target](std::string_view v) { return parse_size(v, target); }});
+}
+
+void command_line::seconds(std::string name, std::string help,
+                           std::chrono::nanoseconds& target) {
+    options_.push_back({std::move(name), "S", std::move(help),
+                        [&target](std::string_view v) { return parse_seconds(v, target); }});
 }
 
 std::string command_line::usage() const {

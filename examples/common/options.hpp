@@ -12,6 +12,7 @@
 // real one when --port 0 asked for any), so that scripts and tests can wait for it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,9 @@ struct common_options {
     std::uint16_t port = 0;
     backend_kind backend = backend_kind::automatic;
     bool backend_given = false;  ///< --backend was on the command line (it beats RINGCHAT_BACKEND)
+    /// --grace: how long SIGINT/SIGTERM lets responses in flight finish before what is left
+    /// is reset (reactor_options::grace).
+    std::chrono::nanoseconds grace = std::chrono::seconds(10);
 
     /// host:port as an address: an IPv4 or IPv6 literal, "localhost", or "unix:PATH".
     /// \throws std::invalid_argument for a host that is none of these.
@@ -57,6 +61,9 @@ public:
     void text(std::string name, std::string metavar, std::string help, std::string& target);
     /// `--name N`: an unsigned number (a suffix k, m or g multiplies by 1024, 1024², 1024³).
     void number(std::string name, std::string metavar, std::string help, std::size_t& target);
+    /// `--name S`: a duration in seconds, decimals allowed (0.5); 0 = none where the help
+    /// says so.
+    void seconds(std::string name, std::string help, std::chrono::nanoseconds& target);
 
     /// Parses argv. `--help` prints the usage and exits 0; a bad option prints why and the
     /// usage to stderr and exits 2.
@@ -93,5 +100,7 @@ int run_server(std::string_view program, const common_options& opts,
 
 /// Parses a whole decimal number with an optional k/m/g suffix; false if it is not one.
 bool parse_size(std::string_view text, std::size_t& out) noexcept;
+/// Parses seconds ("20", "0.5"), at most a day; false if it is not that.
+bool parse_seconds(std::string_view text, std::chrono::nanoseconds& out) noexcept;
 
 }  // namespace ringchat::examples

@@ -74,7 +74,19 @@ constexpr std::size_t chunk_size = 16 * 1024;
 struct config {
     std::size_t max_body = 1 << 20;
     std::size_t max_header = 16 * 1024;
+    /// A request head must be complete this long after its first byte (nginx's
+    /// client_header_timeout): a client that trickles it gets 408, then the close.
+    std::chrono::nanoseconds header_timeout = std::chrono::seconds(20);
+    /// Each slice of a body (max_header bytes) must be complete this long after its first
+    /// byte: 408 otherwise.
+    std::chrono::nanoseconds body_timeout = std::chrono::seconds(60);
 };
+
+/// How a read inside a request ended: 408 when its deadline passed (the channel is still
+/// open for the answer), -1 for any other end (closed, reset, end of stream, a stop).
+int ended(const chat::frame& f, const chat::channel& ch) {
+    return f.error() == std::errc::timed_out && ch.is_open() ? 408 : -1;
+}
 
 /// The lines that say descriptors ran out: the first at once, then at most one a second,
 /// each saying how many 503s went unlogged since the line before.
@@ -126,21 +138,22 @@ std::string unavailable_response(const http::exchange& ex) {
 
 /// Reads `n` bytes as counted frames of at most `slice` bytes; appends them to `body` if
 /// `keep`. \return false when the connection ended first.
-task<bool> read_count(chat::channel& ch, std::uint64_t n, std::size_t slice, bool keep,
-                      std::string& body) {
+/// Reads `n` body bytes in slices. \return 0, or how the read ended (ended()).
+task<int> read_count(chat::channel& ch, std::uint64_t n, std::size_t slice, bool keep,
+                     std::string& body) {
     while (n > 0) {
         const std::uint64_t part = std::min<std::uint64_t>(n, slice);
         ch.set_terminator(part);
         auto f = co_await ch.read();
         if (!f) {
-            co_return false;
+            co_return ended(f, ch);
         }
         if (keep) {
             body.append(f.text());
         }
         n -= part;
     }
-    co_return true;
+    co_return 0;
 }
 
 /// A chunk-size line: hex digits, then optional ";extensions". \return false if malformed.
@@ -155,21 +168,21 @@ bool chunk_size_of(std::string_view line, std::uint64_t& size) {
 }
 
 /// Reads the request body (kept in `body` if `keep`). \return 0 when read, a status to
-/// refuse it with (400 malformed chunking, 413 over --max-body, 431 trailers over
-/// --max-header), or -1 when the connection ended.
+/// refuse it with (400 malformed chunking, 408 too slow, 413 over --max-body, 431 trailers
+/// over --max-header), or -1 when the connection ended.
 task<int> read_body(chat::channel& ch, http::body_framing framing, const config& cfg, bool keep,
                     std::string& body) {
     const std::size_t slice = cfg.max_header;  // the channel's max_frame
     if (framing.what == http::body_framing::kind::length) {
-        const bool read = co_await read_count(ch, framing.length, slice, keep, body);
-        co_return read ? 0 : -1;
+        const int read = co_await read_count(ch, framing.length, slice, keep, body);
+        co_return read;
     }
     std::uint64_t total = 0;
     for (;;) {
         ch.set_terminator("\r\n");
         auto line = co_await ch.read();
         if (!line) {
-            co_return line.error() == errc::frame_too_long ? 400 : -1;
+            co_return line.error() == errc::frame_too_long ? 400 : ended(line, ch);
         }
         std::uint64_t size = 0;
         if (!chunk_size_of(line.text(), size)) {
@@ -182,14 +195,14 @@ task<int> read_body(chat::channel& ch, http::body_framing framing, const config&
             co_return 413;
         }
         total += size;
-        const bool read = co_await read_count(ch, size, slice, keep, body);
-        if (!read) {
-            co_return -1;
+        const int read = co_await read_count(ch, size, slice, keep, body);
+        if (read != 0) {
+            co_return read;
         }
         ch.set_terminator("\r\n");
         auto end = co_await ch.read();
         if (!end) {
-            co_return end.error() == errc::frame_too_long ? 400 : -1;
+            co_return end.error() == errc::frame_too_long ? 400 : ended(end, ch);
         }
         if (!end.text().empty()) {
             co_return 400;  // the data was not followed by CRLF
@@ -199,7 +212,7 @@ task<int> read_body(chat::channel& ch, http::body_framing framing, const config&
     for (;;) {
         auto line = co_await ch.read();
         if (!line) {
-            co_return line.error() == errc::frame_too_long ? 431 : -1;
+            co_return line.error() == errc::frame_too_long ? 431 : ended(line, ch);
         }
         if (line.text().empty()) {
             co_return 0;
@@ -354,11 +367,16 @@ task<> session(chat::channel& ch, server& srv) {
     std::string body;
     for (;;) {
         ch.set_terminator("\r\n\r\n");
+        ch.set_frame_timeout(srv.cfg.header_timeout);
         auto head = co_await ch.read();
         if (!head) {
             if (head.error() == errc::frame_too_long) {
                 ch.push(http::error_response(431, {1, false, false}));
                 co_await examples::lingering_close(ch, linger_time, linger_bytes);
+            } else if (ended(head, ch) == 408) {
+                // A head trickled past --header-timeout; the client may not read either,
+                // so no lingering close: what it did not take is reset.
+                ch.push(http::error_response(408, {1, false, false}));
             }
             break;  // end of stream (an unfinished request is dropped), reset, timeout, stop
         }
@@ -390,9 +408,15 @@ task<> session(chat::channel& ch, server& srv) {
                 if (req.minor >= 1 && req.lists("expect", "100-continue")) {
                     ch.push("HTTP/1.1 100 Continue\r\n\r\n");
                 }
+                ch.set_frame_timeout(srv.cfg.body_timeout);
                 refused = co_await read_body(ch, framing, srv.cfg, is_echo, body);
                 if (refused < 0) {
                     break;  // the connection ended inside the body
+                }
+                if (refused == 408) {
+                    ex.keep_alive = false;
+                    ch.push(http::error_response(408, ex));
+                    break;  // the input has ended: no lingering close to read it
                 }
             }
         }
@@ -461,6 +485,14 @@ int main(int argc, char** argv) {
                "largest request head (request line and fields), in bytes (default 16k); "
                "larger: 431",
                cfg.max_header);
+    cli.seconds("header-timeout",
+                "a request head must be complete S seconds after its first byte; else 408 "
+                "and close (default 20; 0 = none)",
+                cfg.header_timeout);
+    cli.seconds("body-timeout",
+                "each --max-header slice of a request body must be complete S seconds after "
+                "its first byte; else 408 and close (default 60; 0 = none)",
+                cfg.body_timeout);
     bool no_zero_copy = false;
     cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
              no_zero_copy);

@@ -2,7 +2,8 @@
 """Checks the smtp example with Python's smtplib: python3 smtp_client.py PORT MAILDIR.
 
 The server runs with --max-size 100000. Sends several messages (lines starting with '.', a
-line that is only '.', empty lines, a last line without CRLF, LF-only text) over two
+line that is only '.', empty lines, a last line without CRLF, LF-only text, lines of 60,000
+and 20,000 bytes) over two
 connections, checks the replies to commands out of order, and compares every stored file in
 MAILDIR/new with what smtplib sent, byte for byte (smtplib turns line ends into CRLF and adds
 a final CRLF; the server undoes the dot-stuffing). Prints 'ok' and exits 0 on success.
@@ -38,6 +39,9 @@ messages = {
     "no final crlf": b"Subject: no final crlf\r\n\r\nlast line",
     "lf only": "Subject: lf only\n\nline one\n.line two\n",  # str: smtplib makes CRLF of it
     "long": b"Subject: long\r\n\r\n" + b"".join(b"line %d %s\r\n" % (i, b"x" * 60) for i in range(1000)),
+    # Lines far over 1,000 bytes inside DATA are accepted (RFC 5321 §4.5.3.1 asks servers
+    # not to limit them), one of them starting with a dot, one with a CR inside.
+    "wide": b"Subject: wide\r\n\r\n" + b"w" * 60000 + b"\r\n." + b"d" * 20000 + b"\r\nx\ry" * 3 + b"\r\n",
 }
 sent = {}
 
@@ -80,7 +84,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
 # A second connection, HELO this time.
 s = smtplib.SMTP("127.0.0.1", port, timeout=20)
 expect(s.helo("other.example")[0], 250, "HELO")
-for name in ["no final crlf", "lf only", "long"]:
+for name in ["no final crlf", "lf only", "long", "wide"]:
     expect(s.sendmail("<>", ["to@example.org"], messages[name]), {}, f"sendmail {name}")
     sent[name] = wire_form(messages[name])
 code, _ = s.quit()

@@ -91,15 +91,17 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
         {"echo", {"--client"}},
         {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS"}},
         {"resp", {"--client-query-buffer-limit BYTES"}},
-        {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME"}},
-        {"http", {"--root DIR", "--max-body N", "--max-header N", "--no-zero-copy"}},
+        {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
+                  "--data-timeout S"}},
+        {"http", {"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
+                  "--body-timeout S", "--no-zero-copy"}},
     };
     for (const auto& [name, own] : programs) {
         CAPTURE(name);
         const auto help = run_command({example_program(name).string(), "--help"});
         CHECK(help.status == 0);
         CHECK(help.err.empty());
-        std::vector<std::string> want{"--host ADDR", "--port N", "--backend KIND"};
+        std::vector<std::string> want{"--host ADDR", "--port N", "--backend KIND", "--grace S"};
         want.insert(want.end(), own.begin(), own.end());
         want.emplace_back("--help");
         // One line per option, "  --name [METAVAR]  what it does", and no other option.
