@@ -220,7 +220,9 @@ task<> serve_room(reactor& r, listener& l, room& rm, chat::serve_options so) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    examples::command_line cli("chatroom", "The classic asynchat chat room (a line protocol).",
+    examples::command_line cli("chatroom", "The classic asynchat chat room (a line protocol).\n"
+                               "Timeouts: a line must be complete 60 s after its first byte; see "
+                               "--write-timeout for a member who does not read.",
                                default_port);
     std::size_t max_queue = 1 << 20;
     std::size_t write_timeout_s = 10;

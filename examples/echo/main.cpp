@@ -69,7 +69,9 @@ task<int> run_client(reactor& r, address to) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    examples::command_line cli("echo", "A line echo server (or, with --client, its client).",
+    examples::command_line cli("echo", "A line echo server (or, with --client, its client).\n"
+                               "Timeouts: a line must be complete 60 s after its first byte, and a reply "
+                               "the client does not take for 60 s ends the connection.",
                                default_port);
     bool client = false;
     cli.flag("client", "connect to --host/--port, send each stdin line, print each reply",

@@ -162,7 +162,9 @@ task<> serve_resp(reactor& r, listener& l, resp::store& db, std::size_t query_li
 }  // namespace
 
 int main(int argc, char** argv) {
-    examples::command_line cli("resp", "An in-memory key-value server speaking RESP2 (Redis).",
+    examples::command_line cli("resp", "An in-memory key-value server speaking RESP2 (Redis).\n"
+                               "Timeouts: a request line must be complete 60 s after its first byte, and a "
+                               "reply the client does not take for 60 s ends the connection.",
                                default_port);
     std::string query_limit_text = "1gb";
     cli.text("client-query-buffer-limit", "BYTES",
