@@ -461,6 +461,24 @@ task<result<std::size_t>> read_download(ringchat::socket& s) {
     }
 }
 
+/// serve(downloads) on a loopback port, beside the test body.
+struct download_server {
+    explicit download_server(reactor& r)
+        : l(bind_or_fail(r)), served(r, [](reactor& r, listener& l) -> task<bool> {
+              co_await chat::serve(r, l, &downloads);
+              co_return true;
+          }(r, l)) {}
+    static listener bind_or_fail(reactor& r) {
+        auto bound = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(bound);
+        return std::move(*bound);
+    }
+    address at() const { return l.local_address(); }
+
+    listener l;
+    test::background<bool> served;
+};
+
 }  // namespace
 
 TEST_CASE("stop(): no new connection, idle ones end, downloads in flight complete, then run() "
@@ -470,13 +488,8 @@ TEST_CASE("stop(): no new connection, idle ones end, downloads in flight complet
     CAPTURE(kind);
     stop_outcome out;
     test::run(kind, [&out](reactor& r) -> task<> {
-        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
-        REQUIRE(l);
-        const address at = l->local_address();
-        test::background<bool> served(r, [](reactor& r, listener& l) -> task<bool> {
-            co_await chat::serve(r, l, &downloads);
-            co_return true;
-        }(r, *l));
+        download_server server(r);
+        const address at = server.at();
         std::vector<ringchat::socket> loaders;
         std::vector<ringchat::socket> idle;
         for (int i = 0; i < 8; ++i) {
@@ -503,7 +516,7 @@ TEST_CASE("stop(): no new connection, idle ones end, downloads in flight complet
         r.stop(10s);
         CHECK(r.stopping());
         CHECK_FALSE(r.stopped_hard());
-        out.served_returned = co_await served.join();
+        out.served_returned = co_await server.served.join();
         auto refused = co_await ringchat::socket::connect(r, at);
         CHECK_FALSE(refused);
         for (auto& c : loaders) {
@@ -536,13 +549,8 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
     CAPTURE(kind);
     stop_outcome out;
     test::run(kind, [&out](reactor& r) -> task<> {
-        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
-        REQUIRE(l);
-        const address at = l->local_address();
-        test::background<bool> served(r, [](reactor& r, listener& l) -> task<bool> {
-            co_await chat::serve(r, l, &downloads);
-            co_return true;
-        }(r, *l));
+        download_server server(r);
+        const address at = server.at();
         auto c = co_await ringchat::socket::connect(r, at);
         REQUIRE(c);
         auto sent = co_await c->send_all(test::bytes("get\n"));
@@ -551,7 +559,7 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
         REQUIRE(first == "d");
         // The client reads nothing more during the grace period.
         r.stop(300ms);
-        out.served_returned = co_await served.join();
+        out.served_returned = co_await server.served.join();
         while (!r.stopped_hard()) {
             co_await test::yield_now{r};
         }

@@ -462,6 +462,18 @@ task<> handed_on_body(reactor& r) {
 
 constexpr int burst = 500;
 
+/// `n` socket pairs: spawns `start(ours, i)` on one end of each; returns the other ends.
+template <class Start>
+std::vector<ringchat::socket> spawn_on_pairs(reactor& r, int n, Start start) {
+    std::vector<ringchat::socket> peers;
+    for (int i = 0; i < n; ++i) {
+        auto [ours, peer] = test::socket_pair(r);
+        r.spawn(start(std::move(ours), i));
+        peers.push_back(std::move(peer));
+    }
+    return peers;
+}
+
 task<> sleeper(reactor& r, clock::time_point until, int& ok, latch& done) {
     auto slept = co_await r.sleep_until(until);
     if (slept && clock::now() >= until) {
@@ -494,12 +506,9 @@ task<> pressure_body(reactor& r) {
     for (int i = 0; i < burst; ++i) {
         r.spawn(sleeper(r, until, slept, sleeps_done));
     }
-    std::vector<ringchat::socket> peers;
-    for (int i = 0; i < burst; ++i) {
-        auto [ours, peer] = test::socket_pair(r);
-        r.spawn(reader(std::move(ours), i, read, started, reads_done));
-        peers.push_back(std::move(peer));
-    }
+    std::vector<ringchat::socket> peers = spawn_on_pairs(r, burst, [&](ringchat::socket s, int i) {
+        return reader(std::move(s), i, read, started, reads_done);
+    });
     co_await started.wait();
     // Every recv is in flight: make them all complete at once.
     for (int i = 0; i < burst; ++i) {
@@ -650,12 +659,10 @@ task<> harvest_body(reactor& r) {
     int ok = 0;
     latch started(r, harvest_connections);
     latch done(r, harvest_connections);
-    std::vector<ringchat::socket> peers;
-    for (int c = 0; c < harvest_connections; ++c) {
-        auto [ours, peer] = test::socket_pair(r);
-        r.spawn(harvest_reader(std::move(ours), c, ok, started, done));
-        peers.push_back(std::move(peer));
-    }
+    std::vector<ringchat::socket> peers =
+        spawn_on_pairs(r, harvest_connections, [&](ringchat::socket s, int c) {
+            return harvest_reader(std::move(s), c, ok, started, done);
+        });
     co_await started.wait();
     // Every reader waits: each round completes 200 recvs at once, far more than the CQ holds.
     for (int round = 0; round < harvest_rounds; ++round) {
