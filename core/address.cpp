@@ -9,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace ringchat {
 namespace {
 
@@ -111,7 +113,9 @@ std::string address::to_string() const {
     case AF_INET6:
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, host,
                   sizeof host);
-        return "[" + std::string(host) + "]:" + std::to_string(port());
+        // Not "[" + std::string(host) + ...: GCC 12 at -O3 warns about that operator+
+        // (-Wrestrict, a false positive), which -Werror makes an error.
+        return fmt::format("[{}]:{}", host, port());
     case AF_UNIX:
         return "unix:" + std::string(reinterpret_cast<const sockaddr_un*>(&storage_)->sun_path);
     default:
