@@ -17,6 +17,7 @@
 #include "chat/channel.hpp"
 #include "chat/serve.hpp"
 #include "core/listener.hpp"
+#include "producers/generator.hpp"
 #include "producers/producer.hpp"
 #include "core/error.hpp"
 #include "tests/support/peers.hpp"
@@ -427,11 +428,21 @@ namespace {
 
 constexpr std::size_t download_size = 4 << 20;
 
-/// "get" queues a 4 MiB response; anything else is echoed.
+/// 64 MiB, made as it is sent: more than the kernel's socket buffers on both sides hold.
+producers::generator huge_response() {
+    const std::string piece(64 * 1024, 'h');
+    for (int i = 0; i < 1024; ++i) {
+        co_yield piece;
+    }
+}
+
+/// "get" queues a 4 MiB response, "huge" a 64 MiB one; anything else is echoed.
 task<> downloads(chat::channel& ch) {
     while (auto line = co_await ch.read()) {
         if (line.text() == "get") {
             ch.push_with_producer(producers::simple(std::string(download_size, 'd'), 64 * 1024));
+        } else if (line.text() == "huge") {
+            ch.push_with_producer(huge_response());
         } else {
             ch.push(std::string(line.text()) + "\n");
         }
@@ -553,11 +564,12 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
         const address at = server.at();
         auto c = co_await ringchat::socket::connect(r, at);
         REQUIRE(c);
-        auto sent = co_await c->send_all(test::bytes("get\n"));
+        auto sent = co_await c->send_all(test::bytes("huge\n"));
         REQUIRE(sent);
         const std::string first = co_await test::recv_exactly(*c, 1);
-        REQUIRE(first == "d");
-        // The client reads nothing more during the grace period.
+        REQUIRE(first == "h");
+        // The client reads nothing more during the grace period: the kernel's buffers fill
+        // and most of the response is still in the server's queue when the grace ends.
         r.stop(300ms);
         out.served_returned = co_await server.served.join();
         while (!r.stopped_hard()) {
@@ -576,7 +588,7 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
                 continue;
             }
             if (n == 0) {
-                FAIL_CHECK("a clean end of stream after " << got << " of " << download_size);
+                FAIL_CHECK("a clean end of stream after " << got << " bytes of 64 MiB");
                 break;
             }
             if (errno == ECONNRESET) {
@@ -588,7 +600,7 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
             ::poll(&p, 1, 100);
             ++waits;
         }
-        CHECK(got < download_size);
+        CHECK(got < (std::size_t{64} << 20));
     }, 30s);
     CHECK(out.served_returned);
     CHECK(out.reset == 1);
