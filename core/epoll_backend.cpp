@@ -285,8 +285,10 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                                       ? 1
                                       : std::min(buffers_per_recv, free_.size());
             iovec iov[buffers_per_recv];
+            std::uint16_t ids[buffers_per_recv];
             for (std::size_t i = 0; i < k; ++i) {
-                iov[i] = {buffer(free_[free_.size() - 1 - i]).data(), buffer_size_};
+                ids[i] = free_[free_.size() - 1 - i];
+                iov[i] = {buffer(ids[i]).data(), buffer_size_};
             }
             ssize_t n = 0;
             if (k == 1) {
@@ -310,10 +312,16 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                     (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
                     is_ready = false;
                 }
-                for (auto left = static_cast<std::size_t>(n); left > 0;) {
+                // TRICKY: the buffers filled leave free_ before any completion runs: a
+                // completion may give buffers back (a paused receiver spills its chunks),
+                // and those must not be taken for the ones this recv filled.
+                const std::size_t used =
+                    (static_cast<std::size_t>(n) + buffer_size_ - 1) / buffer_size_;
+                free_.resize(free_.size() - used);
+                std::size_t i = 0;
+                for (auto left = static_cast<std::size_t>(n); left > 0; ++i) {
                     const std::size_t len = std::min(left, std::size_t{buffer_size_});
-                    r.buffer_id = free_.back();
-                    free_.pop_back();
+                    r.buffer_id = ids[i];
                     complete(r, static_cast<std::int32_t>(len), io_more | io_has_buffer, ready);
                     left -= len;
                 }

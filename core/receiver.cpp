@@ -1,6 +1,7 @@
 // The multishot recv state machine: completions → queue of chunks → the one consumer.
 #include "core/receiver.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/reactor.hpp"
@@ -34,7 +35,7 @@ receiver::~receiver() {
     b.cancel_and_wait(req_);
     b.cancel_and_wait(timer_);
     for (; !chunks_.empty(); chunks_.pop_front()) {
-        if (chunks_.front().has_buffer) {
+        if (chunks_.front().has_buffer && !chunks_.front().spilled) {
             b.release_buffer(chunks_.front().id);
         }
     }
@@ -98,6 +99,11 @@ result<recv_buffer> receiver::take() noexcept {
         if (paused_ && chunks_.size() < max_queued / 2) {
             arm();  // the consumer caught up: receive again (after the pause's cancel)
         }
+        if (c.spilled) {
+            auto bytes = std::move(spilled_.front());
+            spilled_.pop_front();
+            return recv_buffer(std::move(bytes), static_cast<std::uint32_t>(c.res));
+        }
         return recv_buffer(reactor_->io(), c.id, static_cast<std::uint32_t>(c.res));
     }
     if (timed_out_) {
@@ -125,10 +131,16 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
     backend& b = self.reactor_->io();
     if (r.res > 0 && (r.result_flags & io_has_buffer) != 0) {
         self.chunks_.push_back({r.res, r.buffer_id, true});
-        if (self.chunks_.size() >= max_queued && r.in_flight && !r.cancel_requested) {
-            // The consumer is not taking them: stop receiving (take() re-arms).
+        if (self.paused_) {
+            self.spill(self.chunks_.back());  // came in the burst before the stop landed
+        } else if (self.chunks_.size() >= max_queued && r.in_flight && !r.cancel_requested) {
+            // The consumer is not taking them: stop receiving (take() re-arms), and hold
+            // none of the pool meanwhile.
             self.paused_ = true;
             detail::cancel_io(*self.reactor_, r);
+            for (std::size_t i = 0; i < self.chunks_.size(); ++i) {
+                self.spill(self.chunks_[i]);
+            }
         }
     } else if (r.res == -ECANCELED && self.paused_ && !self.error_) {
         // The pause's own cancel: no error. The consumer may have caught up meanwhile.
@@ -155,6 +167,22 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
         self.wake_waiter(ready);
         detail::cancel_io(*self.reactor_, self.timer_);
     }
+}
+
+void receiver::spill(chunk& c) noexcept {
+    if (!c.has_buffer || c.spilled) {
+        return;
+    }
+    backend& b = reactor_->io();
+    const auto from = b.buffer(c.id).first(static_cast<std::size_t>(c.res));
+    // TRICKY: noexcept, so an allocation that fails ends the process, as it would anywhere
+    // else in the harvest; the copy is bounded (max_queued plus one burst, 16 KiB each).
+    auto bytes = std::make_unique_for_overwrite<std::byte[]>(from.size());
+    std::copy(from.begin(), from.end(), bytes.get());
+    b.release_buffer(c.id);
+    // The spilled chunks are the oldest not taken yet, so spilled_ stays in chunk order.
+    spilled_.push_back(std::move(bytes));
+    c.spilled = true;
 }
 
 void receiver::on_timer(io_request& r, ready_queue& ready) noexcept {

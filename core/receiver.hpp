@@ -9,9 +9,11 @@
 //
 // An idle connection holds no buffer. When the pool runs dry (ENOBUFS) the multishot ends;
 // it is re-armed when a buffer comes back, and the connection is never closed for it. A
-// consumer that stops taking chunks (its session's output is above high water) holds at most
-// about max_queued of them: then the receiver stops receiving, the rest of the peer's bytes
-// wait in the kernel, and the pool stays there for everyone else.
+// consumer that stops taking chunks (its session's output is above high water) holds none of
+// the pool: once max_queued chunks wait, the receiver stops receiving (the rest of the
+// peer's bytes wait in the kernel), copies what it holds into memory of its own and gives the
+// buffers back (io_uring may post a burst of up to 32 more per multishot run before the stop
+// lands: those are copied as they come), so the pool stays there for everyone else.
 // Invariant: one consumer; the receiver outlives its socket's descriptor use, and its
 // destructor cancels the multishot and waits for it.
 #pragma once
@@ -19,6 +21,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -32,18 +35,25 @@ namespace ringchat {
 class reactor;
 class socket;
 
-/// One received chunk in a provided buffer; the buffer goes back to the pool on destruction.
+/// One received chunk: in a provided buffer, which goes back to the pool on destruction, or
+/// (a chunk a paused receiver spilled, see receiver) in memory of its own.
 class recv_buffer {
 public:
     recv_buffer() = default;
     recv_buffer(backend& b, std::uint16_t id, std::uint32_t size) noexcept
         : backend_(&b), id_(id), size_(size) {}
+    recv_buffer(std::unique_ptr<std::byte[]> bytes, std::uint32_t size) noexcept
+        : own_(std::move(bytes)), size_(size) {}
     recv_buffer(recv_buffer&& o) noexcept
-        : backend_(std::exchange(o.backend_, nullptr)), id_(o.id_), size_(o.size_) {}
+        : backend_(std::exchange(o.backend_, nullptr)),
+          own_(std::move(o.own_)),
+          id_(o.id_),
+          size_(o.size_) {}
     recv_buffer& operator=(recv_buffer&& o) noexcept {
         if (this != &o) {
             release();
             backend_ = std::exchange(o.backend_, nullptr);
+            own_ = std::move(o.own_);
             id_ = o.id_;
             size_ = o.size_;
         }
@@ -52,18 +62,23 @@ public:
     ~recv_buffer() { release(); }
 
     std::span<const std::byte> data() const noexcept {
-        return backend_ ? backend_->buffer(id_).first(size_) : std::span<const std::byte>();
+        if (backend_ != nullptr) {
+            return backend_->buffer(id_).first(size_);
+        }
+        return own_ ? std::span<const std::byte>(own_.get(), size_) : std::span<const std::byte>();
     }
-    std::size_t size() const noexcept { return backend_ ? size_ : 0; }
+    std::size_t size() const noexcept { return backend_ != nullptr || own_ ? size_ : 0; }
     bool empty() const noexcept { return size() == 0; }
     void release() noexcept {
         if (backend_ != nullptr) {
             std::exchange(backend_, nullptr)->release_buffer(id_);
         }
+        own_.reset();
     }
 
 private:
     backend* backend_ = nullptr;
+    std::unique_ptr<std::byte[]> own_;
     std::uint16_t id_ = 0;
     std::uint32_t size_ = 0;
 };
@@ -118,7 +133,10 @@ private:
         std::int32_t res;
         std::uint16_t id;
         bool has_buffer;
+        bool spilled = false;  // its bytes are the front of spilled_, not in buffer `id`
     };
+    /// Copies a chunk's bytes out of its pool buffer and gives the buffer back.
+    void spill(chunk& c) noexcept;
     bool has_result() noexcept;
     result<recv_buffer> take() noexcept;
     void arm() noexcept;
@@ -132,6 +150,7 @@ private:
     io_request timer_;
     backend::buffer_waiter buffer_wait_;
     ring_deque<chunk> chunks_;
+    ring_deque<std::unique_ptr<std::byte[]>> spilled_;  // one per spilled chunk, in order
     std::coroutine_handle<> waiter_;
     std::coroutine_handle<> woken_;  // queued to resume, not resumed yet
     void wake_waiter(ready_queue& ready) noexcept;
