@@ -1,0 +1,692 @@
+#!/usr/bin/env python3
+"""Hostile peers for the example servers (test_hostile.cpp): python3 hostile_client.py MODE ARGS.
+
+  flood PROTO PORT SECONDS       one connection pipelines requests for SECONDS and never reads;
+                                 halfway, a second connection must get its answer (the probe)
+  probe PROTO PORT               one ordinary request and its answer
+  noops PORT N                   smtp: N "NOOP" in one send (then QUIT): N 250s in order, 221
+  posts PORT N                   http: N pipelined "POST /echo" with a 1-byte body, in one send
+  trickle-http PORT              http --header-timeout 1 --body-timeout 1: a head (or a body)
+                                 one byte per 100 ms gets 408 and the close; heads sent slowly
+                                 within the limit are served
+  trickle-smtp PORT              smtp --command-timeout 1 --data-timeout 1: the same with 421
+  sigterm PROTO PORT N READY GO  http (GET /four.bin) or resp (GET big): N clients, each with its
+                                 first bytes, then READY is created; the test sends SIGTERM and
+                                 creates GO; every response must then be complete
+  cut-http PORT PATH READY PAUSE GET PATH, wait (MSG_PEEK) for its first byte, create READY,
+                                 read nothing for PAUSE seconds, then read: a reset, never a
+                                 clean end of stream before Content-Length bytes
+  wide-data PORT MAILDIR N       smtp: a message with a DATA line of N bytes is stored as sent
+  chat4 PORT BYTES               chatroom: four members send BYTES of 100-byte lines each at full
+                                 speed while reading; each must get every line of the other three
+
+PROTO is echo, chatroom, resp, http (serving index.html, one.bin: 1 MiB, four.bin: 4 MiB) or
+smtp. Every socket is to 127.0.0.1 and every wait is bounded. Prints 'key=value' lines for the
+test to show, then 'ok' on success and exits 0; otherwise says what was sent and what came
+back, and exits 1.
+"""
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+INDEX = b"<!DOCTYPE html>\n<h1>hostile</h1>\n"  # test_hostile.cpp writes it as www/index.html
+
+
+def fail(why):
+    sys.stdout.write("FAILED: %s\n" % why)
+    sys.stdout.flush()
+    os._exit(1)  # threads may be blocked in a socket call
+
+
+def check(cond, why):
+    if not cond:
+        fail(why)
+
+
+def say(key, value):
+    sys.stdout.write("%s=%s\n" % (key, value))
+    sys.stdout.flush()
+
+
+def connect(port, timeout=10.0, rcvbuf=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect((HOST, port))
+    return s
+
+
+def resp_command(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+class reader:
+    """Buffered reads off a socket with an overall deadline; every short read says what came."""
+
+    def __init__(self, s, what, limit=10.0):
+        self.s, self.what, self.buf = s, what, b""
+        self.deadline = time.monotonic() + limit
+
+    def _more(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            fail("%s: timed out; have %r" % (self.what, self.buf[-200:]))
+        self.s.settimeout(left)
+        try:
+            chunk = self.s.recv(1 << 20)
+        except socket.timeout:
+            fail("%s: timed out; have %r" % (self.what, self.buf[-200:]))
+        except OSError as e:
+            fail("%s: %s; have %r" % (self.what, e, self.buf[-200:]))
+        if not chunk:
+            fail("%s: end of stream; have %r" % (self.what, self.buf[-200:]))
+        self.buf += chunk
+
+    def until(self, sep):
+        while True:
+            at = self.buf.find(sep)
+            if at >= 0:
+                out, self.buf = self.buf[: at + len(sep)], self.buf[at + len(sep):]
+                return out
+            self._more()
+
+    def exactly(self, n):
+        while len(self.buf) < n:
+            self._more()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def line(self, sep=b"\n"):
+        return self.until(sep)
+
+
+def http_response(r, what):
+    """(status, headers dict, body) of one Content-Length response."""
+    head = r.until(b"\r\n\r\n")
+    lines = head[:-4].split(b"\r\n")
+    check(lines[0].startswith(b"HTTP/1.1 "), "%s: status line %r" % (what, lines[0]))
+    status = int(lines[0].split(b" ")[1])
+    headers = {}
+    for h in lines[1:]:
+        name, _, value = h.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    n = int(headers.get(b"content-length", b"0"))
+    return status, headers, r.exactly(n)
+
+
+def at_end(s, limit=3.0):
+    """How the connection ends within `limit`: 'eof', 'reset', or 'open' (plus bytes seen)."""
+    deadline = time.monotonic() + limit
+    extra = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "open", extra
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            return "open", extra
+        except ConnectionResetError:
+            return "reset", extra
+        if not chunk:
+            return "eof", extra
+        extra += chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# What each protocol is flooded with, and its probe
+
+FLOOD = {
+    "echo": b"x" * 99 + b"\n",
+    "chatroom": b"/help\n",
+    "resp": resp_command("PING"),
+    "http": b"GET /one.bin HTTP/1.1\r\nHost: hostile\r\n\r\n",
+    "smtp": b"NOOP\r\n",
+}
+
+
+def probe(proto, port, limit=5.0):
+    """One ordinary request on a fresh connection; fails unless its answer comes in `limit`."""
+    start = time.monotonic()
+    s = connect(port, timeout=limit)
+    r = reader(s, "probe (%s)" % proto, limit)
+    if proto == "echo":
+        s.sendall(b"probe line\n")
+        got = r.line()
+        check(got == b"probe line\n", "echo probe: got %r" % got)
+    elif proto == "chatroom":
+        got = r.line()
+        check(got.startswith(b"* welcome"), "chatroom probe: welcome %r" % got)
+        s.sendall(b"/help\n")
+        got = r.line()
+        check(got.startswith(b"* commands:"), "chatroom probe: /help gave %r" % got)
+    elif proto == "resp":
+        s.sendall(resp_command("PING"))
+        got = r.line()
+        check(got == b"+PONG\r\n", "resp probe: got %r" % got)
+    elif proto == "http":
+        s.sendall(b"GET /index.html HTTP/1.1\r\nHost: probe\r\n\r\n")
+        status, _, body = http_response(r, "http probe")
+        check(status == 200 and body == INDEX, "http probe: %d %r" % (status, body[:80]))
+    elif proto == "smtp":
+        got = r.line()
+        check(got.startswith(b"220 "), "smtp probe: greeting %r" % got)
+        s.sendall(b"NOOP\r\n")
+        got = r.line()
+        check(got.startswith(b"250 "), "smtp probe: NOOP gave %r" % got)
+    else:
+        fail("unknown protocol %s" % proto)
+    s.close()
+    return time.monotonic() - start
+
+
+def flood(proto, port, seconds):
+    unit = FLOOD[proto]
+    batch = unit * max(1, 65536 // len(unit))
+    s = connect(port)
+    s.setblocking(False)
+    sent = [0]
+    error = [None]
+    done = threading.Event()
+
+    def pump():
+        end = time.monotonic() + seconds
+        view = memoryview(batch)
+        at = 0
+        while time.monotonic() < end:
+            _, w, _ = select.select([], [s], [], 0.05)
+            if not w:
+                continue
+            try:
+                n = s.send(view[at:])
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                error[0] = e
+                break
+            sent[0] += n
+            at = (at + n) % len(batch)
+        done.set()
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    time.sleep(seconds / 2)
+    check(not done.is_set(), "the flood ended early: %s after %d bytes" % (error[0], sent[0]))
+    took = probe(proto, port)
+    say("probe_ms", int(took * 1000))
+    t.join(seconds + 5)
+    say("flood_sent", sent[0])
+    say("flood_requests", sent[0] // len(unit))
+    # What came back to the flood: the server may have closed it (chatroom drops a slow
+    # member), which is its policy, not an error; anything else than a reset or the end is.
+    # Read for 0.3 s at most: http would go on answering the GETs still buffered for minutes.
+    pending = 0
+    s.setblocking(True)
+    end = time.monotonic() + 0.3
+    try:
+        while time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            pending += len(chunk)
+    except (socket.timeout, BlockingIOError, ConnectionResetError):
+        pass
+    say("flood_error", error[0].errno if error[0] is not None else 0)
+    say("flood_received_at_end", pending)
+    s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deep pipelines
+
+
+def noops(port, n):
+    s = connect(port, timeout=20)
+    r = reader(s, "smtp noops", 30)
+    greeting = r.line()
+    check(greeting.startswith(b"220 "), "greeting %r" % greeting)
+    s.sendall(b"NOOP\r\n" * n + b"QUIT\r\n")  # one send (sendall loops only if it must)
+    for i in range(n):
+        got = r.line()
+        check(got == b"250 2.0.0 OK\r\n", "reply %d of %d to NOOP: %r" % (i + 1, n, got))
+    got = r.line()
+    check(got.startswith(b"221 "), "after %d NOOPs, QUIT gave %r" % (n, got))
+    how, extra = at_end(s)
+    check(how == "eof" and not extra, "after 221: %s %r" % (how, extra[:100]))
+    say("replies", n)
+
+
+def posts(port, n):
+    s = connect(port, timeout=20)
+    r = reader(s, "http posts", 30)
+    body = lambda i: bytes([ord("a") + i % 26])
+    req = b"".join(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 1\r\n\r\n" + body(i)
+                   for i in range(n))
+    s.sendall(req)
+    for i in range(n):
+        status, _, got = http_response(r, "response %d of %d" % (i + 1, n))
+        check(status == 200 and got == body(i),
+              "response %d of %d: %d %r, want 200 %r" % (i + 1, n, status, got, body(i)))
+    s.sendall(b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nConnection: close\r\n\r\n")
+    status, _, got = http_response(r, "the GET after the posts")
+    check(status == 200 and got == INDEX, "the GET after the posts: %d %r" % (status, got[:80]))
+    say("responses", n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trickling peers
+
+
+def trickle(s, data, interval, stop):
+    """Sends `data` a byte every `interval` until stop(buffer so far) holds; returns
+    (bytes sent, what came back, seconds from the first byte to the answer)."""
+    got = b""
+    start = time.monotonic()
+    sent = 0
+    s.setblocking(False)
+    for i in range(len(data)):
+        try:
+            s.send(data[i:i + 1])
+            sent += 1
+        except OSError as e:
+            return sent, got, time.monotonic() - start, e
+        end = time.monotonic() + interval
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([s], [], [], left)
+            if not r:
+                break
+            try:
+                chunk = s.recv(65536)
+            except OSError as e:
+                return sent, got, time.monotonic() - start, e
+            if not chunk:
+                return sent, got, time.monotonic() - start, "eof"
+            got += chunk
+            if stop(got):
+                return sent, got, time.monotonic() - start, None
+    return sent, got, time.monotonic() - start, "all sent"
+
+
+def in_pieces(s, data, pieces, interval):
+    step = -(-len(data) // pieces)
+    for i in range(0, len(data), step):
+        s.sendall(data[i:i + step])
+        if i + step < len(data):
+            time.sleep(interval)
+
+
+def trickle_http(port):
+    # A head that never ends in time: one byte per 100 ms, ~ 20 s worth.
+    s = connect(port)
+    head = b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
+    sent, got, took, why = trickle(s, head, 0.1, lambda b: b"\r\n\r\n" in b and
+                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+    say("trickle_bytes_sent", sent)
+    say("trickle_answer_ms", int(took * 1000))
+    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+          "a head trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
+          (sent, head[:30], got[:200], why, took))
+    check(took < 5.0, "408 came after %.2f s" % took)
+    check(b"\r\nConnection: close\r\n" in got, "408 without Connection: close: %r" % got)
+    s.setblocking(True)
+    how, extra = at_end(s)
+    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+    say("after_408", how)
+    s.close()
+
+    # Heads sent slowly but each within the limit: served, twice on one connection, the second
+    # started more than 1 s after the first byte of the first (the limit is per head).
+    s = connect(port)
+    r = reader(s, "slow heads", 10)
+    start = time.monotonic()
+    for i in range(2):
+        in_pieces(s, b"GET /index.html HTTP/1.1\r\nHost: hostile\r\n\r\n", 7, 0.1)
+        status, _, body = http_response(r, "slow head %d" % (i + 1))
+        check(status == 200 and body == INDEX, "slow head %d: %d %r" % (i + 1, status, body))
+    say("slow_heads_ms", int((time.monotonic() - start) * 1000))
+    check(time.monotonic() - start > 1.0, "the slow heads were not slow")
+    s.close()
+
+    # A body trickled past --body-timeout 1 (the test starts the server so): 408, the close.
+    s = connect(port)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 100\r\n\r\n")
+    sent, got, took, why = trickle(s, b"b" * 100, 0.1, lambda b: b"\r\n\r\n" in b and
+                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+    say("body_trickle_bytes_sent", sent)
+    say("body_trickle_answer_ms", int(took * 1000))
+    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+          "a body trickled (%d of 100 bytes sent) got %r (%s) after %.2f s" %
+          (sent, got[:200], why, took))
+    check(took < 5.0, "408 came after %.2f s" % took)
+    s.setblocking(True)
+    how, extra = at_end(s)
+    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+    say("after_body_408", how)
+    s.close()
+
+
+def _length(b):
+    head = b[: b.find(b"\r\n\r\n")]
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def trickle_smtp(port):
+    s = connect(port)
+    r = reader(s, "smtp greeting", 5)
+    greeting = r.line()
+    check(greeting.startswith(b"220 "), "greeting %r" % greeting)
+    command = b"HELO " + b"h" * 200 + b"\r\n"
+    sent, got, took, why = trickle(s, command, 0.1, lambda b: b"\r\n" in b)
+    say("trickle_bytes_sent", sent)
+    say("trickle_answer_ms", int(took * 1000))
+    check(got.startswith(b"421 4.4.2 ") and b"timeout exceeded" in got,
+          "a command trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
+          (sent, command[:20], got[:200], why, took))
+    check(took < 5.0, "421 came after %.2f s" % took)
+    s.setblocking(True)
+    how, extra = at_end(s)
+    check(how in ("eof", "reset") and not extra, "after the 421: %s %r" % (how, extra[:100]))
+    say("after_421", how)
+    s.close()
+
+    s = connect(port)
+    r = reader(s, "slow commands", 10)
+    check(r.line().startswith(b"220 "), "greeting")
+    start = time.monotonic()
+    for verb, want in [(b"NOOP", b"250 "), (b"EHLO slow.example", b"250-"), (b"NOOP", b"250 ")]:
+        in_pieces(s, verb + b"\r\n", 6, 0.1)
+        got = r.line()
+        check(got.startswith(want), "%r sent slowly: got %r" % (verb, got))
+        while got.startswith(b"250-"):
+            got = r.line()
+    check(time.monotonic() - start > 1.0, "the slow commands were not slow")
+    s.sendall(b"QUIT\r\n")
+    check(r.line().startswith(b"221 "), "QUIT")
+    s.close()
+
+    # A DATA line trickled past --data-timeout 1 (the test starts the server so): 421.
+    s = connect(port)
+    r = reader(s, "smtp data trickle", 10)
+    check(r.line().startswith(b"220 "), "greeting")
+    s.sendall(b"HELO slow.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+              b"DATA\r\n")
+    for want in (b"250 ", b"250 ", b"250 ", b"354 "):
+        got = r.line()
+        check(got.startswith(want), "before the trickled DATA: want %r, got %r" % (want, got))
+    sent, got, took, why = trickle(s, b"Subject: slow\r\n" + b"d" * 200 + b"\r\n.\r\n", 0.1,
+                                   lambda b: b"\r\n" in b)
+    say("data_trickle_bytes_sent", sent)
+    say("data_trickle_answer_ms", int(took * 1000))
+    check(got.startswith(b"421 4.4.2 ") and b"timeout exceeded" in got,
+          "a DATA line trickled (%d bytes sent) got %r (%s) after %.2f s" %
+          (sent, got[:200], why, took))
+    check(took < 5.0, "421 came after %.2f s" % took)
+    s.setblocking(True)
+    how, extra = at_end(s)
+    check(how in ("eof", "reset") and not extra, "after the 421: %s %r" % (how, extra[:100]))
+    say("after_data_421", how)
+    s.close()
+
+
+def wide_data(port, maildir, n):
+    """One DATA line of n bytes (far over 1,000): 250, and the file holds it byte for byte."""
+    s = connect(port, timeout=20)
+    r = reader(s, "wide DATA", 30)
+    check(r.line().startswith(b"220 "), "greeting")
+    s.sendall(b"HELO wide.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+              b"DATA\r\n")
+    for want in (b"250 ", b"250 ", b"250 ", b"354 "):
+        got = r.line()
+        check(got.startswith(want), "before DATA: want %r, got %r" % (want, got))
+    line = (b"0123456789abcdef" * (n // 16 + 1))[:n]
+    message = b"Subject: wide\r\n\r\n" + line + b"\r\n.." + line[:5000] + b"\r\n"
+    s.sendall(message + b".\r\n")
+    got = r.line()
+    check(got.startswith(b"250 "), "a DATA line of %d bytes: %r" % (n, got))
+    s.sendall(b"QUIT\r\n")
+    check(r.line().startswith(b"221 "), "QUIT")
+    files = os.listdir(os.path.join(maildir, "new"))
+    check(len(files) == 1, "files in new/: %s" % files)
+    with open(os.path.join(maildir, "new", files[0]), "rb") as f:
+        stored = f.read()
+    want = message.replace(b"\r\n..", b"\r\n.")
+    check(stored == want, "the stored message differs: %d bytes, want %d" %
+          (len(stored), len(want)))
+    say("line_bytes", n)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM with responses in flight
+
+
+BIG = 4 << 20
+# four.bin, and the resp value: bytes 0..250 over and over (test_hostile.cpp writes the same).
+PATTERN = (bytes(range(251)) * (BIG // 251 + 1))[:BIG]
+
+
+def wait_for_file(path, limit):
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            fail("%s did not appear within %.0f s" % (path, limit))
+        time.sleep(0.005)
+
+
+def sigterm(proto, port, n, ready, go):
+    if proto == "http":
+        request = b"GET /four.bin HTTP/1.1\r\nHost: hostile\r\n\r\n"
+    else:
+        # The value is set first, on its own connection.
+        s = connect(port)
+        s.sendall(resp_command("SET", "big", PATTERN))
+        got = reader(s, "SET big", 10).line()
+        check(got == b"+OK\r\n", "SET big: %r" % got)
+        s.close()
+        request = resp_command("GET", "big")
+    clients = []
+    for i in range(n):
+        s = connect(port, timeout=20, rcvbuf=32768)
+        s.sendall(request)
+        clients.append(s)
+    readers = []
+    for i, s in enumerate(clients):
+        r = reader(s, "client %d" % i, 20)
+        r._more()  # its first bytes
+        readers.append(r)
+    first = [len(r.buf) for r in readers]
+    open(ready, "w").close()
+    wait_for_file(go, 10)
+    complete = 0
+    for i, r in enumerate(readers):
+        if proto == "http":
+            status, headers, body = http_response(r, "client %d after SIGTERM" % i)
+            check(status == 200, "client %d: status %d" % (i, status))
+            check(len(body) == BIG, "client %d: %d bytes of %d" % (i, len(body), BIG))
+            check(body == PATTERN, "client %d: the body differs" % i)
+        else:
+            line = r.line(b"\r\n")
+            check(line == b"$%d\r\n" % BIG, "client %d: %r" % (i, line))
+            body = r.exactly(BIG + 2)
+            check(body[-2:] == b"\r\n", "client %d: the bulk does not end in CRLF" % i)
+            body = body[:-2]
+            check(body == PATTERN, "client %d: the bulk differs" % i)
+        complete += 1
+        how, extra = at_end(r.s)
+        check(how in ("eof", "reset") and not extra and not r.buf,
+              "client %d after its response: %s %r" % (i, how, (r.buf + extra)[:100]))
+    say("first_bytes_min", min(first))
+    say("complete", complete)
+
+
+def cut_http(port, path, ready, pause):
+    s = connect(port, timeout=10, rcvbuf=65536)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: hostile\r\n\r\n" % path.encode())
+    s.recv(1, socket.MSG_PEEK)  # the response has begun; nothing is read
+    open(ready, "w").close()
+    time.sleep(pause)
+    got = b""
+    how = None
+    s.settimeout(10)
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                how = "eof"
+                break
+            got += chunk
+    except ConnectionResetError:
+        how = "reset"
+    except socket.timeout:
+        how = "timeout"
+    head_end = got.find(b"\r\n\r\n")
+    length = _length(got) if head_end >= 0 else -1
+    body = len(got) - head_end - 4 if head_end >= 0 else -1
+    say("end", how)
+    say("received", len(got))
+    say("body", body)
+    say("content_length", length)
+    if how == "eof":
+        check(head_end >= 0 and body == length,
+              "a clean end of stream after %d body bytes of Content-Length %d" % (body, length))
+    else:
+        check(how == "reset", "the connection neither reset nor ended: %s after %d bytes" %
+              (how, len(got)))
+        check(body < length, "a reset after the whole body (%d of %d)" % (body, length))
+
+
+# ---------------------------------------------------------------------------------------------
+# chatroom: four members at full speed
+
+
+def chat4(port, total):
+    names = ["m0", "m1", "m2", "m3"]
+    line_body = 100 - len("<m0> 000000 \n")  # the line as the others receive it: 100 bytes
+    count = total // 100
+    members = []
+    for name in names:
+        s = connect(port, timeout=20)
+        members.append((name, s, reader(s, "member %s" % name, 60)))
+    for name, s, r in members:
+        s.sendall(b"/nick %s\n" % name.encode())
+    # Everyone has everyone's nick once each has seen "* you are now" for itself and the
+    # joins and nick changes of the later ones: read until our own "you are now", then wait
+    # until /who lists all four.
+    for name, s, r in members:
+        while True:
+            got = r.line()
+            if got == b"* you are now %s\n" % name.encode():
+                break
+    deadline = time.monotonic() + 5
+    while True:
+        s, r = members[0][1], members[0][2]
+        s.sendall(b"/who\n")
+        while True:
+            got = r.line()
+            if got.startswith(b"* 4 here:") or got.startswith(b"* ") and b" here:" in got:
+                break
+        if got.startswith(b"* 4 here:") and all(n.encode() in got for n in names):
+            break
+        check(time.monotonic() < deadline, "the room never had all four: %r" % got)
+        time.sleep(0.05)
+    # From here each member's stream is: notices already queued (skipped below if they come
+    # before the first line), then the others' lines.
+    errors = []
+    stats = {}
+
+    def send_all(i):
+        name, s, _ = members[i]
+        lines = b"".join(b"%06d %s\n" % (k, b"y" * line_body) for k in range(count))
+        try:
+            s.settimeout(60)
+            s.sendall(lines)
+        except OSError as e:
+            errors.append("%s: sending: %s" % (name, e))
+
+    def read_all(i):
+        name, s, r = members[i]
+        want = {n: 0 for n in names if n != name}
+        got_lines = 0
+        r.deadline = time.monotonic() + 60
+        try:
+            while any(v < count for v in want.values()):
+                line = r.line()
+                if line.startswith(b"<"):
+                    sender = line[1:line.find(b">")].decode()
+                    seq = int(line[line.find(b">") + 2: line.find(b">") + 8])
+                    if sender not in want:
+                        errors.append("%s got a line from %s" % (name, sender))
+                        return
+                    if seq != want[sender]:
+                        errors.append("%s: from %s line %d, want %d (lines so far: %s)" %
+                                      (name, sender, seq, want[sender], want))
+                        return
+                    want[sender] += 1
+                    got_lines += 1
+                elif b"dropped" in line or b"left" in line:
+                    errors.append("%s got %r after %d lines (per sender: %s)" %
+                                  (name, line.strip(), got_lines, want))
+                    return
+        finally:
+            stats[name] = got_lines
+
+    threads = [threading.Thread(target=read_all, args=(i,), daemon=True) for i in range(4)]
+    threads += [threading.Thread(target=send_all, args=(i,), daemon=True) for i in range(4)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    say("seconds", "%.2f" % (time.monotonic() - start))
+    say("lines_received", ",".join("%s:%d" % (n, stats.get(n, -1)) for n in names))
+    check(not errors, "; ".join(errors))
+    check(all(stats.get(n) == 3 * count for n in names), "lines: %s" % stats)
+    for name, s, r in members:
+        s.close()
+
+
+def main():
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "flood":
+        flood(args[0], int(args[1]), float(args[2]))
+    elif mode == "probe":
+        say("probe_ms", int(probe(args[0], int(args[1])) * 1000))
+    elif mode == "noops":
+        noops(int(args[0]), int(args[1]))
+    elif mode == "posts":
+        posts(int(args[0]), int(args[1]))
+    elif mode == "trickle-http":
+        trickle_http(int(args[0]))
+    elif mode == "trickle-smtp":
+        trickle_smtp(int(args[0]))
+    elif mode == "sigterm":
+        sigterm(args[0], int(args[1]), int(args[2]), args[3], args[4])
+    elif mode == "cut-http":
+        cut_http(int(args[0]), args[1], args[2], float(args[3]))
+    elif mode == "wide-data":
+        wide_data(int(args[0]), args[1], int(args[2]))
+    elif mode == "chat4":
+        chat4(int(args[0]), int(args[1]))
+    else:
+        fail("unknown mode %s" % mode)
+    print("ok")
+
+
+main()

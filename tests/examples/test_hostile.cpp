@@ -1,0 +1,487 @@
+// tests/examples/test_hostile.cpp — the example servers against hostile peers, on both
+// backends (the peers are hostile_client.py): a client that pipelines requests and never reads
+// (the server's RSS stays bounded, sampled every 100 ms, and another client is served
+// meanwhile), deep pipelines in one send (10,000 SMTP NOOPs, 1,000 HTTP POSTs: no stack
+// growth), peers that trickle a request a byte at a time (408, 421), SIGTERM with downloads in
+// flight (every response complete, exit 0; past --grace a reset, never a clean short body),
+// and four chatroom members at full speed (none dropped as slow).
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "tests/examples/harness.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace ringchat::test;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t big_size = 4 << 20;  // four.bin, and the resp value
+
+/// A server's resident set (VmRSS of /proc/PID/status), in KiB; 0 if it is gone.
+std::size_t rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with("VmRSS:")) {
+            return std::stoul(line.substr(6));
+        }
+    }
+    return 0;
+}
+
+/// Whether `pid` (our child, not yet reaped) has exited: a zombie, within `limit`. The
+/// harness reaps it afterwards (stop() on a zombie only collects its exit code).
+bool wait_exited(pid_t pid, std::chrono::milliseconds limit) {
+    const auto deadline = steady::now() + limit;
+    for (;;) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), {});
+        const auto paren = stat.rfind(')');
+        if (stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() &&
+                             stat[paren + 2] == 'Z')) {
+            return true;
+        }
+        if (steady::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+}
+
+/// Whether `p` appears within `limit`; false at once when `gave_up` says so.
+template <class F>
+bool wait_for_file(const fs::path& p, std::chrono::milliseconds limit, F gave_up) {
+    const auto deadline = steady::now() + limit;
+    while (!fs::exists(p)) {
+        if (steady::now() >= deadline || gave_up()) {
+            return false;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+/// A scratch directory: www/ (index.html, one.bin 1 MiB, four.bin 4 MiB), a maildir, the
+/// files the client and the test signal each other with. Removed when done.
+class scratch {
+public:
+    explicit scratch(backend_kind kind)
+        : dir_(fs::temp_directory_path() /
+               ("ringchat-hostile-" + std::to_string(::getpid()) + "-" + backend_flag(kind))) {
+        fs::remove_all(dir_);
+        fs::create_directories(www());
+        write(www() / "index.html", "<!DOCTYPE html>\n<h1>hostile</h1>\n");
+        std::string pattern(big_size, '\0');
+        for (std::size_t i = 0; i < pattern.size(); ++i) {
+            pattern[i] = static_cast<char>(i % 251);  // hostile_client.py's PATTERN
+        }
+        write(www() / "four.bin", pattern);
+        write(www() / "one.bin", pattern.substr(0, 1 << 20));
+    }
+    scratch(const scratch&) = delete;
+    scratch& operator=(const scratch&) = delete;
+    ~scratch() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    fs::path dir() const { return dir_; }
+    fs::path www() const { return dir_ / "www"; }
+    fs::path maildir() const { return dir_ / "mail"; }
+
+private:
+    static void write(const fs::path& p, const std::string& data) {
+        std::ofstream out(p, std::ios::binary);
+        out << data;
+    }
+    fs::path dir_;
+};
+
+/// The arguments to start `name` with in `s`.
+std::vector<std::string> server_args(const std::string& name, const scratch& s) {
+    if (name == "http") {
+        return {"--root", s.www().string()};
+    }
+    if (name == "smtp") {
+        return {"--maildir", s.maildir().string()};
+    }
+    return {};
+}
+
+/// python3 hostile_client.py ARGS...
+command_result hostile(std::vector<std::string> args, std::chrono::seconds limit = 60s) {
+    args.insert(args.begin(), {"python3", example_script("hostile_client.py").string()});
+    return run_command(args, {}, limit);
+}
+
+/// The client's "key=value" lines.
+std::map<std::string, std::string> values_of(const std::string& out) {
+    std::map<std::string, std::string> v;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto eq = line.find('=');
+        if (eq != std::string::npos && line.find(' ') > eq) {
+            v[line.substr(0, eq)] = line.substr(eq + 1);
+        }
+    }
+    return v;
+}
+
+/// With RINGCHAT_HOSTILE_REPORT set, one line on stderr: what a case measured.
+void report(const std::string& what, backend_kind kind, const std::string& text) {
+    if (std::getenv("RINGCHAT_HOSTILE_REPORT") == nullptr) {
+        return;
+    }
+    std::string line = "hostile: " + what + " (" + backend_flag(kind) + "):";
+    std::istringstream in(text);
+    std::string l;
+    while (std::getline(in, l)) {
+        if (l.find('=') != std::string::npos || l.starts_with("FAILED")) {
+            line += " " + l;
+        }
+    }
+    std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void check_client(const command_result& r) {
+    INFO("hostile_client.py said:\n" << r.out << r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.status == 0);
+    CHECK(r.out.ends_with("ok\n"));
+}
+
+/// A client run on its own thread while the test watches the server.
+class background {
+public:
+    explicit background(std::vector<std::string> args, std::chrono::seconds limit = 60s)
+        : thread_([this, args = std::move(args), limit] {
+              result_ = hostile(args, limit);
+              done_ = true;
+          }) {}
+    bool done() const { return done_; }
+    const command_result& join() {
+        thread_.join();
+        return result_;
+    }
+
+private:
+    command_result result_;
+    std::atomic<bool> done_{false};
+    std::jthread thread_;
+};
+
+/// Whether a connection to `port` is refused within `limit` (the listener has closed).
+bool refused_within(std::uint16_t port, std::chrono::milliseconds limit) {
+    const auto deadline = steady::now() + limit;
+    for (;;) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+        const int err = errno;
+        ::close(fd);
+        if (rc != 0 && err == ECONNREFUSED) {
+            return true;
+        }
+        if (steady::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+/// The never-reading client against `name` (its protocol `proto`): RSS bounded, a probe
+/// served during the flood and after it, the descriptors given back.
+void never_reading(const std::string& name, backend_kind kind,
+                   std::vector<std::string> extra = {}) {
+    scratch s(kind);
+    auto args = server_args(name, s);
+    args.insert(args.end(), extra.begin(), extra.end());
+    example_server server(name, kind, args);
+    const auto fds = server.descriptors().size();
+    // A first request, so that what the server allocates once is allocated.
+    check_client(hostile({"probe", name, server.port_text()}, 20s));
+    REQUIRE(server.wait_for_descriptors(fds));
+    const std::size_t before = rss_kib(server.pid());
+
+    std::size_t peak = before;
+    std::size_t samples = 0;
+    background flood({"flood", name, server.port_text(), "2"}, 30s);
+    while (!flood.done()) {
+        peak = std::max(peak, rss_kib(server.pid()));
+        ++samples;
+        std::this_thread::sleep_for(100ms);
+    }
+    const auto& r = flood.join();
+    const auto v = values_of(r.out);
+    // A sanitized build keeps freed memory in quarantine (256 MiB by default): allow that.
+    const std::size_t bound_kib = (sanitized() ? 320 : 64) << 10;
+    const auto value = [&v](const std::string& key) {
+        const auto it = v.find(key);
+        return it == v.end() ? std::string("?") : it->second;
+    };
+    INFO(name << ": RSS before " << before << " KiB, peak " << peak << " KiB over " << samples
+              << " samples; the flood sent " << value("flood_sent") << " bytes, got "
+              << value("flood_received_at_end") << " at its end (errno "
+              << value("flood_error") << "); the probe took " << value("probe_ms") << " ms");
+    report(name + " never reading", kind,
+           r.out + "\nrss_before_kib=" + std::to_string(before) +
+               "\nrss_peak_kib=" + std::to_string(peak) + "\nsamples=" + std::to_string(samples));
+    check_client(r);
+    CHECK(samples >= 10);
+    CHECK(peak - before < bound_kib);
+
+    // The flood gone: served, and its descriptor given back.
+    check_client(hostile({"probe", name, server.port_text()}, 20s));
+    CHECK(server.wait_for_descriptors(fds));
+    CHECK(server.stop() == 0);
+}
+
+/// SIGTERM while `clients` downloads are in flight (http: four.bin; resp: the value "big").
+void sigterm_in_flight(const std::string& name, backend_kind kind) {
+    scratch s(kind);
+    example_server server(name, kind, server_args(name, s));
+    const auto ready = s.dir() / "ready";
+    const auto go = s.dir() / "go";
+    background clients({"sigterm", name, server.port_text(), "20", ready.string(), go.string()},
+                       60s);
+    const bool got_ready = wait_for_file(ready, 30s, [&] { return clients.done(); });
+    steady::time_point signalled{};
+    bool refused = false;
+    if (got_ready) {
+        ::kill(server.pid(), SIGTERM);
+        signalled = steady::now();
+        refused = refused_within(server.port(), 2s);  // no new connection is accepted
+        std::ofstream(go.string()).close();
+    }
+    const auto& r = clients.join();
+    CHECK(got_ready);
+    CHECK(refused);
+    check_client(r);
+    const bool exited = wait_exited(server.pid(), 15s);
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
+    INFO(name << " exited " << took.count() << " ms after SIGTERM");
+    report(name + " SIGTERM in flight", kind,
+           r.out + "\nexit_ms=" + std::to_string(took.count()));
+    CHECK(exited);
+    CHECK(server.stop() == 0);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// 1. A client that pipelines and never reads
+
+TEST_CASE("hostile: echo, a client that never reads costs bounded memory", "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("echo", kind);
+}
+
+TEST_CASE("hostile: chatroom, a client that sends /help and never reads costs bounded memory",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("chatroom", kind);
+}
+
+TEST_CASE("hostile: resp, a client that pipelines PING and never reads costs bounded memory",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("resp", kind);
+}
+
+TEST_CASE("hostile: http, a client that pipelines GETs of 1 MiB and never reads costs bounded "
+          "memory",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("http", kind);
+}
+
+TEST_CASE("hostile: smtp, a client that pipelines NOOP and never reads costs bounded memory",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("smtp", kind);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Deep pipelines in one send (these crashed the sanitized build by stack growth before)
+
+TEST_CASE("hostile: smtp answers 10,000 NOOPs sent in one send, in order",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    example_server server("smtp", kind, server_args("smtp", s));
+    const auto r = hostile({"noops", server.port_text(), "10000"});
+    report("smtp 10,000 NOOPs", kind, r.out);
+    check_client(r);
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("hostile: http answers 1,000 pipelined POST /echo with 1-byte bodies",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    example_server server("http", kind, server_args("http", s));
+    const auto r = hostile({"posts", server.port_text(), "1000"});
+    report("http 1,000 POSTs", kind, r.out);
+    check_client(r);
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("hostile: smtp stores a message with a DATA line of 4 MiB", "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    auto args = server_args("smtp", s);
+    args.insert(args.end(), {"--max-size", "8m"});
+    example_server server("smtp", kind, args);
+    const auto r = hostile({"wide-data", server.port_text(), s.maildir().string(),
+                            std::to_string(big_size)});
+    report("smtp 4 MiB DATA line", kind, r.out);
+    check_client(r);
+    CHECK(server.stop() == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Trickling peers
+
+TEST_CASE("hostile: http, a head or body trickled past --header-timeout/--body-timeout gets 408 "
+          "and the close; slow heads within it are served",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    auto args = server_args("http", s);
+    args.insert(args.end(), {"--header-timeout", "1", "--body-timeout", "1"});
+    example_server server("http", kind, args);
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"trickle-http", server.port_text()}, 30s);
+    report("http trickle", kind, r.out);
+    check_client(r);
+    CHECK(server.wait_for_descriptors(fds));
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("hostile: smtp, a command or DATA line trickled past --command-timeout/--data-timeout "
+          "gets 421 and the close; slow commands within it are served",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    auto args = server_args("smtp", s);
+    args.insert(args.end(), {"--command-timeout", "1", "--data-timeout", "1"});
+    example_server server("smtp", kind, args);
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"trickle-smtp", server.port_text()}, 30s);
+    report("smtp trickle", kind, r.out);
+    check_client(r);
+    CHECK(server.wait_for_descriptors(fds));
+    CHECK(server.stop() == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. SIGTERM with responses in flight
+
+TEST_CASE("hostile: http, SIGTERM with 20 downloads of 4 MiB in flight: every one complete, "
+          "exit 0",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    sigterm_in_flight("http", kind);
+}
+
+TEST_CASE("hostile: resp, SIGTERM with 20 GETs of a 4 MiB value in flight: every bulk complete, "
+          "exit 0",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    sigterm_in_flight("resp", kind);
+}
+
+TEST_CASE("hostile: http --grace 0.3, a download not read past the grace period is reset, "
+          "never cut short by a clean end",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    // four.bin fits in the kernel's socket buffers (tcp_wmem's 4 MiB and the client's
+    // 64 KiB), so it is all sent at once and the response ends whole; a 64 MiB file cannot.
+    const std::string path = GENERATE(as<std::string>(), "/four.bin", "/huge.bin");
+    CAPTURE(kind, path);
+    scratch s(kind);
+    if (path == "/huge.bin") {
+        std::ofstream out(s.www() / "huge.bin", std::ios::binary);
+        const std::string mib(1 << 20, 'h');
+        for (int i = 0; i < 64; ++i) {
+            out << mib;
+        }
+    }
+    auto args = server_args("http", s);
+    args.insert(args.end(), {"--grace", "0.3"});
+    example_server server("http", kind, args);
+    const auto ready = s.dir() / "ready";
+    background client({"cut-http", server.port_text(), path, ready.string(), "1.5"}, 30s);
+    const bool got_ready = wait_for_file(ready, 20s, [&] { return client.done(); });
+    bool exited = false;
+    std::chrono::milliseconds took{};
+    if (got_ready) {
+        ::kill(server.pid(), SIGTERM);
+        const auto signalled = steady::now();
+        exited = wait_exited(server.pid(), 10s);
+        took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
+    }
+    const auto& r = client.join();
+    report("http --grace 0.3 cut " + path, kind, r.out + "\nexit_ms=" + std::to_string(took.count()));
+    CHECK(got_ready);
+    check_client(r);
+    INFO("http exited " << took.count() << " ms after SIGTERM");
+    CHECK(exited);
+    CHECK(took < 1500ms);  // before the client read again: the grace period ended it
+    CHECK(server.stop() == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. chatroom: four members at full speed, reading all they get
+
+TEST_CASE("hostile: chatroom, four members sending at full speed while reading are never "
+          "dropped",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    example_server server("chatroom", kind);
+    const auto bytes = std::to_string(sanitized() ? (256 << 10) : (1 << 20));
+    const auto r = hostile({"chat4", server.port_text(), bytes}, 120s);
+    report("chatroom four members", kind, r.out);
+    check_client(r);
+    CHECK(server.stop() == 0);
+}
