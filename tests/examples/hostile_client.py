@@ -577,89 +577,141 @@ def cut_http(port, path, ready, pause):
 
 
 def chat4(port, total):
+    """Each member runs in a process of its own (so that one member's Python work cannot
+    hold up another's reads), sending its lines from one thread and reading from another."""
     names = ["m0", "m1", "m2", "m3"]
     line_body = 100 - len("<m0> 000000 \n")  # the line as the others receive it: 100 bytes
     count = total // 100
+    payload = b"".join(b"%06d %s\n" % (k, b"y" * line_body) for k in range(count))
     members = []
     for name in names:
         s = connect(port, timeout=20)
-        members.append((name, s, reader(s, "member %s" % name, 60)))
+        members.append((name, s, reader(s, "member %s" % name, 20)))
     for name, s, r in members:
         s.sendall(b"/nick %s\n" % name.encode())
-    # Everyone has everyone's nick once each has seen "* you are now" for itself and the
-    # joins and nick changes of the later ones: read until our own "you are now", then wait
-    # until /who lists all four.
+    # Each has its nick once it has read "* you are now NAME"; all four are in once /who says.
     for name, s, r in members:
-        while True:
-            got = r.line()
-            if got == b"* you are now %s\n" % name.encode():
-                break
+        while r.line() != b"* you are now %s\n" % name.encode():
+            pass
     deadline = time.monotonic() + 5
     while True:
         s, r = members[0][1], members[0][2]
         s.sendall(b"/who\n")
-        while True:
+        got = r.line()
+        while not (got.startswith(b"* ") and b" here:" in got):
             got = r.line()
-            if got.startswith(b"* 4 here:") or got.startswith(b"* ") and b" here:" in got:
-                break
         if got.startswith(b"* 4 here:") and all(n.encode() in got for n in names):
             break
         check(time.monotonic() < deadline, "the room never had all four: %r" % got)
         time.sleep(0.05)
-    # From here each member's stream is: notices already queued (skipped below if they come
-    # before the first line), then the others' lines.
-    errors = []
-    stats = {}
 
-    def send_all(i):
-        name, s, _ = members[i]
-        lines = b"".join(b"%06d %s\n" % (k, b"y" * line_body) for k in range(count))
-        try:
-            s.settimeout(60)
-            s.sendall(lines)
-        except OSError as e:
-            errors.append("%s: sending: %s" % (name, e))
-
-    def read_all(i):
-        name, s, r = members[i]
-        want = {n: 0 for n in names if n != name}
-        got_lines = 0
-        r.deadline = time.monotonic() + 60
-        try:
-            while any(v < count for v in want.values()):
-                line = r.line()
-                if line.startswith(b"<"):
-                    sender = line[1:line.find(b">")].decode()
-                    seq = int(line[line.find(b">") + 2: line.find(b">") + 8])
-                    if sender not in want:
-                        errors.append("%s got a line from %s" % (name, sender))
-                        return
-                    if seq != want[sender]:
-                        errors.append("%s: from %s line %d, want %d (lines so far: %s)" %
-                                      (name, sender, seq, want[sender], want))
-                        return
-                    want[sender] += 1
-                    got_lines += 1
-                elif b"dropped" in line or b"left" in line:
-                    errors.append("%s got %r after %d lines (per sender: %s)" %
-                                  (name, line.strip(), got_lines, want))
-                    return
-        finally:
-            stats[name] = got_lines
-
-    threads = [threading.Thread(target=read_all, args=(i,), daemon=True) for i in range(4)]
-    threads += [threading.Thread(target=send_all, args=(i,), daemon=True) for i in range(4)]
+    go_r, go_w = os.pipe()
+    children = []
+    for i, (name, s, r) in enumerate(members):
+        res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)
+            os.write(res_w, repr(chat_member(name, names, s, r.buf, payload, count)).encode())
+            os._exit(0)
+        os.close(res_w)
+        children.append((pid, res_r))
     start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    os.write(go_w, b"go!!")
+    results = {}
+    for pid, res_r in children:
+        data = b""
+        while True:
+            chunk = os.read(res_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.waitpid(pid, 0)
+        check(data, "a member's process died")
+        res = eval(data.decode())  # a dict this script's child wrote
+        results[res["name"]] = res
     say("seconds", "%.2f" % (time.monotonic() - start))
-    say("lines_received", ",".join("%s:%d" % (n, stats.get(n, -1)) for n in names))
-    check(not errors, "; ".join(errors))
-    check(all(stats.get(n) == 3 * count for n in names), "lines: %s" % stats)
+    say("lines_received", ",".join("%s:%d" % (n, results[n]["lines"]) for n in names))
+    problems = []
+    for n in names:
+        res = results[n]
+        if res["lines"] != 3 * count or res["problem"]:
+            problems.append("%s got %d of %d lines (per sender %s), then %s; its send: %s; "
+                            "notices: %s; its stream ended %r" %
+                            (n, res["lines"], 3 * count, res["per_sender"], res["problem"],
+                             res["send"], res["notices"], res["tail"]))
+    check(not problems, " | ".join(problems))
     for name, s, r in members:
         s.close()
+
+
+def chat_member(name, names, s, already, payload, count):
+    """One member: sends `payload` while reading until it has every line of the others (or
+    a notice of a drop, or the end). Returns what it saw."""
+    res = {"name": name, "send": "not done", "problem": "", "notices": []}
+
+    def send():
+        try:
+            s.settimeout(20)
+            s.sendall(payload)
+            res["send"] = "ok"
+        except OSError as e:
+            res["send"] = repr(e)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    want = {n: 0 for n in names if n != name}
+    buf = bytes(already)
+    lines = 0
+    deadline = time.monotonic() + 20
+    s.settimeout(1)
+    while lines < 3 * count:
+        at = 0
+        while True:
+            nl = buf.find(b"\n", at)
+            if nl < 0:
+                break
+            line = buf[at:nl]
+            at = nl + 1
+            if line.startswith(b"<"):
+                close = line.find(b">")
+                sender_name = line[1:close].decode()
+                seq = int(line[close + 2:close + 8])
+                if want.get(sender_name) != seq:
+                    res["problem"] = "line %d from %s out of order (want %s)" % (
+                        seq, sender_name, want.get(sender_name))
+                    break
+                want[sender_name] += 1
+                lines += 1
+            elif line.startswith(b"*"):
+                res["notices"].append(line[:80].decode(errors="replace"))
+                if b"dropped" in line or b" left" in line:
+                    res["problem"] = "the notice %r" % line[:80]
+        buf = buf[at:]
+        if res["problem"]:
+            break
+        if lines >= 3 * count:
+            break
+        if time.monotonic() > deadline:
+            res["problem"] = "nothing more within 20 s"
+            break
+        try:
+            chunk = s.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except OSError as e:
+            res["problem"] = "recv: %r" % e
+            break
+        if not chunk:
+            res["problem"] = "end of stream"
+            break
+        buf += chunk
+    sender.join(20)
+    res["lines"] = lines
+    res["per_sender"] = want
+    res["tail"] = buf[-60:]
+    return res
 
 
 def main():
