@@ -17,6 +17,7 @@
                                  read nothing for PAUSE seconds, then read: a reset, never a
                                  clean end of stream before Content-Length bytes
   wide-data PORT MAILDIR N       smtp: a message with a DATA line of N bytes is stored as sent
+  big-value PORT N               resp: SET of an N-byte value, then GET gives it back whole
   chat4 PORT BYTES               chatroom: four members send BYTES of 100-byte lines each at full
                                  speed while reading; each must get every line of the other three
 
@@ -169,6 +170,8 @@ def probe(proto, port, limit=5.0):
         check(got.startswith(b"* welcome"), "chatroom probe: welcome %r" % got)
         s.sendall(b"/help\n")
         got = r.line()
+        while got.startswith(b"* ") and not got.startswith(b"* commands:"):
+            got = r.line()  # the room's notices may come first
         check(got.startswith(b"* commands:"), "chatroom probe: /help gave %r" % got)
     elif proto == "resp":
         s.sendall(resp_command("PING"))
@@ -572,6 +575,44 @@ def cut_http(port, path, ready, pause):
         check(body < length, "a reset after the whole body (%d of %d)" % (body, length))
 
 
+def big_value(port, n):
+    """resp: a value of n bytes that SET accepts comes back whole from GET, as from Redis
+    (whose bulk limit is 512 MB), and the connection goes on."""
+    value = (PATTERN * (n // len(PATTERN) + 1))[:n]
+    s = connect(port, timeout=20)
+    r = reader(s, "big value", 30)
+    s.sendall(resp_command("SET", "big", value))
+    got = r.line()
+    check(got == b"+OK\r\n", "SET of %d bytes: %r" % (n, got))
+    s.sendall(resp_command("STRLEN", "big"))
+    got = r.line()
+    check(got == b":%d\r\n" % n, "STRLEN: %r" % got)
+    s.sendall(resp_command("GET", "big") + resp_command("PING"))
+    # What comes back, however it ends, for the message.
+    data = b""
+    end = "complete"
+    want = b"$%d\r\n" % n
+    s.settimeout(10)
+    try:
+        while len(data) < len(want) + n + 2 + 7:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                end = "a clean end of stream"
+                break
+            data += chunk
+    except ConnectionResetError:
+        end = "a reset"
+    except socket.timeout:
+        end = "nothing more for 10 s"
+    check(data.startswith(want) and len(data) >= len(want) + n + 2,
+          "GET of the %d-byte value SET stored: %d bytes came back (%r...), then %s" %
+          (n, len(data), data[:20], end))
+    check(data[len(want):len(want) + n] == value, "GET: the value differs")
+    rest = data[len(want) + n:]
+    check(rest == b"\r\n+PONG\r\n", "after the bulk: %r" % rest[:40])
+    say("value_bytes", n)
+
+
 # ---------------------------------------------------------------------------------------------
 # chatroom: four members at full speed
 
@@ -732,6 +773,8 @@ def main():
         sigterm(args[0], int(args[1]), int(args[2]), args[3], args[4])
     elif mode == "cut-http":
         cut_http(int(args[0]), args[1], args[2], float(args[3]))
+    elif mode == "big-value":
+        big_value(int(args[0]), int(args[1]))
     elif mode == "wide-data":
         wide_data(int(args[0]), args[1], int(args[2]))
     elif mode == "chat4":

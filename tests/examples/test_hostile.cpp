@@ -374,6 +374,17 @@ TEST_CASE("hostile: smtp stores a message with a DATA line of 4 MiB", "[examples
     CHECK(server.stop() == 0);
 }
 
+TEST_CASE("hostile: resp, a 20 MiB value that SET stored comes back whole from GET",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    example_server server("resp", kind);
+    const auto r = hostile({"big-value", server.port_text(), std::to_string(20 << 20)});
+    report("resp 20 MiB value", kind, r.out);
+    check_client(r);
+    CHECK(server.stop() == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Trickling peers
 
@@ -461,7 +472,8 @@ TEST_CASE("hostile: http --grace 0.3, a download not read past the grace period 
         took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
     }
     const auto& r = client.join();
-    report("http --grace 0.3 cut " + path, kind, r.out + "\nexit_ms=" + std::to_string(took.count()));
+    report("http --grace 0.3 cut " + path, kind,
+           r.out + "\nexit_ms=" + std::to_string(took.count()));
     CHECK(got_ready);
     check_client(r);
     INFO("http exited " << took.count() << " ms after SIGTERM");
