@@ -3,6 +3,8 @@
 
   flood PROTO PORT SECONDS       one connection pipelines requests for SECONDS and never reads;
                                  halfway, a second connection must get its answer (the probe)
+  flood-verify PROTO PORT R S    R rounds: pipeline for S seconds without reading, then read
+                                 every reply: byte for byte what was asked (echo, resp, smtp)
   probe PROTO PORT               one ordinary request and its answer
   noops PORT N                   smtp: N "NOOP" in one send (then QUIT): N 250s in order, 221
   posts PORT N                   http: N pipelined "POST /echo" with a 1-byte body, in one send
@@ -248,6 +250,66 @@ def flood(proto, port, seconds):
     say("flood_error", error[0].errno if error[0] is not None else 0)
     say("flood_received_at_end", pending)
     s.close()
+
+
+# What a request of flood-verify is answered with, exactly.
+REPLY = {
+    "echo": (b"e\n", b"e\n"),
+    "resp": (resp_command("PING"), b"+PONG\r\n"),
+    "smtp": (b"NOOP\r\n", b"250 2.0.0 OK\r\n"),
+}
+
+
+def flood_verify(proto, port, rounds, seconds):
+    """Rounds of: pipeline requests in bursts of random sizes for `seconds` without reading,
+    then read every reply: each must be exactly what the protocol answers, byte for byte
+    (replies queued while a send waited for room must not be garbled)."""
+    import random
+    request, reply = REPLY[proto]
+    for round_ in range(rounds):
+        rng = random.Random(round_)
+        s = connect(port, timeout=20)
+        if proto == "smtp":
+            greeting = reader(s, "greeting", 5).line()
+            check(greeting.startswith(b"220 "), "greeting %r" % greeting)
+        s.setblocking(False)
+        sent = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            _, w, _ = select.select([], [s], [], 0.05)
+            if not w:
+                continue
+            try:
+                sent += s.send(request * rng.choice([1, 1, 2, 3, 50, 500, 5000]))
+            except BlockingIOError:
+                pass
+        s.setblocking(True)
+        s.settimeout(20)
+        rest = (-sent) % len(request)
+        if rest:
+            s.sendall(request[len(request) - rest:])
+        count = (sent + rest) // len(request)
+        want = reply * count
+        got = bytearray()
+        how = "complete"
+        try:
+            while len(got) < len(want):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    how = "end of stream"
+                    break
+                got += chunk
+        except OSError as e:
+            how = repr(e)
+        s.close()
+        if got != want:
+            at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                      min(len(got), len(want)))
+            fail("round %d: %d requests (%r), %d bytes back of %d (%s); first difference at "
+                 "byte %d: got %r, want %r" %
+                 (round_ + 1, count, request, len(got), len(want), how, at,
+                  bytes(got[max(0, at - 16):at + 24]), want[max(0, at - 16):at + 24]))
+        say("round_%d_requests" % (round_ + 1), count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -759,6 +821,8 @@ def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "flood":
         flood(args[0], int(args[1]), float(args[2]))
+    elif mode == "flood-verify":
+        flood_verify(args[0], int(args[1]), int(args[2]), float(args[3]))
     elif mode == "probe":
         say("probe_ms", int(probe(args[0], int(args[1])) * 1000))
     elif mode == "noops":
