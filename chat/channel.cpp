@@ -18,6 +18,21 @@
 namespace ringchat::chat {
 namespace {
 
+// TRICKY: a send in progress points into the strings of the entries it gathered, and the
+// output queue moves its entries when it grows (a push while the send waits for room). A
+// string short enough to keep its bytes inside itself (the small-string buffer) moves them
+// with its entry, and the send would then read freed memory; one whose bytes are on the heap
+// does not. So a queued string never keeps its bytes inside itself: a capacity of at least
+// sizeof(std::string) cannot be inline. (The buffer of a small chunk sent is kept for the next
+// push, so this costs an allocation once, not per message.)
+constexpr std::size_t off_inline_capacity = sizeof(std::string);
+
+void keep_off_inline(std::string& s) {
+    if (s.capacity() < off_inline_capacity) {
+        s.reserve(off_inline_capacity);
+    }
+}
+
 /// Parts in one gathered send. Pushes coalesce into chunks of up to coalesce_limit, so 16
 /// parts hold out_buffer_size's 64 KiB; the array lives in the writer's frame, one per
 /// connection, so it is kept small.
@@ -50,7 +65,14 @@ struct channel::output_room {
     void await_resume() const noexcept {}
 };
 
-void channel::overflow() noexcept { shut(make_error_code(errc::output_overflow)); }
+bool channel::overflows(std::size_t n) noexcept {
+    if (queued_bytes_ - n <= options_.high_water) {
+        return false;  // one large reply into a queue that was not backed up
+    }
+    reset_on_shut_ = true;  // what was refused never reaches the peer: it must not see a FIN
+    shut(make_error_code(errc::output_overflow));
+    return true;
+}
 
 struct channel::next_turn {
     channel& ch;
@@ -385,9 +407,9 @@ void channel::push_new(std::string_view data) {
     entry& e = out_.emplace_back();
     e.data = std::move(spare_);
     e.data.assign(data);
+    keep_off_inline(e.data);
     queued_bytes_ += data.size();
-    if (queued_bytes_ > output_cap_) {
-        overflow();
+    if (queued_bytes_ > output_cap_ && overflows(data.size())) {
         return;
     }
     wake_writer();
@@ -408,12 +430,12 @@ void channel::push(std::string&& data) {
     if (data.empty() || !open_) {
         return;
     }
-    queued_bytes_ += data.size();
-    if (queued_bytes_ > output_cap_) {
-        queued_bytes_ -= data.size();
-        overflow();
+    keep_off_inline(data);
+    // Judged before it is counted: `data` is not in the queue that shut() would drop.
+    if (queued_bytes_ + data.size() > output_cap_ && overflows(0)) {
         return;
     }
+    queued_bytes_ += data.size();
     enqueue(entry{std::move(data), 0, entry::kind::bytes});
 }
 
@@ -469,7 +491,7 @@ void channel::shut(std::error_code why) noexcept {
     in_.cancel();
     writer_cancel_.cancel();
     if (socket_.valid()) {
-        if (queued_bytes_ > 0 || !producers_.empty()) {
+        if (queued_bytes_ > 0 || !producers_.empty() || reset_on_shut_) {
             // Output is dropped: the peer must not take what it got for all there was
             // (a FIN after half a body reads as a complete response).
             abort_connection();
@@ -699,6 +721,7 @@ task<> channel::write_loop() {
                     drop_front();
                 } else {
                     queued_bytes_ += next.size();
+                    keep_off_inline(next);
                     out_.push_front(entry{std::move(next), 0, entry::kind::bytes});
                 }
                 continue;

@@ -52,8 +52,9 @@ struct channel_options {
     /// a server stops reading a client that does not read. 0 = never pause.
     std::size_t high_water = 256 * 1024;
     /// The hard cap: a push that takes queued output past this closes the channel with
-    /// errc::output_overflow (queued output is dropped; the peer sees a reset). It stops
-    /// what back-pressure cannot: pushes that do not answer this channel's own input (a
+    /// errc::output_overflow (queued output is dropped; the peer sees a reset), unless the
+    /// queue held at most high_water before it (one large reply, a 20 MiB value, may go). It
+    /// stops what back-pressure cannot: pushes that do not answer this channel's own input (a
     /// broadcast to a member who never reads, a loop that writes without drain()). 0 = none.
     std::size_t max_output = 16 * 1024 * 1024;
     /// Fairness: at most this many received bytes are framed per reactor turn (then the
@@ -215,8 +216,7 @@ public:
         if (entry* last = coalescing_tail(data.size())) {
             last->data.append(data);
             queued_bytes_ += data.size();
-            if (queued_bytes_ > output_cap_) [[unlikely]] {
-                overflow();
+            if (queued_bytes_ > output_cap_ && overflows(data.size())) [[unlikely]] {
                 return;
             }
             wake_writer();
@@ -314,8 +314,9 @@ private:
     bool input_paused() const noexcept { return queued_bytes_ > input_pause_; }
     /// Waits until queued output is below the low-water mark, or the channel closed.
     struct output_room;
-    /// Closes the channel for a push past max_output.
-    void overflow() noexcept;
+    /// A push of `n` bytes took the queue past max_output: closes the channel (and says so)
+    /// unless the queue held at most high_water before it, as one large reply may.
+    bool overflows(std::size_t n) noexcept;
     // Per push: inline; the writer is parked (woken once per turn) or started once.
     void wake_writer() {
         if (writer_waiting_) {
@@ -400,6 +401,7 @@ private:
     frame reader_frame_;
     bool nothing_buffered_ = false;  // read() found no frame in the input just before
     bool reader_inline_ = false;     // read() is running the reader from its await_suspend
+    bool reset_on_shut_ = false;     // output was refused (max_output): the close is a reset
     bool framed_inline_ = false;     // ... and the reader parked with the frame meanwhile
     task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
     ring_deque<entry> out_;

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "chat/async_chat.hpp"
 #include "chat/channel.hpp"
@@ -165,6 +166,25 @@ TEST_CASE("pushes past max_output close the channel with output_overflow", "[cha
         CHECK(pushes < 100'000);
         auto f = co_await ch.read();
         CHECK_FALSE(f);
+    });
+}
+
+TEST_CASE("one reply larger than max_output into a queue that was not backed up goes out whole",
+          "[channel][safety]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::tcp_pair(r);
+        channel_options o;
+        o.max_output = 1024 * 1024;
+        channel ch(std::move(ours), o);
+        ch.push("header\n");
+        ch.push(std::string(4 << 20, 'v'));  // a 4 MiB value: one reply, not a pile-up
+        CHECK(ch.is_open());
+        co_await ch.finish();
+        const std::string got = co_await test::recv_all(peer);
+        CHECK(got.size() == 7 + (std::size_t{4} << 20));
+        CHECK(ch.close_reason() == std::error_code());
     });
 }
 
@@ -659,5 +679,33 @@ TEST_CASE("set_frame_pieces(): a 1 MiB line comes in bounded pieces, then lines 
         REQUIRE(after);
         CHECK(after.text() == "after");
         (void)co_await sender.join();
+    });
+}
+
+// --- what a send in progress points into does not move ------------------------------------------
+
+TEST_CASE("a short chunk being sent stays put while later pushes grow the output queue",
+          "[channel][safety]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [ours, peer] = test::socket_pair(r);
+        const int small = 4096;
+        REQUIRE(::setsockopt(ours.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+        channel ch(std::move(ours));
+        // The socket's buffer is full: the next send has to wait, pointing at its chunk.
+        const std::size_t filled = test::fill_send_buffer(ch.socket());
+        ch.push("+PONG\r\n");  // short: a string keeps it inside itself, in the queue's entry
+        co_await turns(r, 3);  // the writer's send is out, waiting for room
+        // Many entries: the queue grows, and what it holds moves.
+        std::string expected = "+PONG\r\n";
+        for (int i = 0; i < 64; ++i) {
+            const std::string part = fmt::format("{:04}", i) + std::string(4092, 'x');
+            ch.push(part);
+            expected += part;
+        }
+        const std::string got = co_await test::recv_exactly(peer, filled + expected.size());
+        REQUIRE(got.size() == filled + expected.size());
+        CHECK(got.substr(filled) == expected);
     });
 }
