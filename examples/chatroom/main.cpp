@@ -238,11 +238,11 @@ int main(int argc, char** argv) {
     so.channel.max_frame = max_line;
     so.channel.write_timeout = std::chrono::seconds(write_timeout_s);
     // Fan-out: every line read goes to everyone else, so a member's output grows with the
-    // others' input. A writer sends at most 64 KiB per reactor turn (one gathered send; on
-    // io_uring it completes at the next poll), so the input one member may bring per turn is
-    // kept well below that: with the default 64 KiB, four members at full speed filled each
-    // other's queues by 128 KiB a turn and were dropped as slow though they read at once.
-    so.channel.input_per_turn = 16 * 1024;
+    // others' input. A writer sends at most 64 KiB per reactor turn on io_uring (one gathered
+    // send, which completes at the next poll), so a member's input is framed one received
+    // chunk per turn: with the default 64 KiB, four members at full speed filled each other's
+    // queues by 128 KiB a turn and were dropped as slow though they read at once.
+    so.channel.input_per_turn = 4 * 1024;
     return examples::run_server("chatroom", opts, [&rm, so](reactor& r, listener& l) {
         return serve_room(r, l, rm, so);
     });
