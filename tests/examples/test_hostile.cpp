@@ -215,6 +215,24 @@ bool refused_within(std::uint16_t port, std::chrono::milliseconds limit) {
     }
 }
 
+/// Waits (10 s at most) until the server has at most `n` descriptors open: none leaked. (Not
+/// exactly `n`: one open when `n` was counted may have gone since, which is no leak; once in
+/// ten runs of the ASan build the chatroom's count stayed off by one that way.)
+bool descriptors_back(const example_server& server, std::size_t n) {
+    const auto deadline = steady::now() + 10s;
+    for (;;) {
+        const std::size_t now = server.descriptors().size();
+        if (now <= n) {
+            return true;
+        }
+        if (steady::now() >= deadline) {
+            INFO("descriptors: " << now << ", at first " << n);
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
 /// The never-reading client against `name` (its protocol `proto`): RSS bounded, a probe
 /// served during the flood and after it, the descriptors given back.
 void never_reading(const std::string& name, backend_kind kind,
@@ -226,7 +244,7 @@ void never_reading(const std::string& name, backend_kind kind,
     const auto fds = server.descriptors().size();
     // A first request, so that what the server allocates once is allocated.
     check_client(hostile({"probe", name, server.port_text()}, 20s));
-    REQUIRE(server.wait_for_descriptors(fds));
+    REQUIRE(descriptors_back(server, fds));
     const std::size_t before = rss_kib(server.pid());
 
     std::size_t peak = before;
@@ -258,7 +276,7 @@ void never_reading(const std::string& name, backend_kind kind,
 
     // The flood gone: served, and its descriptor given back.
     check_client(hostile({"probe", name, server.port_text()}, 20s));
-    CHECK(server.wait_for_descriptors(fds));
+    CHECK(descriptors_back(server, fds));
     CHECK(server.stop() == 0);
 }
 
@@ -418,7 +436,7 @@ TEST_CASE("hostile: http, a head or body trickled past --header-timeout/--body-t
     const auto r = hostile({"trickle-http", server.port_text()}, 30s);
     report("http trickle", kind, r.out);
     check_client(r);
-    CHECK(server.wait_for_descriptors(fds));
+    CHECK(descriptors_back(server, fds));
     CHECK(server.stop() == 0);
 }
 
@@ -435,7 +453,7 @@ TEST_CASE("hostile: smtp, a command or DATA line trickled past --command-timeout
     const auto r = hostile({"trickle-smtp", server.port_text()}, 30s);
     report("smtp trickle", kind, r.out);
     check_client(r);
-    CHECK(server.wait_for_descriptors(fds));
+    CHECK(descriptors_back(server, fds));
     CHECK(server.stop() == 0);
 }
 
