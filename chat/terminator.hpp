@@ -1,7 +1,7 @@
 // chat/terminator.hpp — what ends a record on the input side, and the pure scanner over it.
 //
 // A `terminator` is asynchat's `terminator`: a byte string, a byte count, or none. `scan()` is
-// one iteration of asynchat's `handle_read` loop ported 1:1 (shared/ASYNCHAT-SEMANTICS.md §4.2),
+// one iteration of asynchat's `handle_read` loop ported 1:1 (docs/asynchat-semantics.md §4.2),
 // so a channel built on it reports exactly asynchat's collect/found calls for every chunking of
 // the stream. Invariant: scanning never allocates, never does I/O, and only ever holds back a
 // proper prefix of a string terminator (fewer bytes than the terminator); every other byte is

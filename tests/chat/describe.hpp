@@ -1,5 +1,5 @@
 // tests/chat/describe.hpp — how the chat tests print bytes and terminators, so that traces
-// and failures read like shared/ASYNCHAT-SEMANTICS.md ('a\r\n', count(3), bytes('\r\n')).
+// and failures read like docs/asynchat-semantics.md ('a\r\n', count(3), bytes('\r\n')).
 #pragma once
 
 #include <string>

@@ -3,7 +3,7 @@
 // memory) and the channel's (random chunkings through real sockets, on both backends).
 //
 // A script is what a handler does: the first terminator, then for each frame found a new
-// terminator or none. The model (model::advance) is written from ASYNCHAT-SEMANTICS.md over
+// terminator or none. The model (model::advance) is written from docs/asynchat-semantics.md over
 // the whole stream, with no chunks at all; a framer or channel fed the stream in any chunking
 // must give its events.
 #pragma once

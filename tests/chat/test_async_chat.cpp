@@ -3,7 +3,7 @@
 //
 // Sections: 1 helpers (a task beside the body that the body joins, CPython's echo server, an
 // echo_client as in CPython's test); 2 CPython's test_asynchat.py re-expressed
-// (shared/ASYNCHAT-SEMANTICS.md §8); 3 asynchat's rules the facade keeps call for call
+// (docs/asynchat-semantics.md §8); 3 asynchat's rules the facade keeps call for call
 // (get_terminator() during a count, a terminator changed inside found_terminator for the rest
 // of the same read, discard_buffers() there, held prefixes); 4 handle_close on a peer reset
 // (TCP). Invariant: every expectation is asynchat 3.11's, except where §9 allows a difference;

@@ -3,7 +3,7 @@
 //
 // Sections: 1 helpers (a task beside the body that the body joins, a yield, CPython's echo
 // server, a sender that lets the channel read between pieces); 2 CPython's test_asynchat.py
-// re-expressed for read() (shared/ASYNCHAT-SEMANTICS.md §8); 3 framing over reads (split
+// re-expressed for read() (docs/asynchat-semantics.md §8); 3 framing over reads (split
 // terminator, several frames per read, switching terminators, end of stream, frame limit);
 // 4 output (close_when_done, discard_buffers, gathering, drain, finish, producers); 5 timeouts
 // and a peer reset (TCP). Invariant: no test depends on how the kernel cuts the stream into
@@ -360,7 +360,7 @@ task<> split_check(reactor& r, split_case c) {
 
 TEST_CASE("read(): a terminator split across reads is found", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    // §4.4 of ASYNCHAT-SEMANTICS.md: held prefixes, a false prefix, the longest prefix.
+    // §4.4 of docs/asynchat-semantics.md: held prefixes, a false prefix, the longest prefix.
     auto c = GENERATE(values<split_case>({
         {"\r\n", {"HEL", "LO\r", "\nrest"}, {"HELLO"}, "rest"},
         {"\r\n", {"abc\r", "x\r\n"}, {"abc\rx"}, ""},

@@ -4,7 +4,7 @@
 // handler change the terminator after each frame, and records where each frame points); 2 the
 // basic contract; 3 changing the terminator (HTTP-like over every chunking, held prefixes
 // rescanned); 4 zero copy; 5 partial() and discard(); 6 the frame limit; 7 properties: the
-// stream-level model (shared/ASYNCHAT-SEMANTICS.md §4.7 item 6, plus max_frame) against
+// stream-level model (docs/asynchat-semantics.md §4.7 item 6, plus max_frame) against
 // random chunkings, then with the terminator also changed between reads. Invariant: a frame
 // is what asynchat would collect between two found_terminator calls, whatever the chunking;
 // random cases use fixed seeds and print what is needed to replay them.
@@ -274,7 +274,7 @@ TEST_CASE("framer: asynchat's tables, frame by frame, over every chunking", "[fr
         std::vector<std::string> frames;
         std::string_view partial;
     };
-    // shared/ASYNCHAT-SEMANTICS.md §4.4 and §4.5, read as frames.
+    // docs/asynchat-semantics.md §4.4 and §4.5, read as frames.
     const auto r = GENERATE(values<row>({
         {"\n", "a\nbb\nccc\nd", {"a", "bb", "ccc"}, "d"},
         {"\n", "\n\n\n", {"", "", ""}, ""},
@@ -707,9 +707,13 @@ TEST_CASE("framer: with pieces on, a frame over max_frame comes in pieces, never
         std::vector<std::string> frames;
     };
     const std::vector<example> examples = {
-        {"\n", "abcd\nabcdefghijk\nxy\n\nabcdefgh\n", {"abcd", "abcdefghijk", "xy", "", "abcdefgh"}},
+        {"\n",
+         "abcd\nabcdefghijk\nxy\n\nabcdefgh\n",
+         {"abcd", "abcdefghijk", "xy", "", "abcdefgh"}},
         // A terminator prefix inside long data, and one split across chunks.
-        {"\r\n", "ab\r\ncd\ref\rgh\r\r\nlonger line\r\n", {"ab", "cd\ref\rgh\r", "longer line"}},
+        {"\r\n",
+         "ab\r\ncd\ref\rgh\r\r\nlonger line\r\n",
+         {"ab", "cd\ref\rgh\r", "longer line"}},
     };
     for (const auto& ex : examples) {
         for (const auto& chunks : every_chunking(ex.stream)) {

@@ -2,7 +2,7 @@
 //
 // Sections: 1 helpers (a `session` drives feed() as a channel does: held bytes go in front of
 // the next read); 2 find_prefix_at_end; 3 the terminator value; 4 one scan step; 5 the tables
-// of shared/ASYNCHAT-SEMANTICS.md §4.3–4.6; 6 CPython's test_asynchat cases; 7 property: the
+// of docs/asynchat-semantics.md §4.3–4.6; 6 CPython's test_asynchat cases; 7 property: the
 // stream-level model (§4.7 item 6) against random chunkings; 8 differential against the
 // machine's Python asynchat. Invariant: every expectation is asynchat 3.11's observable
 // behaviour; random cases use fixed seeds and print what is needed to replay them.
