@@ -160,9 +160,7 @@ void channel::end_input(std::error_code why, frame& out) {
 task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
     // Back-pressure: no more input while the output is above high water.
     if (input_paused()) {
-        while (open_ && !below_low_water()) {
-            co_await output_room{*this};
-        }
+        co_await drain();
     }
     if (!in_frame) {
         frame_since_ = clock::time_point();
@@ -306,9 +304,7 @@ task<> channel::read_loop() {
         // Back-pressure: no frame for the session while its output is above high water;
         // the peer's bytes wait in the kernel (and fill its send buffer) meanwhile.
         if (input_paused()) {
-            while (open_ && !below_low_water()) {
-                co_await output_room{*this};
-            }
+            co_await drain();  // a coroutine frame, but only while paused
             nothing_buffered_ = false;  // read() did not look: look now
         }
         const auto started = read_started();
@@ -747,9 +743,9 @@ task<> channel::write_loop() {
         in_flight_entries_ = parts;
         const auto prepare = [this](auto& op) {
             if (options_.write_timeout.count() > 0) {
-                // Counted only if the send has to wait: one the kernel takes at once costs
-                // no timer (on io_uring, no linked timeout: an SQE and a CQE per send).
-                op.set_deadline_if_blocked(clock::now() + options_.write_timeout);
+                // Starts only if the send has to wait: one the kernel takes at once costs no
+                // clock read and no timer (on io_uring no linked timeout, an SQE and a CQE).
+                op.set_timeout_if_blocked(options_.write_timeout);
             }
             op.set_cancel_source(writer_cancel_);
         };

@@ -202,9 +202,7 @@ void epoll_backend::complete(io_request& r, std::int32_t res, std::uint32_t flag
 }
 
 bool epoll_backend::start(io_request& r) noexcept {
-    // A deadline that counts only once the request waits was just set: no clock read.
-    if (r.has_deadline() && !r.deadline_if_blocked && r.deadline <= clock::now() &&
-        r.op != opcode::close) {
+    if (r.has_deadline() && r.deadline <= clock::now() && r.op != opcode::close) {
         r.res = r.op == opcode::sleep ? 0 : -ETIMEDOUT;
         return false;
     }
@@ -255,6 +253,9 @@ bool epoll_backend::start(io_request& r) noexcept {
     }
     track(r);
     park(r, st);
+    if (r.timeout_if_blocked.count() > 0) {
+        r.deadline = clock::now() + r.timeout_if_blocked;  // it waits: its timeout starts
+    }
     if (r.has_deadline()) {
         heap_push(r);
     }

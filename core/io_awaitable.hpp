@@ -98,11 +98,10 @@ public:
     io_ref<Derived> cancel_with(cancel_source& source) && noexcept;
 
     void set_deadline(clock::time_point t) noexcept { req_.deadline = t; }
-    /// A deadline that counts only if the operation has to wait (io_request's
-    /// deadline_if_blocked): for the common send that the kernel takes at once.
-    void set_deadline_if_blocked(clock::time_point t) noexcept {
-        req_.deadline = t;
-        req_.deadline_if_blocked = true;
+    /// A timeout that starts only if the operation has to wait (io_request's
+    /// timeout_if_blocked): for the common send that the kernel takes at once.
+    void set_timeout_if_blocked(std::chrono::nanoseconds d) noexcept {
+        req_.timeout_if_blocked = d;
     }
     void set_cancel_source(cancel_source& source) noexcept { source_ = &source; }
 

@@ -50,10 +50,11 @@ struct io_request {
     int flags = 0;
     /// Absolute deadline; clock::time_point::max() = none. On io_uring a linked timeout.
     clock::time_point deadline = clock::time_point::max();
-    /// The deadline counts only once the operation has to wait (a send or recv that completes
-    /// at once costs no timer): io_uring tries it with MSG_DONTWAIT first and links the
-    /// timeout to the retry; epoll arms its timer only when it parks the request.
-    bool deadline_if_blocked = false;
+    /// A timeout that starts only once the operation has to wait (send, sendmsg, recv): one
+    /// that completes at once costs no timer and no clock read. io_uring tries it with
+    /// MSG_DONTWAIT first, then sets `deadline` and links it to the retry; epoll sets
+    /// `deadline` when it parks the request. 0 = none.
+    std::chrono::nanoseconds timeout_if_blocked{0};
     /// A plain sleep: a graceful stop ends it at once, and refuses new ones, so that a
     /// periodic task ends with the stop (timers that guard I/O go on until the grace ends).
     bool cancel_on_stop = false;

@@ -13,6 +13,7 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <liburing.h>
@@ -223,12 +224,15 @@ bool uring_backend::start(io_request& r) noexcept {
 }
 
 void uring_backend::state::prepare(io_request& r, ready_queue& overflow, uring_backend& self) {
-    // A deadline that counts only once the request waits: first without it, and without
+    // A timeout that starts only once the request waits: first without it, and without
     // waiting (MSG_DONTWAIT completes with EAGAIN rather than poll); walk() then submits
-    // it again with its timeout linked.
-    const bool try_first = r.deadline_if_blocked &&
-                           (r.op == opcode::send || r.op == opcode::sendmsg ||
-                            r.op == opcode::recv);
+    // it again with its deadline set and linked. Other opcodes cannot try first.
+    const bool can_try_first =
+        r.op == opcode::send || r.op == opcode::sendmsg || r.op == opcode::recv;
+    if (r.timeout_if_blocked.count() > 0 && !can_try_first) {
+        r.deadline = clock::now() + std::exchange(r.timeout_if_blocked, {});
+    }
+    const bool try_first = r.timeout_if_blocked.count() > 0;
     const int dontwait = try_first ? MSG_DONTWAIT : 0;
     const bool linked = r.has_deadline() && r.op != opcode::sleep && !try_first;
     // A linked timeout needs its SQE right after the operation's, in the same submission:
@@ -373,13 +377,15 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
             }
             if (res == -EAGAIN && !r.cancel_requested &&
                 (r.op == opcode::send || r.op == opcode::sendmsg || r.op == opcode::recv)) {
-                // Not now: either the try without waiting of a deadline_if_blocked request
+                // Not now: either the try without waiting of a timeout_if_blocked request
                 // (again with the deadline linked), or a kernel quirk: the socket is
                 // O_NONBLOCK (for sendfile(2) and the epoll backend), and when the kernel
                 // retries a send that already polled (a partial send, then a full buffer)
                 // it punts it to io-wq, where O_NONBLOCK answers EAGAIN instead of waiting.
                 // Either way it is submitted again, and polls.
-                r.deadline_if_blocked = false;
+                if (r.timeout_if_blocked.count() > 0) {
+                    r.deadline = clock::now() + std::exchange(r.timeout_if_blocked, {});
+                }
                 queued.push_back({&r, false});
                 continue;
             }
