@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/suite.py -- ringchat's bench suite: line echo on io_uring and epoll against hand-written
 baselines and Python's asynchat; syscalls per request; idle connections' memory; RESP against
 redis-server. Standard library only.

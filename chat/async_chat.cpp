@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // chat/async_chat.cpp — asynchat's handle_read loop over scan(), per received chunk.
-#include "chat/async_chat.hpp"
+#include "async_chat.hpp"
 
 #include <string>
 
-#include "core/error.hpp"
+#include "../core/error.hpp"
 
 namespace ringchat::chat {
 

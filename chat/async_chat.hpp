@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat/async_chat.hpp — the classic facade, for code ported from Python's asynchat.
 //
 //     class echo_line : public chat::async_chat {
@@ -25,9 +26,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "chat/channel.hpp"
-#include "chat/terminator.hpp"
-#include "core/task.hpp"
+#include "channel.hpp"
+#include "terminator.hpp"
+#include "../core/task.hpp"
 
 namespace ringchat::chat {
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // chat/channel.cpp — read() over the framer, and the writer coroutine over the output FIFO.
-#include "chat/channel.hpp"
+#include "channel.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -11,9 +12,9 @@
 #include <system_error>
 #include <utility>
 
-#include "core/error.hpp"
-#include "core/log.hpp"
-#include "core/reactor.hpp"
+#include "../core/error.hpp"
+#include "../core/log.hpp"
+#include "../core/reactor.hpp"
 
 namespace ringchat::chat {
 namespace {

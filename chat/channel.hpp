@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat/channel.hpp — a connected byte stream with asynchat's framing on input and a producer
 // FIFO on output, as coroutines.
 //
@@ -30,15 +31,15 @@
 #include <string_view>
 #include <vector>
 
-#include "chat/framer.hpp"
-#include "chat/terminator.hpp"
-#include "core/io_awaitable.hpp"
-#include "core/reactor.hpp"
-#include "core/receiver.hpp"
-#include "core/ring_deque.hpp"
-#include "core/socket.hpp"
-#include "core/task.hpp"
-#include "producers/producer.hpp"
+#include "framer.hpp"
+#include "terminator.hpp"
+#include "../core/io_awaitable.hpp"
+#include "../core/reactor.hpp"
+#include "../core/receiver.hpp"
+#include "../core/ring_deque.hpp"
+#include "../core/socket.hpp"
+#include "../core/task.hpp"
+#include "../producers/producer.hpp"
 
 namespace ringchat::chat {
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // chat/framer.cpp — scan() driven over chunks, with the frame limit.
-#include "chat/framer.hpp"
+#include "framer.hpp"
 
 #include <algorithm>
 #include <utility>

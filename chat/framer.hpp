@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat/framer.hpp — the input side of a channel as a pure state machine: chunks in, frames out.
 //
 // Fed the chunks a transport receives, it cuts them with the current terminator exactly as
@@ -17,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "chat/terminator.hpp"
+#include "terminator.hpp"
 
 namespace ringchat::chat {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat/serve.hpp — servers and clients over channels.
 //
 //     chat::serve(r, listener, [](chat::channel& ch) -> task<> { ... });  // coroutine API
@@ -17,11 +18,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "chat/async_chat.hpp"
-#include "chat/channel.hpp"
-#include "core/listener.hpp"
-#include "core/log.hpp"
-#include "core/reactor.hpp"
+#include "async_chat.hpp"
+#include "channel.hpp"
+#include "../core/listener.hpp"
+#include "../core/log.hpp"
+#include "../core/reactor.hpp"
 
 namespace ringchat::chat {
 

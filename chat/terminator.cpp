@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // chat/terminator.cpp — the terminator value and asynchat's scan step, over plain bytes.
 //
 // Each branch of `scan()` mirrors one branch of asynchat 3.11's `handle_read` loop
 // (docs/asynchat-semantics.md §4.2) and says which. Invariant: nothing here allocates once a
 // terminator exists, and `scan()` only writes `t` to count a count down.
-#include "chat/terminator.hpp"
+#include "terminator.hpp"
 
 #include <algorithm>
 #include <cstring>

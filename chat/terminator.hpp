@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat/terminator.hpp — what ends a record on the input side, and the pure scanner over it.
 //
 // A `terminator` is asynchat's `terminator`: a byte string, a byte count, or none. `scan()` is

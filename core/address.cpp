@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Parsing and printing socket addresses.
-#include "core/address.hpp"
+#include "address.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

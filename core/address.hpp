@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // address: an IPv4, IPv6 or Unix-domain socket address, by value.
 //
 //     auto a = address::parse("127.0.0.1:8080");   // also "[::1]:8080", "unix:/run/x.sock"
@@ -9,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/result.hpp"
+#include "result.hpp"
 
 namespace ringchat {
 

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // What both backends share: the list of requests in flight, completion bookkeeping, and
 // the backend kind's names.
-#include "core/backend.hpp"
+#include "backend.hpp"
 
 #include <cerrno>
 #include <cstdlib>

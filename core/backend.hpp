@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seam between the reactor and a kernel interface (io_uring or epoll).
 //
 // A backend starts io_requests, cancels them, and in poll() submits what is pending, waits
@@ -15,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/io_request.hpp"
+#include "io_request.hpp"
 
 namespace ringchat {
 

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Backend selection with the automatic fallback to epoll.
-#include "core/backend_select.hpp"
+#include "backend_select.hpp"
 
 #include <cerrno>
 #include <system_error>
 
-#include "core/epoll_backend.hpp"
-#include "core/error.hpp"
-#include "core/log.hpp"
-#include "core/uring_backend.hpp"
+#include "epoll_backend.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "uring_backend.hpp"
 
 namespace ringchat {
 namespace {

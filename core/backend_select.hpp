@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // make_backend(): the one place that decides between io_uring and epoll.
 #pragma once
 
 #include <memory>
 
-#include "core/backend.hpp"
+#include "backend.hpp"
 
 namespace ringchat {
 

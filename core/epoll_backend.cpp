@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The epoll backend: try the syscall first, park on EAGAIN, retry on readiness.
-#include "core/epoll_backend.hpp"
+#include "epoll_backend.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,7 +15,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "core/log.hpp"
+#include "log.hpp"
 
 namespace ringchat {
 namespace {

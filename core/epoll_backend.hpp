@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The epoll backend: non-blocking syscalls tried at once, readiness waited for only on
 // EAGAIN, deadlines in a binary heap. With epoll_backend.cpp, the only file that includes
 // <sys/epoll.h>.
@@ -11,8 +12,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/backend.hpp"
-#include "core/result.hpp"
+#include "backend.hpp"
+#include "result.hpp"
 
 struct epoll_event;  // <sys/epoll.h>, which only epoll_backend.cpp includes
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The category behind ringchat::errc.
-#include "core/error.hpp"
+#include "error.hpp"
 
 #include <string>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ringchat's own error codes, for outcomes no errno describes.
 //
 // Everything else is std::system_category(): an operation past its deadline ends with

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Opening and closing files; reads and writes are awaitables in the header.
-#include "core/file.hpp"
+#include "file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

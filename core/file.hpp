@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // file: an owning descriptor for a regular file, with positional read and write as
 // awaitables (io_uring: IORING_OP_READ/WRITE; epoll: pread/pwrite, which never block on
 // readiness for regular files).
@@ -9,8 +10,8 @@
 #include <string>
 #include <utility>
 
-#include "core/io_awaitable.hpp"
-#include "core/result.hpp"
+#include "io_awaitable.hpp"
+#include "result.hpp"
 
 namespace ringchat {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The awaitable every operation returns: it holds the io_request inline, so an operation
 // costs no allocation, and starts it only when awaited.
 //
@@ -16,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/io_request.hpp"
-#include "core/result.hpp"
+#include "io_request.hpp"
+#include "result.hpp"
 
 namespace ringchat {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // io_request: one I/O operation as plain data, from co_await to its one completion.
 //
 // It lives in the awaiting coroutine's frame (inside io_awaitable), or inside a long-lived

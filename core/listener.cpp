@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The accept state machine: multishot accept → queue → waiting accept() calls; a pause
 // (a sleep request) after EMFILE/ENFILE/ENOBUFS/ENOMEM, then re-arm.
-#include "core/listener.hpp"
+#include "listener.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,8 +12,8 @@
 #include <cerrno>
 #include <deque>
 
-#include "core/log.hpp"
-#include "core/reactor.hpp"
+#include "log.hpp"
+#include "reactor.hpp"
 
 namespace ringchat {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // listener: a bound, listening socket whose accept() is fed by one multishot accept.
 //
 // io_uring arms IORING_OP_ACCEPT with the multishot flag once and re-arms it when it ends;
@@ -13,10 +14,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/address.hpp"
-#include "core/io_awaitable.hpp"
-#include "core/result.hpp"
-#include "core/socket.hpp"
+#include "address.hpp"
+#include "io_awaitable.hpp"
+#include "result.hpp"
+#include "socket.hpp"
 
 namespace ringchat {
 

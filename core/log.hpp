@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One-line diagnostics to stderr: what failed, why, what now.
 //
 // `RINGCHAT_LOG=quiet` silences info lines (errors are always printed).

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // The loop: resume what is ready, then let the backend harvest completions.
-#include "core/reactor.hpp"
+#include "reactor.hpp"
 
 #include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <exception>
 
-#include "core/backend_select.hpp"
-#include "core/log.hpp"
+#include "backend_select.hpp"
+#include "log.hpp"
 
 namespace ringchat {
 namespace {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The reactor: one event loop per thread. It owns a backend, the detached tasks it runs, and
 // the queue of coroutines to resume.
 //
@@ -24,9 +25,9 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "core/backend.hpp"
-#include "core/io_awaitable.hpp"
-#include "core/task.hpp"
+#include "backend.hpp"
+#include "io_awaitable.hpp"
+#include "task.hpp"
 
 namespace ringchat {
 

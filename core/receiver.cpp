@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // The multishot recv state machine: completions → queue of chunks → the one consumer.
-#include "core/receiver.hpp"
+#include "receiver.hpp"
 
 #include <algorithm>
 #include <cerrno>
 
-#include "core/reactor.hpp"
-#include "core/socket.hpp"
+#include "reactor.hpp"
+#include "socket.hpp"
 
 namespace ringchat {
 

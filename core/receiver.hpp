@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // receiver: a socket's incoming bytes as a stream of provided buffers, from one multishot
 // recv (io_uring: a provided-buffer ring; epoll: the same pool, filled on readiness).
 //
@@ -26,9 +27,9 @@
 #include <span>
 #include <utility>
 
-#include "core/backend.hpp"
-#include "core/result.hpp"
-#include "core/ring_deque.hpp"
+#include "backend.hpp"
+#include "result.hpp"
+#include "ring_deque.hpp"
 
 namespace ringchat {
 

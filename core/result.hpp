@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // result<T>: a value or a std::error_code, the return type of every I/O operation.
 //
 // A small subset of C++23's std::expected: routine outcomes (reset, timeout, refused) are

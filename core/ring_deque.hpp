@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/ring_deque.hpp — a double-ended queue in one circular array: a receiver's chunks, a
 // channel's output.
 //

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Socket set-up and the operations that are more than one awaitable.
-#include "core/socket.hpp"
+#include "socket.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +10,7 @@
 
 #include <cerrno>
 
-#include "core/reactor.hpp"
+#include "reactor.hpp"
 
 namespace ringchat {
 namespace {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // socket: an owning, non-blocking stream socket bound to a reactor, whose operations are
 // awaitables (recv, send, gather-send, connect, close).
 //
@@ -14,10 +15,10 @@
 #include <span>
 #include <utility>
 
-#include "core/address.hpp"
-#include "core/io_awaitable.hpp"
-#include "core/result.hpp"
-#include "core/task.hpp"
+#include "address.hpp"
+#include "io_awaitable.hpp"
+#include "result.hpp"
+#include "task.hpp"
 
 namespace ringchat {
 

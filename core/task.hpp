@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // task<T>: a lazy coroutine that starts when awaited and resumes its awaiter when done.
 //
 // Awaiting a task runs it at once, inside the awaiter's await_suspend; a task that completes

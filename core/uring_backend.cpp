@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // The io_uring backend: prepare an SQE per operation, submit in batches from poll(), harvest
 // completions, then let the reactor resume the waiters.
 //
 // Internal CQEs carry a tag below 8 in user_data; everything else is an io_request*.
-#include "core/uring_backend.hpp"
+#include "uring_backend.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -18,8 +19,8 @@
 
 #include <liburing.h>
 
-#include "core/error.hpp"
-#include "core/uring_buffer_ring.hpp"
+#include "error.hpp"
+#include "uring_buffer_ring.hpp"
 
 namespace ringchat {
 namespace {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The io_uring backend: one ring per reactor, operations as SQEs, completions harvested in
 // batches. With uring_buffer_ring, the only file that includes <liburing.h>.
 //
@@ -7,8 +8,8 @@
 
 #include <memory>
 
-#include "core/backend.hpp"
-#include "core/result.hpp"
+#include "backend.hpp"
+#include "result.hpp"
 
 namespace ringchat {
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The provided-buffer ring, registered by hand (liburing 2.3 lacks io_uring_setup_buf_ring).
-#include "core/uring_buffer_ring.hpp"
+#include "uring_buffer_ring.hpp"
 
 #include <sys/mman.h>
 

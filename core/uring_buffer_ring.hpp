@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A provided-buffer ring for multishot recv: `count` buffers of `size` bytes that the kernel
 // picks from as data arrives, so an idle connection holds no receive buffer.
 //
@@ -11,7 +12,7 @@
 
 #include <liburing.h>
 
-#include "core/result.hpp"
+#include "result.hpp"
 
 namespace ringchat::detail {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/chunked.hpp — HTTP/1.1 chunked transfer coding (RFC 9112 §7.1) over a producer.
 //
 //     ch.push_with_producer(producers::chunked(producers::simple(body)));
@@ -13,8 +14,8 @@
 #include <string_view>
 #include <utility>
 
-#include "producers/producer.hpp"
-#include "producers/wrapper.hpp"
+#include "producer.hpp"
+#include "wrapper.hpp"
 
 namespace ringchat::producers {
 

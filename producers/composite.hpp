@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/composite.hpp — a head producer, then a body producer (an HTTP response's header
 // block then its body; medusa's composite_producer for two).
 //
@@ -11,8 +12,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "producers/producer.hpp"
-#include "producers/wrapper.hpp"
+#include "producer.hpp"
+#include "wrapper.hpp"
 
 namespace ringchat::producers {
 

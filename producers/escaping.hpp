@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/escaping.hpp — a message body as SMTP DATA sends it (RFC 5321 §4.5.2): every line
 // that starts with "." gets one more "." in front (dot-stuffing), and the data ends with
 // "<CRLF>.<CRLF>".
@@ -18,8 +19,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "producers/producer.hpp"
-#include "producers/wrapper.hpp"
+#include "producer.hpp"
+#include "wrapper.hpp"
 
 namespace ringchat::producers {
 

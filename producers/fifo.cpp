@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The fifo's more(): ask the head, drop it when exhausted (see fifo.hpp).
-#include "producers/fifo.hpp"
+#include "fifo.hpp"
 
 namespace ringchat::producers {
 

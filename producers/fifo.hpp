@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/fifo.hpp — a producer of producers: the chunks of the first, then of the next
 // (asynchat's fifo, as medusa's composite_producer used it).
 //
@@ -15,8 +16,8 @@
 #include <cstddef>
 #include <deque>
 
-#include "core/task.hpp"
-#include "producers/producer.hpp"
+#include "../core/task.hpp"
+#include "producer.hpp"
 
 namespace ringchat::producers {
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The file producer's opening and reads (see file.hpp).
-#include "producers/file.hpp"
+#include "file.hpp"
 
 #include <fcntl.h>
 

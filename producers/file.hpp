@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/file.hpp — streams (part of) a regular file: a static page, a download, a
 // mailbox message.
 //
@@ -19,10 +20,10 @@
 #include <optional>
 #include <string>
 
-#include "core/file.hpp"
-#include "core/result.hpp"
-#include "core/task.hpp"
-#include "producers/producer.hpp"
+#include "../core/file.hpp"
+#include "../core/result.hpp"
+#include "../core/task.hpp"
+#include "producer.hpp"
 
 namespace ringchat {
 class reactor;

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // generator::more(): resume the body until it yields or returns (see generator.hpp).
-#include "producers/generator.hpp"
+#include "generator.hpp"
 
 namespace ringchat::producers {
 

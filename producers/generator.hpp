@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/generator.hpp — a producer written as a coroutine: it co_yields its chunks and may
 // co_await anything between them (a task, a timer, a database query).
 //
@@ -25,8 +26,8 @@
 #include <string_view>
 #include <utility>
 
-#include "core/task.hpp"
-#include "producers/producer.hpp"
+#include "../core/task.hpp"
+#include "producer.hpp"
 
 namespace ringchat::producers {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/globbing.hpp — coalesces a producer's small chunks into larger ones (asynchat's
 // globbing_producer), so that a producer of many small pieces costs fewer sends.
 //
@@ -15,8 +16,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "producers/producer.hpp"
-#include "producers/wrapper.hpp"
+#include "producer.hpp"
+#include "wrapper.hpp"
 
 namespace ringchat::producers {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/hooked.hpp — a producer that calls a function once the producer it wraps is
 // exhausted (medusa's hooked_producer, which asynchat's users kept beside it): for logging a
 // response's size, or starting the next step of a conversation once a reply is queued out.
@@ -16,8 +17,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "producers/producer.hpp"
-#include "producers/wrapper.hpp"
+#include "producer.hpp"
+#include "wrapper.hpp"
 
 namespace ringchat::producers {
 

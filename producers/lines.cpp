@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // lines::more(): the next lines, each with its separator (see lines.hpp).
-#include "producers/lines.hpp"
+#include "lines.hpp"
 
 #include <algorithm>
 

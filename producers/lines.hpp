@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/lines.hpp — a sequence of lines, each followed by a separator (medusa's
 // lines_producer): a multi-line reply, a directory listing, an SMTP or POP3 response.
 //
@@ -15,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "producers/producer.hpp"
+#include "producer.hpp"
 
 namespace ringchat::producers {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/producer.hpp — what a channel's output queue holds: anything with more().
 //
 // A producer's more() returns the next chunk of output, or an empty chunk once exhausted
@@ -19,7 +20,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/task.hpp"
+#include "../core/task.hpp"
 
 namespace ringchat::producers {
 

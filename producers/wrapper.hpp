@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // producers/wrapper.hpp — the one more() that every wrapping producer shares, sync or async.
 //
 // A wrapper (chunked, hooked, globbing, escaping, composite) is a small state machine fed
@@ -18,8 +19,8 @@
 #include <optional>
 #include <utility>
 
-#include "core/task.hpp"
-#include "producers/producer.hpp"
+#include "../core/task.hpp"
+#include "producer.hpp"
 
 namespace ringchat::producers::detail {
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The client side of tests/soak: what each example is sent, and the load phases.
 
 Python 3 standard library only. Every phase talks to 127.0.0.1 only, and every loop in it is

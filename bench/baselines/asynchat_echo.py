@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/baselines/asynchat_echo.py -- the line echo server on Python's own asynchat/asyncore,
 the system ringchat grew from: set_terminator(b"\\n"), collect_incoming_data gathers a line,
 found_terminator pushes it back with its "\\n". asyncore.loop uses poll(), so more than

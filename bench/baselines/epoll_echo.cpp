@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/baselines/epoll_echo — the hand-written epoll echo server the suite measures ringchat's
 // epoll backend against: no framework, one thread, non-blocking sockets registered once,
 // edge-triggered. Bytes go back as they come, which for line echo is the same as echoing each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/baselines/lines.hpp — the --lines mode of the hand-written baselines: the work a
 // hand-written line server does per message, and nothing more.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/baselines/uring_echo — the hand-written io_uring echo server the suite measures
 // ringchat's io_uring backend against: raw liburing, no framework, one thread. One multishot
 // accept; per connection one multishot recv into a provided-buffer ring (1024 × 16 KiB, as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/file_send — a file through a channel over TCP loopback: the zero-copy path
 // (sendfile) against the read path (read into memory, then send), on each backend.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/loadgen — the bench suite's line-echo load generator. Plain epoll and the C++ standard
 // library, no ringchat, so that it shares none of the framework's costs.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/chatroom — the classic asynchat chat server: one room, a line protocol.
 //
 // Each line a client sends goes to everyone else as "<nick> text". Commands: /nick NAME,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The lingering close (see linger.hpp).
 #include "examples/common/linger.hpp"
 

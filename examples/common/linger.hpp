@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/common/linger.hpp — the end of a connection after an error reply, without losing
 // the reply (a "lingering close", RFC 9112 §9.6): send everything, half-close, then read and
 // drop what the client still sends until it closes, for a while and a number of bytes at

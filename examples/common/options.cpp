@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/common/options.cpp — the shared command line, listener and ready line.
 #include "examples/common/options.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/common/options.hpp — what every example program shares: its command line
 // (--host, --port, --backend, --help, plus options of its own), the reactor and listener it
 // makes from them, and the one "ready" line it prints when it serves.

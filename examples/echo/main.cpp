@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/echo — the smallest complete server on the chat API: every line ("\n"-terminated)
 // comes back as it was sent. With --client it is the client too: it reads lines from stdin,
 // sends each, and prints each reply.

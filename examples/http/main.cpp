@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http — an HTTP/1.1 static file server over the directory given by --root.
 //
 // Per connection, one request after another (so pipelined responses go out in request

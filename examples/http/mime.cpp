@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/mime.cpp — a small table of extensions, looked up without case.
 #include "examples/http/mime.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/mime.hpp — the Content-Type of a file, from its name's extension.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/request.cpp — request line, header fields, body framing, path and range.
 #include "examples/http/request.hpp"
 

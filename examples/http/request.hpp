@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/request.hpp — an HTTP/1.1 request head (RFC 9112), parsed from the block of
 // bytes before its empty line, and what it says about the body, the connection, the path and
 // the range asked for. Pure functions over strings: no I/O, so each rule reads on its own.

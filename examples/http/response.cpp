@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/response.cpp — status lines, common fields, error pages.
 #include "examples/http/response.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/response.hpp — response heads: the status line, the fields every response
 // carries (Date, Server, Connection), and the small HTML body of an error.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/site.cpp — path resolution under the root, and directory listings.
 #include "examples/http/site.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/http/site.hpp — the served directory: maps a decoded request path to a file
 // inside it, and lists a directory.
 //

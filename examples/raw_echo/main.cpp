@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The README's example: an echo server on the core API alone (no framing), on io_uring or
 // epoll. Usage: raw_echo [ADDRESS]   (default 127.0.0.1:7000; also "[::1]:7000", "unix:/p")
 #include "core/listener.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/commands.cpp — PING ... QUIT over the store, with Redis' replies and errors.
 #include "examples/resp/commands.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/commands.hpp — the commands of the resp example, over a store, as a pure
 // function from a request (its arguments) to the bytes of its RESP2 reply. No I/O here.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp — an in-memory key-value server speaking RESP2, enough of Redis for
 // redis-cli and redis-benchmark: strings, lists, expiry, pipelining, binary-safe values.
 //

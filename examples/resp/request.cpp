@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/request.cpp — the RESP2 request parser.
 #include "examples/resp/request.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/request.hpp — RESP2 requests as a state machine over a channel's frames:
 // multibulk ("*N", then N times "$LEN" + LEN bytes + CRLF) and inline (a line of words, as
 // redis-cli and telnet send).

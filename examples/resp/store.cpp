@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/store.cpp — the keyspace and its expiry.
 #include "examples/resp/store.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/resp/store.hpp — the resp example's keyspace: strings and lists, with expiry.
 //
 // Expiry is lazy (find() removes a key whose time has passed before anyone sees it) plus a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/smtp — an SMTP receiver (RFC 5321, a subset): HELO/EHLO, MAIL FROM, RCPT TO, DATA
 // (ended by "<CRLF>.<CRLF>", dot-unstuffed), RSET, NOOP, QUIT. Each message accepted is written
 // to --maildir DIR as one file, exactly the message data as the client sent it (lines

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/describe.hpp — how the chat tests print bytes and terminators, so that traces
 // and failures read like docs/asynchat-semantics.md ('a\r\n', count(3), bytes('\r\n')).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/script_model.hpp — random protocol scripts and the plain reference model of
 // what asynchat delivers for them, shared by the framer's property tests (every chunking, in
 // memory) and the channel's (random chunkings through real sockets, on both backends).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_async_chat.cpp — chat::async_chat, the classic facade, over real sockets, on
 // every backend.
 //

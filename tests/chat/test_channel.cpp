@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_channel.cpp — chat::channel, the coroutine API, over real sockets, on every
 // backend.
 //

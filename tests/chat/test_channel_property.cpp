@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_channel_property.cpp — the random-script property test of test_framer.cpp,
 // through real sockets on every backend: a peer sends a random stream in random pieces, the
 // channel's reader plays the script (switching terminators after each frame it is handed),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_framer.cpp — the framer (chunks in, frames out) without sockets or a reactor.
 //
 // Sections: 1 helpers (a `drive()` loop that feeds chunks, calls next() until need_more, lets a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_safety.cpp — the channel is safe when the code around it is plain: what a
 // session holds stays valid, output is bounded without drain(), a trickling peer meets a
 // deadline, and one busy connection does not starve the rest. Every test on both backends.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chat::serve and chat::connect: one channel per connection, handler failures contained, the
 // connection limit, and async_chat classes served the same way; on both backends.
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/chat/test_terminator.cpp — the terminator scanner against asynchat, without sockets.
 //
 // Sections: 1 helpers (a `session` drives feed() as a channel does: held bytes go in front of

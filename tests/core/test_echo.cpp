@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Echo over every address family, on every backend: the smallest end-to-end proof that
 // accept, connect, recv (single and multishot) and send work alike on io_uring and epoll.
 #include <sys/socket.h>

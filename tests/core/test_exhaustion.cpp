@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Running out, on every backend: descriptors (accept under EMFILE pauses, never spins, and
 // recovers), provided receive buffers (ENOBUFS delays a connection, never closes it), and
 // queue slots (a tiny SQ and CQ still complete every operation).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Backend selection, proven for real: a forked child installs a seccomp filter that fails
 // io_uring_setup with EPERM (or ENOSYS, EACCES), and an automatic reactor must come up on
 // epoll and serve, while an explicit io_uring reactor must throw that errno. The same way,

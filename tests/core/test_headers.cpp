@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seam holds: only the backend files name a kernel interface (<liburing.h>,
 // <sys/epoll.h>), and chat/ and producers/ include no kernel header at all.
 #include <filesystem>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Load and failure under traffic, on every backend: a thousand concurrent echo connections
 // with every byte checked, a peer that resets while the server is sending, and gather sends.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every operation's results, deadlines and cancellation, alike on both backends; task<T>;
 // and the lifetime rule: destroying a task suspended on I/O is safe.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ring_deque, the channel's output queue: order kept across wrap-around and growth, both ends,
 // and a burst's memory given back once the queue empties.
 #include <memory>

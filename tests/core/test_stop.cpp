@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stopping a reactor: stop() with connections open unwinds every task and closes every
 // descriptor; operations started after it fail at once; request_stop() works from another
 // thread and from a signal handler; a task that throws is logged and the loop goes on.

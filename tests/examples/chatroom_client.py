@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the chatroom example: python3 chatroom_client.py PORT (basic|slow).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""
 import socket

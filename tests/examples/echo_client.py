@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the echo example: python3 echo_client.py PORT. Prints 'ok' and exits 0 on success."""
 import socket
 import sys

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/harness.cpp — child processes for the example tests: servers and clients.
 #include "tests/examples/harness.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/harness.hpp — runs the example programs as real servers and real clients
 // against them: spawn a server with --port 0 --backend KIND, wait for its ready line, read the
 // port from it; run a client (redis-cli, python3 ...) with input, a time limit, and its output

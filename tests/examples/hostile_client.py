@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Hostile peers for the example servers (test_hostile.cpp): python3 hostile_client.py MODE ARGS.
 
   flood PROTO PORT SECONDS       one connection pipelines requests for SECONDS and never reads;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the http example with raw sockets and http.client:
 python3 http_client.py PORT ROOT (client|pipeline|malformed).
 ROOT is the served directory, made by test_http.cpp (index.html, blob.bin, notes.txt ...).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the resp example over raw sockets:
 python3 resp_client.py PORT (pipeline|malformed|querylimit LIMIT).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the smtp example with Python's smtplib: python3 smtp_client.py PORT MAILDIR.
 
 The server runs with --max-size 100000. Sends several messages (lines starting with '.', a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/test_examples.cpp — the example programs, run as real servers on both
 // backends and driven by real clients: Python sockets, the echo client mode, redis-cli,
 // redis-benchmark. Each test ends by stopping its server with SIGTERM: it must exit 0 (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/test_hostile.cpp — the example servers against hostile peers, on both
 // backends (the peers are hostile_client.py): a client that pipelines requests and never reads
 // (the server's RSS stays bounded, sampled every 100 ms, and another client is served

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/test_http.cpp — the http example (examples/http) on both backends, driven by
 // curl (GET byte for byte, HEAD, keep-alive reuse, Range, POST chunked and with a length,
 // 404, 403, 405, 413, 431), Python (http.client; pipelined requests and malformed ones over

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/examples/test_smtp.cpp — the smtp example against Python's smtplib on both backends:
 // several messages over two sessions, dot-stuffed lines, commands out of order, a line and a
 // message over the limits; every stored file compared byte for byte (smtp_client.py).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The producer tests' helpers (see helpers.hpp).
 #include "tests/producers/helpers.hpp"
 

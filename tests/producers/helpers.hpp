@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/producers/helpers.hpp — what both producer test files use: draining a producer into
 // its chunks, a producer of given pieces, a chunked-coding decoder, temporary files.
 #pragma once

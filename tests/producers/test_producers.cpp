@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/producers/test_producers.cpp — each producer alone: its chunks exactly, sync and async
 // sources, the protocol (nothing asked after an empty chunk), and what fits in any_producer.
 //

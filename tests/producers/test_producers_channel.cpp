@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/producers/test_producers_channel.cpp — producers through a chat::channel, on every
 // backend: the peer receives byte for byte what the producer produces alone; a 64 MiB file
 // over TCP, copied and zero-copy; a file whose read fails closes the channel with its error.

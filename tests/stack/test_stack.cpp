@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/stack/test_stack.cpp — awaiting a task that completes without suspending must not
 // grow the stack, at any optimisation level, with or without sanitizers.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Catch2 main shared by every test executable.
 //
 // GCC 12 with -fsanitize=address reports a false -Wmaybe-uninitialized inside <regex>, which

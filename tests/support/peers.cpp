@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shared conversation pieces (see peers.hpp).
 #include "tests/support/peers.hpp"
 

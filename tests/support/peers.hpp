@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/support/peers.hpp — the pieces tests build conversations from: a task beside the
 // body, a yield to the next reactor turn, CPython's echo server, TCP pairs, a send-buffer
 // filler. Shared by the chat and producer tests.

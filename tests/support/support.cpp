@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shared test helpers.
 #include "tests/support/support.hpp"
 

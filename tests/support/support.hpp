@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NOTE: never write co_await inside REQUIRE/CHECK: GCC 12 evaluates a co_await inside
 // Catch2's macro more than once. Await into a variable, then check the variable.
 //

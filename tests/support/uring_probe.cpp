@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Exits 0 when an io_uring reactor can be created here, 1 (with the reason) otherwise;
 // tests/run uses it to require io_uring in the tests where the kernel offers it.
 #include <cstdio>
