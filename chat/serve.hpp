@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 // chat/serve.hpp — servers and clients over channels.
 //
-//     chat::serve(r, listener, [](chat::channel& ch) -> task<> { ... });  // coroutine API
-//     chat::serve<my_chat>(r, listener);                                   // async_chat class
+//     r.spawn(chat::serve(r, listener, &session));            // task<>(chat::channel&)
+//     r.spawn(chat::serve(r, listener, handler, options));    // any callable, copied per connection
+//     r.spawn(chat::serve<my_chat>(r, listener));             // an async_chat class
 //
 // One channel per accepted connection. When the handler returns, queued output is flushed
 // (channel::finish) and the connection closed. A handler that throws has that one connection
 // closed and the error logged; the server goes on. With max_connections, accepting waits
 // while that many connections are open (the kernel's backlog holds newcomers).
+//
+// serve() ends when its listener is closed (listener::close(), or the reactor's graceful
+// stop); the connections it accepted go on to their end. To watch it, hand it a serve_state
+// in serve_options::state and read the counters.
 #pragma once
 
 #include <concepts>
@@ -26,12 +31,17 @@
 
 namespace ringchat::chat {
 
+struct serve_state;
+
 struct serve_options {
     channel_options channel;
     std::size_t max_connections = 0;  ///< 0 = no limit
+    /// Where serve() keeps its counters (null: a state of its own, which nobody else sees).
+    std::shared_ptr<serve_state> state;
 };
 
-/// What serve() shares with its connections (kept alive by them).
+/// What serve() shares with its connections (kept alive by them): open connections, how many
+/// were accepted, how many handlers threw. Read it; serve() and its connections write it.
 struct serve_state {
     std::size_t open = 0;
     std::size_t served = 0;
@@ -85,11 +95,9 @@ task<> run_connection(Handler handler, ringchat::socket s, channel_options optio
 /// Accepts on `l` until it fails (closed, or the reactor stops) and runs `handler` (a
 /// callable `task<>(channel&)`, copied per connection) on each connection's channel.
 /// \note `l` must outlive this task: close it, and let serve() return, before it goes.
-/// \return the shared counters (open connections, served, handler failures) once done.
 template <class Handler>
-task<std::shared_ptr<serve_state>> serve(reactor& r, listener& l, Handler handler,
-                                         serve_options options = {}) {
-    auto state = std::make_shared<serve_state>();
+task<> serve(reactor& r, listener& l, Handler handler, serve_options options = {}) {
+    auto state = options.state ? options.state : std::make_shared<serve_state>();
     state->owner = &r;
     struct slot_waiter {
         serve_state& s;
@@ -110,13 +118,12 @@ task<std::shared_ptr<serve_state>> serve(reactor& r, listener& l, Handler handle
         ++state->served;
         r.spawn(detail::run_connection(handler, std::move(*s), options.channel, state));
     }
-    co_return state;
 }
 
 /// serve() with a new `Chat(socket, channel_options)` (an async_chat) per connection.
 template <std::derived_from<async_chat> Chat>
-task<std::shared_ptr<serve_state>> serve(reactor& r, listener& l, serve_options options = {}) {
-    co_return co_await serve(r, l, std::type_identity<Chat>{}, options);
+task<> serve(reactor& r, listener& l, serve_options options = {}) {
+    return serve(r, l, std::type_identity<Chat>{}, std::move(options));
 }
 
 /// Connects to `to` and makes a channel of the connection.

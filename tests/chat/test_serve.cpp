@@ -70,19 +70,26 @@ TEST_CASE("serve runs a handler per connection and contains its failures", "[ser
     test::run(kind, [](reactor& r) -> task<> {
         auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
         REQUIRE(l);
-        std::shared_ptr<chat::serve_state> state;
-        r.spawn([](reactor& r, listener& l, std::shared_ptr<chat::serve_state>& out) -> task<> {
-            out = co_await chat::serve(r, l, &line_echo);
-        }(r, *l, state));
+        // The line a user writes first: serve() is a task<> for spawn().
+        r.spawn(chat::serve(r, *l, &line_echo));
+        auto state = std::make_shared<chat::serve_state>();
+        chat::serve_options watched;
+        watched.state = state;
+        auto lw = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(lw);
+        r.spawn(chat::serve(r, *lw, &line_echo, watched));
+        auto plain = co_await ask(r, l->local_address(), "first\nquit\n");
+        CHECK(plain == "first|bye|");
+        l->close();
 
-        auto first = co_await ask(r, l->local_address(), "a\nb\nquit\n");
+        auto first = co_await ask(r, lw->local_address(), "a\nb\nquit\n");
         CHECK(first == "a|b|bye|");
         // A handler that throws closes its connection only.
-        auto failed = co_await ask(r, l->local_address(), "x\nboom\n");
+        auto failed = co_await ask(r, lw->local_address(), "x\nboom\n");
         CHECK(failed == "x|");
-        auto after = co_await ask(r, l->local_address(), "still\nquit\n");
+        auto after = co_await ask(r, lw->local_address(), "still\nquit\n");
         CHECK(after == "still|bye|");
-        l->close();
+        lw->close();
         co_await r.sleep_for(1ms);  // let the accept loop see the close
         REQUIRE(state);
         CHECK(state->served == 3);
@@ -96,9 +103,7 @@ TEST_CASE("serve runs async_chat classes", "[serve][async_chat]") {
     test::run(kind, [](reactor& r) -> task<> {
         auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
         REQUIRE(l);
-        r.spawn([](reactor& r, listener& l) -> task<> {
-            (void)co_await chat::serve<upper_chat>(r, l);
-        }(r, *l));
+        r.spawn(chat::serve<upper_chat>(r, *l));
         auto replies = co_await ask(r, l->local_address(), "hello\nbye\nignored\n");
         CHECK(replies == "HELLO|BYE|");
         l->close();
@@ -113,11 +118,8 @@ TEST_CASE("serve's connection limit holds newcomers until a slot frees", "[serve
         REQUIRE(l);
         chat::serve_options options;
         options.max_connections = 1;
-        std::shared_ptr<chat::serve_state> state;
-        r.spawn([](reactor& r, listener& l, chat::serve_options o,
-                   std::shared_ptr<chat::serve_state>& out) -> task<> {
-            out = co_await chat::serve(r, l, &line_echo, o);
-        }(r, *l, options, state));
+        options.state = std::make_shared<chat::serve_state>();
+        r.spawn(chat::serve(r, *l, &line_echo, options));
 
         auto first = co_await chat::connect(r, l->local_address());
         REQUIRE(first);
