@@ -13,7 +13,7 @@
 // collect_incoming_data / found_terminator calls of asynchat's handle_read (a terminator split
 // across reads is found, a possible prefix is held back, found_terminator may change the
 // terminator for the rest of the same read, a count counts down). Output goes through the
-// channel's producer FIFO. Where it differs from asynchat (documented in README.md): the
+// channel's producer FIFO. Where it differs from asynchat (docs/asynchat-semantics.md): the
 // default terminator is "\n" (asynchat has none), a frame limit applies (a record longer
 // than max_frame closes the channel with errc::frame_too_long before it is delivered whole),
 // and queued chunks are gathered into one send.

@@ -2,7 +2,8 @@
 // producers/fifo.hpp — a producer of producers: the chunks of the first, then of the next
 // (asynchat's fifo, as medusa's composite_producer used it).
 //
-//     producers::fifo f(producers::simple(status_line), producers::simple(headers));
+//     producers::fifo f{producers::simple(status_line), producers::simple(headers)};  // {}: with
+//     // () this would declare a function f (the most vexing parse)
 //     f.push(producers::file(std::move(body)));
 //
 // more() asks the head producer; when it is exhausted, it is dropped and the next one is
