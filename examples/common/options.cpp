@@ -213,8 +213,10 @@ int run_server(std::string_view program, const common_options& opts,
     try {
         reactor r(opts.reactor());
         listener l = listen_or_exit(r, opts, lo);
+        // SIGINT, SIGTERM: a graceful stop, then run() returns. Before the ready line, which
+        // tells a script that it may send SIGTERM.
+        r.stop_on_signals();
         announce_ready(program, l, r);
-        r.stop_on_signals();  // SIGINT, SIGTERM: a graceful stop, then run() returns
         r.spawn(start(r, l));
         r.run();
     } catch (const std::exception& e) {
