@@ -11,6 +11,8 @@ Usage: python3 -W ignore asynchat_echo.py [--port P]
 import argparse
 import asynchat
 import asyncore
+import os
+import re
 import resource
 import signal
 import socket
@@ -45,14 +47,39 @@ class EchoServer(asyncore.dispatcher):
         EchoHandler(sock)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with the repository's conventions (examples/common/cli.hpp): a bad option is
+    "asynchat_echo: what is wrong" and "try 'asynchat_echo --help'" on stderr, exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: {message}\ntry '{self.prog} --help'\n")
+        sys.exit(2)
+
+
+def version():
+    """The project's version, from meson.build (the C++ programs take it from version.hpp)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "meson.build"), encoding="utf-8") as f:
+        found = re.search(r"version\s*:\s*'([^']+)'", f.read())
+    return found.group(1) if found else "unknown"
+
+
 def main():
-    parser = argparse.ArgumentParser(description="asynchat line echo server")
-    parser.add_argument("--port", type=int, default=0)
+    parser = Parser(prog="asynchat_echo", description="asynchat line echo server")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any)")
+    parser.add_argument("--version", action="version",
+                        version=f"asynchat_echo (ringchat) {version()}")
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port: not a port number: '{args.port}'")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = EchoServer(args.port)
+    try:
+        server = EchoServer(args.port)
+    except OSError as e:
+        sys.stderr.write(f"asynchat_echo: cannot listen on 127.0.0.1:{args.port}: {e.strerror}\n")
+        sys.exit(1)
     port = server.socket.getsockname()[1]
     print(f"asynchat_echo: ready on 127.0.0.1:{port} (asyncore poll)", flush=True)
     try:

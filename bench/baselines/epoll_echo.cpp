@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "lines.hpp"
 
 namespace {
@@ -108,17 +109,9 @@ bool pump(int fd, conn& c, std::vector<char>& buf) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int port = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-            port = std::atoi(argv[++i]);
-        } else if (std::strcmp(argv[i], "--lines") == 0) {
-            by_lines = true;
-        } else {
-            std::fprintf(stderr, "usage: epoll_echo [--port P] [--lines]\n");
-            return 2;
-        }
-    }
+    const auto opts = baselines::parse_options("epoll_echo", "epoll", argc, argv);
+    const int port = opts.port;
+    by_lines = opts.lines;
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;

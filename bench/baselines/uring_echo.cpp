@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "lines.hpp"
 
 namespace {
@@ -147,6 +148,7 @@ bool setup_buffers() {
     void* mem =
         mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) {
+        std::fprintf(stderr, "uring_echo: mmap: %s\n", std::strerror(errno));
         return false;
     }
     br = static_cast<io_uring_buf_ring*>(mem);
@@ -162,6 +164,7 @@ bool setup_buffers() {
     mem = mmap(nullptr, std::size_t{buffer_count} * buffer_size, PROT_READ | PROT_WRITE,
                MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) {
+        std::fprintf(stderr, "uring_echo: mmap: %s\n", std::strerror(errno));
         return false;
     }
     memory = static_cast<char*>(mem);
@@ -291,17 +294,9 @@ void on_send(int fd, int res) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int port = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-            port = std::atoi(argv[++i]);
-        } else if (std::strcmp(argv[i], "--lines") == 0) {
-            by_lines = true;
-        } else {
-            std::fprintf(stderr, "usage: uring_echo [--port P] [--lines]\n");
-            return 2;
-        }
-    }
+    const auto opts = baselines::parse_options("uring_echo", "io_uring", argc, argv);
+    const int port = opts.port;
+    by_lines = opts.lines;
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;

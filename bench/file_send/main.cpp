@@ -27,6 +27,7 @@
 #include "chat/channel.hpp"
 #include "core/listener.hpp"
 #include "core/reactor.hpp"
+#include "examples/common/cli.hpp"
 #include "producers/file.hpp"
 
 using namespace ringchat;
@@ -107,17 +108,29 @@ int main(int argc, char** argv) {
     std::uint64_t mib = 256;
     int reps = 5;
     std::string which = "all";
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--size" && i + 1 < argc) {
-            mib = std::strtoull(argv[++i], nullptr, 10);
-        } else if (a == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--backend" && i + 1 < argc) {
-            which = argv[++i];
+    constexpr std::string_view usage =
+        "usage: file_send [--size MIB] [--reps N] [--backend uring|epoll|all]\n"
+        "A file through a channel over TCP loopback: sendfile against read-and-send.\n"
+        "\n"
+        "options:\n"
+        "  --size MIB           the file's size (default 256)\n"
+        "  --reps N             repetitions, medians reported (default 5)\n"
+        "  --backend KIND       uring, epoll or all (default all)\n"
+        "  --help               show this help and exit\n"
+        "  --version            show the version and exit\n";
+    cli::args a("file_send", usage, argc, argv);
+    while (a.next()) {
+        if (a.is("--size")) {
+            mib = a.number("a size in MiB (1 or more)", std::uint64_t{1}, std::uint64_t{1} << 20);
+        } else if (a.is("--reps")) {
+            reps = a.number("a number of repetitions (1 or more)", 1, 1000);
+        } else if (a.is("--backend")) {
+            which = std::string(a.value());
+            if (which != "all" && which != "uring" && which != "epoll") {
+                a.bad_value("uring, epoll or all");
+            }
         } else {
-            fmt::print("usage: file_send [--size MIB] [--reps N] [--backend uring|epoll|all]\n");
-            return a == "--help" ? 0 : 2;
+            a.unknown();
         }
     }
     std::vector<backend_kind> kinds;

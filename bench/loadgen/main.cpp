@@ -12,7 +12,7 @@
 // and its RSS (/proc/PID/status VmRSS) before connecting and at the end.
 //
 // Output: one JSON object on stdout. Exit status 0 when the run is clean (no mismatch, no
-// error), 1 otherwise, 2 for a bad command line.
+// error), 1 otherwise, 2 for a bad command line (examples/common/cli.hpp's conventions).
 //
 // Invariant: a connection's `expect` holds exactly the bytes sent (or queued) on it and not yet
 // echoed, in order; `inflight` holds each of those messages' end offset in the reply stream.
@@ -47,6 +47,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "examples/common/cli.hpp"
 
 namespace {
 
@@ -493,62 +495,66 @@ long rss_kb(long pid) {
     return -1;
 }
 
-[[noreturn]] void usage(const char* why) {
-    std::fprintf(stderr,
-                 "loadgen: %s\nusage: loadgen --port P [--host 127.0.0.1] [--connections N] "
-                 "[--depth D] [--size BYTES] [--duration S] [--warmup S] [--requests N] "
-                 "[--threads T] [--server-pid PID] [--hold S] [--timeout S]\n",
-                 why);
-    std::exit(2);
-}
+constexpr std::string_view usage =
+    "usage: loadgen --port P [options]\n"
+    "A line-echo load generator: prints one JSON object; exit 0 when every reply was right.\n"
+    "\n"
+    "options:\n"
+    "  --host ADDR          the server's IPv4 address (default 127.0.0.1)\n"
+    "  --port P             the server's port (needed)\n"
+    "  --connections N      connections (default 1)\n"
+    "  --depth D            messages in flight per connection (default 1)\n"
+    "  --size BYTES         bytes per message, \"\\n\" included; at least 32 (default 64)\n"
+    "  --duration S         the measured interval, seconds (default 2)\n"
+    "  --warmup S           seconds before it (default 0.5)\n"
+    "  --requests N         stop after N replies instead, no warm-up (default 0: off)\n"
+    "  --threads T          worker threads (default 1)\n"
+    "  --server-pid PID     read this process's CPU time and RSS around the run\n"
+    "  --hold S             after one ping per connection, hold them open S seconds\n"
+    "  --timeout S          give up after S seconds (default 0: warm-up + duration + 30)\n"
+    "  --help               show this help and exit\n"
+    "  --version            show the version and exit\n";
 
 config parse(int argc, char** argv) {
+    constexpr double day = 86'400;
+    constexpr unsigned most = 1'000'000;
     config c;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--help") {
-            usage("a line-echo load generator; prints one JSON object");
-        }
-        if (i + 1 >= argc) {
-            usage(("missing a value after " + std::string(a)).c_str());
-        }
-        const char* v = argv[++i];
-        if (a == "--host") {
-            c.host = v;
-        } else if (a == "--port") {
-            c.port = std::atoi(v);
-        } else if (a == "--connections") {
-            c.connections = static_cast<unsigned>(std::atol(v));
-        } else if (a == "--depth") {
-            c.depth = static_cast<unsigned>(std::atol(v));
-        } else if (a == "--size") {
-            c.size = static_cast<std::size_t>(std::atoll(v));
-        } else if (a == "--duration") {
-            c.duration = std::atof(v);
-        } else if (a == "--warmup") {
-            c.warmup = std::atof(v);
-        } else if (a == "--requests") {
-            c.requests = static_cast<std::uint64_t>(std::atoll(v));
-        } else if (a == "--threads") {
-            c.threads = static_cast<unsigned>(std::atol(v));
-        } else if (a == "--server-pid") {
-            c.server_pid = std::atol(v);
-        } else if (a == "--hold") {
-            c.hold = std::atof(v);
-        } else if (a == "--timeout") {
-            c.timeout = std::atof(v);
+    ringchat::cli::args a("loadgen", usage, argc, argv);
+    while (a.next()) {
+        if (a.is("--host")) {
+            c.host = std::string(a.value());
+            in_addr ignored{};
+            if (inet_pton(AF_INET, c.host.c_str(), &ignored) != 1) {
+                a.bad_value("an IPv4 address");
+            }
+        } else if (a.is("--port")) {
+            c.port = a.number("a port number", 1, 65535);
+        } else if (a.is("--connections")) {
+            c.connections = a.number("a number of connections (1 or more)", 1u, most);
+        } else if (a.is("--depth")) {
+            c.depth = a.number("a depth (1 or more)", 1u, most);
+        } else if (a.is("--size")) {
+            c.size = a.number("a message size (32 or more)", std::size_t{32}, std::size_t{1} << 30);
+        } else if (a.is("--duration")) {
+            c.duration = a.number("a number of seconds", 0.0, day);
+        } else if (a.is("--warmup")) {
+            c.warmup = a.number("a number of seconds", 0.0, day);
+        } else if (a.is("--requests")) {
+            c.requests = a.number("a number of requests", std::uint64_t{0}, UINT64_MAX);
+        } else if (a.is("--threads")) {
+            c.threads = a.number("a number of threads (1 or more)", 1u, 1024u);
+        } else if (a.is("--server-pid")) {
+            c.server_pid = a.number("a process id", 1L, 2'147'483'647L);
+        } else if (a.is("--hold")) {
+            c.hold = a.number("a number of seconds", 0.0, day);
+        } else if (a.is("--timeout")) {
+            c.timeout = a.number("a number of seconds", 0.0, day);
         } else {
-            usage(("unknown option " + std::string(a)).c_str());
+            a.unknown();
         }
     }
-    if (c.port <= 0 || c.port > 65535) {
-        usage("--port is needed");
-    }
-    if (c.connections == 0 || c.depth == 0 || c.threads == 0) {
-        usage("--connections, --depth and --threads must be at least 1");
-    }
-    if (c.size < 32) {
-        usage("--size must be at least 32 (a message carries its connection and sequence number)");
+    if (c.port == 0) {
+        a.error("--port is needed");
     }
     c.threads = std::min(c.threads, c.connections);
     return c;

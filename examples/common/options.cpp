@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "core/reactor.hpp"
+#include "examples/common/cli.hpp"
 
 namespace ringchat::examples {
 
@@ -90,29 +91,21 @@ bool parse_size(std::string_view text, std::size_t& out) noexcept {
 
 command_line::command_line(std::string program, std::string summary, std::uint16_t default_port)
     : program_(std::move(program)), summary_(std::move(summary)) {
+    parsed_.program = program_;
     parsed_.port = default_port;
-    options_.push_back({"host", "ADDR",
-                        "address to listen on or connect to: an IPv4 or IPv6 literal, "
-                        "localhost, or unix:PATH (default 127.0.0.1)",
-                        [this](std::string_view v) {
-                            parsed_.host = std::string(v);
-                            return !v.empty();
-                        }});
+    text("host", "ADDR",
+         "address to listen on or connect to: an IPv4 or IPv6 literal, localhost, or "
+         "unix:PATH (default 127.0.0.1)",
+         parsed_.host);
     options_.push_back({"port", "N",
                         fmt::format("TCP port (default {}; 0 = any free port)", default_port),
-                        [this](std::string_view v) {
-                            std::uint16_t p = 0;
-                            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
-                            if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
-                                return false;
-                            }
-                            parsed_.port = p;
-                            return true;
+                        "a port number", [this](std::string_view v) {
+                            return cli::parse_number<std::uint16_t>(v, parsed_.port, 0, 65535);
                         }});
     options_.push_back({"backend", "KIND",
                         "uring, epoll or auto (default auto: io_uring, else epoll; "
                         "RINGCHAT_BACKEND sets it too)",
-                        [this](std::string_view v) {
+                        "uring, epoll or auto", [this](std::string_view v) {
                             parsed_.backend_given = true;
                             return parse_backend_kind(v, parsed_.backend);
                         }});
@@ -123,7 +116,7 @@ command_line::command_line(std::string program, std::string summary, std::uint16
 }
 
 void command_line::flag(std::string name, std::string help, bool& target) {
-    options_.push_back({std::move(name), {}, std::move(help), [&target](std::string_view) {
+    options_.push_back({std::move(name), {}, std::move(help), {}, [&target](std::string_view) {
                             target = true;
                             return true;
                         }});
@@ -131,7 +124,7 @@ void command_line::flag(std::string name, std::string help, bool& target) {
 
 void command_line::text(std::string name, std::string metavar, std::string help,
                         std::string& target) {
-    options_.push_back({std::move(name), std::move(metavar), std::move(help),
+    options_.push_back({std::move(name), std::move(metavar), std::move(help), {},
                         [&target](std::string_view v) {
                             target = std::string(v);
                             return true;
@@ -141,12 +134,14 @@ void command_line::text(std::string name, std::string metavar, std::string help,
 void command_line::number(std::string name, std::string metavar, std::string help,
                           std::size_t& target) {
     options_.push_back({std::move(name), std::move(metavar), std::move(help),
+                        "a whole number (k, m or g may follow)",
                         [&target](std::string_view v) { return parse_size(v, target); }});
 }
 
 void command_line::seconds(std::string name, std::string help,
                            std::chrono::nanoseconds& target) {
     options_.push_back({std::move(name), "S", std::move(help),
+                        "a number of seconds (0 to 86400)",
                         [&target](std::string_view v) { return parse_seconds(v, target); }});
 }
 
@@ -158,70 +153,48 @@ std::string command_line::usage() const {
         out += fmt::format("  {:<20} {}\n", left, o.help);
     }
     out += fmt::format("  {:<20} {}\n", "--help", "show this help and exit");
+    out += fmt::format("  {:<20} {}\n", "--version", "show the version and exit");
     return out;
 }
 
-void command_line::fail(const std::string& why) const {
-    fmt::print(stderr, "{}: {}\n{}", program_, why, usage());
-    std::exit(2);
+void command_line::usage_error(const std::string& why) const {
+    cli::usage_error(program_, why);
 }
 
 common_options command_line::parse(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            fmt::print("{}", usage());
-            std::exit(0);
-        }
-        if (!arg.starts_with("--")) {
-            fail(fmt::format("unexpected argument '{}'", arg));
-        }
-        arg.remove_prefix(2);
-        std::string_view value;
-        bool has_value = false;
-        if (const auto eq = arg.find('='); eq != std::string_view::npos) {
-            value = arg.substr(eq + 1);
-            arg = arg.substr(0, eq);
-            has_value = true;
-        }
+    const std::string help = usage();
+    cli::args a(program_, help, argc, argv);
+    while (a.next()) {
         const option* found = nullptr;
         for (const auto& o : options_) {
-            if (o.name == arg) {
+            if (a.name() == "--" + o.name) {
                 found = &o;
             }
         }
         if (found == nullptr) {
-            fail(fmt::format("unknown option '--{}'", arg));
+            a.unknown();
         }
         if (found->metavar.empty()) {
-            if (has_value) {
-                fail(fmt::format("--{} takes no value", arg));
-            }
-        } else if (!has_value) {
-            if (i + 1 >= argc) {
-                fail(fmt::format("--{} needs a value ({})", arg, found->metavar));
-            }
-            value = argv[++i];
+            (void)a.flag(a.name());  // a usage error if it came with "=VALUE"
+            found->set({});
+        } else if (!found->set(a.value())) {
+            a.bad_value(found->what);
         }
-        if (!found->set(value)) {
-            fail(fmt::format("bad value for --{}: '{}'", arg, value));
-        }
+    }
+    try {
+        (void)parsed_.where();
+    } catch (const std::exception&) {
+        a.error(fmt::format("--host: not an address: '{}'", parsed_.host));
     }
     return parsed_;
 }
 
 listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo) {
-    address at;
-    try {
-        at = opts.where();
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "bad --host '{}': {}\n", opts.host, e.what());
-        std::exit(2);
-    }
+    const address at = opts.where();  // parse() saw that it is one
     auto l = listener::bind(r, at, lo);
     if (!l) {
-        fmt::print(stderr, "cannot listen on {}: {}\n", at.to_string(), l.error().message());
-        std::exit(1);
+        cli::startup_error(opts.program, fmt::format("cannot listen on {}: {}", at.to_string(),
+                                                     l.error().message()));
     }
     return std::move(*l);
 }
@@ -240,8 +213,10 @@ int run_server(std::string_view program, const common_options& opts,
     try {
         reactor r(opts.reactor());
         listener l = listen_or_exit(r, opts, lo);
+        // SIGINT, SIGTERM: a graceful stop, then run() returns. Before the ready line, which
+        // tells a script that it may send SIGTERM.
+        r.stop_on_signals();
         announce_ready(program, l, r);
-        r.stop_on_signals();  // SIGINT, SIGTERM: a graceful stop, then run() returns
         r.spawn(start(r, l));
         r.run();
     } catch (const std::exception& e) {

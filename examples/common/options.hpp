@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // examples/common/options.hpp — what every example program shares: its command line
-// (--host, --port, --backend, --help, plus options of its own), the reactor and listener it
+// (--host, --port, --backend, --grace, --help, --version, plus options of its own; the
+// conventions of examples/common/cli.hpp), the reactor and listener it
 // makes from them, and the one "ready" line it prints when it serves.
 //
 //     examples::command_line cli("echo", "A line echo server.", 7000);
 //     cli.flag("client", "read lines from stdin, send each, print each reply", client);
-//     const auto opts = cli.parse(argc, argv);     // exits on --help (0) or a bad option (2)
+//     const auto opts = cli.parse(argc, argv);     // exits on --help, --version (0) or a
+//                                                  // bad option (2: "echo: ..." and "try ...")
 //     return examples::run_server("echo", opts, [](reactor& r, listener& l) { ... });
 //     // prints "echo: ready on 127.0.0.1:7000 (io_uring)", serves until SIGINT/SIGTERM
 //
@@ -25,6 +27,7 @@
 #include "core/backend.hpp"
 #include "core/listener.hpp"
 #include "core/task.hpp"
+#include "examples/common/cli.hpp"
 
 namespace ringchat {
 class reactor;
@@ -34,6 +37,7 @@ namespace ringchat::examples {
 
 /// The options common to every example, parsed.
 struct common_options {
+    std::string program;  ///< the name the program's messages begin with ("echo")
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
     backend_kind backend = backend_kind::automatic;
@@ -66,19 +70,23 @@ public:
     /// says so.
     void seconds(std::string name, std::string help, std::chrono::nanoseconds& target);
 
-    /// Parses argv. `--help` prints the usage and exits 0; a bad option prints why and the
-    /// usage to stderr and exits 2.
+    /// Parses argv. `--help` prints the usage, `--version` the version line, and both exit
+    /// 0; a bad option or value (an unknown option, a --port that is not one, a --host that
+    /// is no address ...) is a usage_error().
     common_options parse(int argc, char** argv);
     std::string usage() const;
+    /// Prints "<program>: <why>" and "try '<program> --help'" to stderr and exits 2: for
+    /// what a program checks of its own options after parse().
+    [[noreturn]] void usage_error(const std::string& why) const;
 
 private:
     struct option {
         std::string name;
         std::string metavar;  // empty for a flag
         std::string help;
+        std::string what;  // what a value must be, for "--NAME: not WHAT: 'VALUE'"
         std::function<bool(std::string_view)> set;  // false: a bad value
     };
-    [[noreturn]] void fail(const std::string& why) const;
 
     std::string program_;
     std::string summary_;
@@ -86,14 +94,15 @@ private:
     common_options parsed_;
 };
 
-/// Binds a listener at opts.where(); on failure prints why and exits 1.
+/// Binds a listener at opts.where(); on failure prints "<program>: cannot listen on ..." and
+/// exits 1.
 listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo = {});
 
 /// Prints "<program>: ready on <address> (<backend>)" to stdout and flushes it.
 void announce_ready(std::string_view program, const listener& l, const reactor& r);
 
 /// The body of a server's main(): makes the reactor (exits 1 if the backend asked for cannot
-/// be made), binds (exits 1 on failure), prints the ready line, stops on SIGINT/SIGTERM, and
+/// be made), binds (exits 1 on failure; each with one "<program>: ..." line on stderr), prints the ready line, stops on SIGINT/SIGTERM, and
 /// runs `start(r, l)` (and what it spawns) until everything has unwound.
 /// \return main's exit code.
 int run_server(std::string_view program, const common_options& opts,

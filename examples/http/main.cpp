@@ -499,15 +499,13 @@ int main(int argc, char** argv) {
              no_zero_copy);
     const auto opts = cli.parse(argc, argv);
     if (cfg.max_header < 64) {
-        fmt::print(stderr, "http: --max-header must be at least 64\n");
-        return 2;
+        cli.usage_error("--max-header: must be at least 64");
     }
     std::unique_ptr<server> srv;
     try {
         srv = std::make_unique<server>(server{http::site(root), cfg, {}});
     } catch (const std::exception& e) {
-        fmt::print(stderr, "http: {}\n", e.what());
-        return 2;
+        cli.usage_error(e.what());  // "--root DIR: not a directory", say: a bad value
     }
     chat::serve_options so;
     so.channel.max_frame = cfg.max_header;  // the head's limit, and the body's slice size

@@ -176,13 +176,11 @@ int main(int argc, char** argv) {
     const auto opts = cli.parse(argc, argv);
     std::size_t query_limit = 0;
     if (!parse_memory(query_limit_text, query_limit)) {
-        fmt::print(stderr, "resp: bad value for --client-query-buffer-limit: '{}'\n{}",
-                   query_limit_text, cli.usage());
-        return 2;
+        cli.usage_error(
+            fmt::format("--client-query-buffer-limit: not a size: '{}'", query_limit_text));
     }
     if (query_limit < resp::min_query_limit) {
-        fmt::print(stderr, "resp: --client-query-buffer-limit must be at least 1mb (1048576)\n");
-        return 2;
+        cli.usage_error("--client-query-buffer-limit: must be at least 1mb (1048576)");
     }
     resp::store db;  // outlives every session
     chat::serve_options so;

@@ -385,6 +385,29 @@ task<> serve_smtp(reactor& r, listener& l, mailbox& box) {
         r, l, [&r, &box](chat::channel& ch) { return smtp_session(ch, r, box); }, so);
 }
 
+/// Does at start what a delivery does (create a file in tmp/, rename it into new/), then
+/// removes it: a maildir that cannot take mail (read-only, not a directory) stops the server
+/// at once, rather than after "ready" with 451 to every message. \return why not, or "".
+std::string cannot_deliver(const std::filesystem::path& maildir) {
+    const auto name = fmt::format(".ringchat-probe.{}", getpid());
+    const auto tmp = maildir / "tmp" / name;
+    const auto done = maildir / "new" / name;
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return fmt::format("cannot write to {}: {}", tmp.parent_path().string(),
+                           std::generic_category().message(errno));
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), done.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        return fmt::format("cannot move a file into {}: {}", done.parent_path().string(),
+                           std::generic_category().message(err));
+    }
+    ::unlink(done.c_str());
+    return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -409,8 +432,7 @@ int main(int argc, char** argv) {
                 data_timeout);
     const auto opts = cli.parse(argc, argv);
     if (maildir.empty()) {
-        fmt::print(stderr, "smtp: --maildir DIR is required\n{}", cli.usage());
-        return 2;
+        cli.usage_error("--maildir DIR is required");
     }
     mailbox box;
     box.conf.maildir = maildir;
@@ -422,10 +444,13 @@ int main(int argc, char** argv) {
     for (const char* sub : {"tmp", "new", "cur"}) {
         std::filesystem::create_directories(box.conf.maildir / sub, ec);
         if (ec) {
-            fmt::print(stderr, "smtp: cannot create {}: {}\n", (box.conf.maildir / sub).string(),
-                       ec.message());
-            return 1;
+            ringchat::cli::startup_error(
+                "smtp", fmt::format("cannot create {}: {}", (box.conf.maildir / sub).string(),
+                                    ec.message()));
         }
+    }
+    if (const auto why = cannot_deliver(box.conf.maildir); !why.empty()) {
+        ringchat::cli::startup_error("smtp", why);
     }
     return examples::run_server("smtp", opts,
                                 [&box](reactor& r, listener& l) { return serve_smtp(r, l, box); });
