@@ -37,6 +37,84 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def fmt_clock(seconds):
+    """0:07, 2:45, 1:02:03: short enough for a log line, unambiguous."""
+    s = max(0, int(round(seconds)))
+    h, m, s = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """One line per step on stderr, e.g.
+        bench: [ 17/151] 0:41 in, about 2:13 left | pingpong-50: ringchat-epoll, run 2 of 3
+    The plan (how many steps of each kind, and a nominal duration for each) is made before the
+    first step. The time left is the remaining steps' nominal durations, each scaled by how long
+    the steps of its kind have really taken against their nominal so far (or, for a kind not yet
+    seen, by all the steps so far), so that the estimate corrects itself on a slow machine."""
+
+    def __init__(self):
+        self.plan = {}        # kind -> [steps left, nominal seconds of those steps]
+        self.seen = {}        # kind -> [nominal seconds done, real seconds taken, steps]
+        self.total = 0
+        self.i = 0
+        self.t0 = time.monotonic()
+        self.current = None   # (kind, nominal seconds, start)
+
+    def expect(self, kind, steps, nominal_s):
+        if steps <= 0:
+            return
+        left = self.plan.setdefault(kind, [0, 0.0])
+        left[0] += steps
+        left[1] += steps * nominal_s
+        self.total += steps
+
+    def _close(self):
+        if self.current:
+            kind, nominal, start = self.current
+            done = self.seen.setdefault(kind, [0.0, 0.0, 0])
+            done[0] += nominal
+            done[1] += time.monotonic() - start
+            done[2] += 1
+            self.current = None
+
+    def left_s(self):
+        nominal = sum(n for n, _, _ in self.seen.values())
+        real = sum(r for _, r, _ in self.seen.values())
+        overall = real / nominal if nominal > 0 else 1.0
+        total = 0.0
+        for kind, (_, left) in self.plan.items():
+            seen = self.seen.get(kind)
+            total += left * (seen[1] / seen[0] if seen and seen[0] > 0 else overall)
+        return total
+
+    def step(self, kind, what):
+        """Starts the next step (ending the one before) and prints its line."""
+        self._close()
+        left = self.left_s()  # this step included
+        plan = self.plan.setdefault(kind, [0, 0.0])
+        if plan[0] > 0:
+            nominal = plan[1] / plan[0]
+            plan[0] -= 1
+            plan[1] -= nominal
+        else:
+            nominal = 1.0
+            self.total += 1   # a step the plan did not foresee
+        self.i += 1
+        width = len(str(self.total))
+        log(f"[{self.i:>{width}}/{self.total}] {fmt_clock(time.monotonic() - self.t0)} in, "
+            f"about {fmt_clock(left)} left | {what}")
+        self.current = (kind, nominal, time.monotonic())
+
+    def seconds_per_step(self):
+        """{kind: [steps, mean seconds a step took, mean nominal]}: what to tune the plan by."""
+        return {k: [n, round(real / n, 2), round(nominal / n, 2)]
+                for k, (nominal, real, n) in self.seen.items()}
+
+    def done(self):
+        self._close()
+        return time.monotonic() - self.t0
+
+
 # --------------------------------------------------------------------------------------------
 # What runs: contenders and scenarios
 
@@ -74,7 +152,10 @@ ECHO_SCENARIOS = [
 
 # Scenarios other people add later: each is a name and a function(suite) -> list of rows.
 # HTTP against nginx (wrk) and file serving over HTTP wait for examples/http: register them here.
-EXTRA_SCENARIOS = []  # (function(suite), name): run after the built-in scenarios
+# (function(suite), name[, plan(suite) -> [(step kind, count, nominal seconds each)]]): run after
+# the built-in scenarios; the plan (which the progress lines' estimate of the time left uses) is
+# optional, and each step calls suite.progress.step(kind, what).
+EXTRA_SCENARIOS = []
 NOT_YET = []
 
 
@@ -238,10 +319,35 @@ class Suite:
                         "duration_s": self.duration, "pinned": PIN, "cpus": cpu_count(),
                         "build": self.build, "echo": [], "syscalls": [], "idle": [], "resp": [],
                         "notes": [], "failures": []}
+        self.progress = Progress()
         self.contenders = echo_contenders(self.build)
         if args.contenders:
             keep = set(args.contenders.split(","))
             self.contenders = [c for c in self.contenders if c.name in keep]
+
+    def plan(self):
+        """Tells self.progress how many steps of each kind the run will take, and about how long
+        each should take (nominal seconds: the estimate of the time left scales them by what the
+        steps really take)."""
+        p = self.progress
+        run_s = self.warmup + self.duration + 0.1   # a server started, measured, stopped
+        for name, conns, depth, size, contenders, _ in self.echo_plan():
+            p.expect("echo", self.reps * len(contenders), run_s + conns / 2000)
+        if not self.args.no_extras:
+            requests = 100000 if self.full else 20000
+            p.expect("syscalls", len(self.syscall_plan()), 1.0 + requests / 20000)
+            p.expect("idle", len(self.idle_plan()), 1.0 + self.idle_connections()[0] / 5000)
+            bench, peers, n, reps = self.resp_plan()
+            if bench:
+                p.expect("resp-P1", reps * len(peers), 0.5 + 2 * n / 30000)
+                p.expect("resp-P16", reps * len(peers), 0.5 + 2 * n / 200000)
+            if os.path.exists(f"{self.build}/bench/file_send"):
+                p.expect("file_send", 1, 30.0 if self.full else 4.0)
+        for extra in EXTRA_SCENARIOS:
+            if len(extra) > 2:
+                for kind, count, nominal in extra[2](self):
+                    p.expect(kind, count, nominal)
+        p.expect("report", 1, 1.0)
 
     def note(self, msg):
         log(msg)
@@ -269,19 +375,27 @@ class Suite:
         return res
 
     # ---- echo scenarios
-    def echo(self):
+    def echo_plan(self):
+        """[(scenario, connections, depth, size, contenders, names left out)] to run."""
+        plan = []
         for name, conns, depth, size, small in ECHO_SCENARIOS:
             if self.args.only and name not in self.args.only.split(","):
                 continue
             contenders = [c for c in self.contenders
                           if not c.slow or small or self.full]
             skipped = [c.name for c in self.contenders if c not in contenders]
+            plan.append((name, conns, depth, size, contenders, skipped))
+        return plan
+
+    def echo(self):
+        for name, conns, depth, size, contenders, skipped in self.echo_plan():
             log(f"{name}: {conns} connection(s), depth {depth}, {size}-byte messages; "
                 f"{', '.join(c.name for c in contenders)} x{self.reps}"
                 + (f" (quick mode leaves out {', '.join(skipped)})" if skipped else ""))
             runs = {c.name: [] for c in contenders}
             for rep in range(self.reps):
                 for c in contenders:
+                    self.progress.step("echo", f"{name}: {c.name}, run {rep + 1} of {self.reps}")
                     try:
                         with Server(c.argv, c.name, env=self.env) as s:
                             r = self.loadgen_run(s, conns, depth, size)
@@ -317,18 +431,33 @@ class Suite:
         return None
 
     # ---- syscalls per request
+    def syscall_method(self):
+        """("perf" or "strace" or None, its path); probed once."""
+        if not hasattr(self, "_syscall_method"):
+            perf = shutil.which("perf")
+            strace = shutil.which("strace")
+            method = None
+            if perf:
+                probe = subprocess.run([perf, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"],
+                                       capture_output=True, text=True)
+                if probe.returncode == 0 and "not supported" not in probe.stderr \
+                        and "<not" not in probe.stderr:
+                    method = "perf"
+            if method is None and strace:
+                method = "strace"
+            self._syscall_method = (method, perf if method == "perf" else strace)
+        return self._syscall_method
+
+    def syscall_plan(self):
+        """[(scenario, depth, contender)]: the raw baselines are the floor here; asynchat is not
+        the point."""
+        if self.syscall_method()[0] is None:
+            return []
+        return [(scen, depth, c) for scen, depth in (("pingpong-50", 1), ("pipelined-50x16", 16))
+                for c in self.contenders if c.family not in ("asynchat", "raw-lines")]
+
     def syscalls(self):
-        perf = shutil.which("perf")
-        strace = shutil.which("strace")
-        method = None
-        if perf:
-            probe = subprocess.run([perf, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"],
-                                   capture_output=True, text=True)
-            if probe.returncode == 0 and "not supported" not in probe.stderr \
-                    and "<not" not in probe.stderr:
-                method = "perf"
-        if method is None and strace:
-            method = "strace"
+        method, tool = self.syscall_method()
         if method is None:
             self.note("syscalls per request: skipped (no working perf or strace; "
                       "apt-get install strace)")
@@ -336,24 +465,22 @@ class Suite:
         requests = 100000 if self.full else 20000
         log(f"syscalls per request: {method} on the server during {requests} requests, "
             "pingpong-50 and pipelined-50x16")
-        for scen, depth in (("pingpong-50", 1), ("pipelined-50x16", 16)):
-            for c in self.contenders:
-                if c.family in ("asynchat", "raw-lines"):
-                    continue  # the raw baselines are the floor here; asynchat is not the point
-                try:
-                    with Server(c.argv, c.name, env=self.env) as s:
-                        count, breakdown, r = self._count_syscalls(method, perf or strace, s, depth,
-                                                                   requests)
-                except RuntimeError as e:
-                    self.fail(f"syscalls / {c.name}: {e}")
-                    continue
-                if not r.get("ok"):
-                    self.fail(f"syscalls {scen} / {c.name}: {r.get('problem')}")
-                reqs = r.get("requests") or requests
-                self.results["syscalls"].append({
-                    "scenario": scen, "contender": c.name, "method": method, "requests": reqs,
-                    "syscalls": count, "per_request": count / reqs if count is not None else None,
-                    "breakdown": breakdown})
+        for scen, depth, c in self.syscall_plan():
+            self.progress.step("syscalls", f"syscalls, {scen}: {c.name}")
+            try:
+                with Server(c.argv, c.name, env=self.env) as s:
+                    count, breakdown, r = self._count_syscalls(method, tool, s, depth,
+                                                               requests)
+            except RuntimeError as e:
+                self.fail(f"syscalls / {c.name}: {e}")
+                continue
+            if not r.get("ok"):
+                self.fail(f"syscalls {scen} / {c.name}: {r.get('problem')}")
+            reqs = r.get("requests") or requests
+            self.results["syscalls"].append({
+                "scenario": scen, "contender": c.name, "method": method, "requests": reqs,
+                "syscalls": count, "per_request": count / reqs if count is not None else None,
+                "breakdown": breakdown})
 
     def _count_syscalls(self, method, tool, server, depth, requests):
         out = tempfile.NamedTemporaryFile(mode="r", suffix=".txt", delete=False)
@@ -403,24 +530,29 @@ class Suite:
         return count, breakdown, r
 
     # ---- many idle connections
-    def idle(self):
+    def idle_connections(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        n = min(10000, hard - 100)
+        return min(10000, hard - 100), hard
+
+    def idle_plan(self):
+        """[(contender, connections)]: the raw baselines are the floor here; asynchat only in
+        full mode, and on 1,000 connections at most (asyncore accepts one connection per poll()
+        over every descriptor: quadratic)."""
+        n = self.idle_connections()[0]
+        return [(c, min(n, 1000) if c.family == "asynchat" else n) for c in self.contenders
+                if c.family != "raw-lines" and (c.family != "asynchat" or self.full)]
+
+    def idle(self):
+        n, hard = self.idle_connections()
         if n < 10000:
             self.note(f"idle connections: the descriptor hard limit is {hard}, so {n} connections, "
                       "not 10,000")
         log(f"idle connections: {n} held open, one ping each; server RSS per connection")
-        for c in self.contenders:
-            conns = n
-            if c.family == "raw-lines":
-                continue  # the raw baselines are the floor here
+        for c, conns in self.idle_plan():
             if c.family == "asynchat":
-                if not self.full:
-                    continue
-                # asyncore accepts one connection per poll() over every descriptor: quadratic.
-                conns = min(n, 1000)
                 self.note(f"idle connections: asynchat gets {conns} connections (asyncore's "
                           "accept loop is quadratic in them)")
+            self.progress.step("idle", f"idle connections: {c.name}, {conns} held")
             try:
                 with Server(c.argv, c.name, env=self.env) as s:
                     r = self.loadgen_run(s, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
@@ -431,26 +563,31 @@ class Suite:
             self.results["idle"].append({"contender": c.name, "connections": conns, "run": r})
 
     # ---- RESP: redis-benchmark against ringchat resp and redis-server
-    def resp(self):
-        bench = shutil.which("redis-benchmark")
-        if not bench:
-            self.note("RESP: skipped (redis-benchmark is missing: apt-get install redis-tools)")
-            return
+    def resp_plan(self):
+        """(redis-benchmark or None, peers, requests, repetitions)."""
         peers = [("ringchat-resp-uring", [f"{self.build}/examples/resp", "--backend", "uring"], True),
                  ("ringchat-resp-epoll", [f"{self.build}/examples/resp", "--backend", "epoll"], True)]
         redis = shutil.which("redis-server")
         if redis:
             peers.append(("redis-server", [redis, "--port", "{port}", "--bind", "127.0.0.1",
                                            "--save", "", "--appendonly", "no"], False))
-        else:
+        return (shutil.which("redis-benchmark"), peers, 200000 if self.full else 50000,
+                3 if self.full else 1)
+
+    def resp(self):
+        bench, peers, n, reps = self.resp_plan()
+        if not bench:
+            self.note("RESP: skipped (redis-benchmark is missing: apt-get install redis-tools)")
+            return
+        if not any(p[0] == "redis-server" for p in peers):
             self.note("RESP: redis-server skipped (not installed: apt-get install redis-server)")
-        n = 200000 if self.full else 50000
-        reps = 3 if self.full else 1
         log(f"RESP: redis-benchmark -t set,get -c 50 -n {n}, -P 1 and -P 16, against "
             f"{', '.join(p[0] for p in peers)}")
         for pipeline in (1, 16):
             for rep in range(reps):
                 for name, argv, port_arg in peers:
+                    self.progress.step(f"resp-P{pipeline}", f"RESP -P {pipeline}: {name}"
+                                       + (f", run {rep + 1} of {reps}" if reps > 1 else ""))
                     try:
                         port = None if port_arg else free_port()
                         with Server(argv, name, env=self.env, port_arg=port_arg, port=port,
@@ -482,6 +619,7 @@ class Suite:
         argv = [prog, "--size", "1024", "--reps", "7"] if self.full else \
             [prog, "--size", "128", "--reps", "3"]
         log("file_send: zero copy against the read path (" + " ".join(argv[1:]) + ")")
+        self.progress.step("file_send", "file_send: " + " ".join(argv[1:]))
         rc, out, err = run_client(argv, 300)
         if rc != 0:
             self.fail(f"file_send: {err.strip()[-200:] or 'exit ' + str(rc)}")
@@ -724,6 +862,23 @@ class PortServer(Server):
         raise RuntimeError(f"{name} did not accept on port {port} in {timeout:.0f} s")
 
 
+def find_nginx():
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                     else None)
+
+
+def http_plan(suite):
+    """The steps http_scenarios will take: [(kind, count, nominal seconds each)]."""
+    if suite.args.no_extras or not os.path.exists(f"{suite.build}/examples/http"):
+        return []
+    steps = []
+    if shutil.which("wrk"):
+        steps.append(("wrk", suite.reps * (3 if find_nginx() else 2), 5.4 if suite.full else 2.4))
+    if shutil.which("curl"):
+        steps.append(("curl", suite.reps * 4, 0.6))
+    return steps
+
+
 def http_scenarios(suite):
     if suite.args.no_extras:
         return
@@ -745,8 +900,7 @@ def http_scenarios(suite):
                 f.write(block)
         peers = [("ringchat-http-uring", [prog, "--root", root, "--backend", "uring"]),
                  ("ringchat-http-epoll", [prog, "--root", root, "--backend", "epoll"])]
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                          else None)
+        nginx = find_nginx()
         if not nginx:
             suite.note("HTTP: nginx skipped (not installed: apt-get install nginx)")
         if wrk:
@@ -758,6 +912,7 @@ def http_scenarios(suite):
                 if nginx:
                     runs.append(("nginx", None, tmp))
                 for name, argv, conf_dir in runs:
+                    suite.progress.step("wrk", f"HTTP wrk: {name}, run {rep + 1} of {suite.reps}")
                     try:
                         if conf_dir is None:
                             server = Server(argv, name, env=suite.env)
@@ -800,6 +955,8 @@ def http_scenarios(suite):
         for rep in range(suite.reps):
             for name, argv in peers:
                 for path, extra in (("zero copy", []), ("read", ["--no-zero-copy"])):
+                    suite.progress.step("curl", f"HTTP file: {name}, {path}, run {rep + 1} of "
+                                        f"{suite.reps}")
                     try:
                         with Server(argv + extra, name, env=suite.env) as s:
                             before = cpu_us(s.pid)
@@ -855,7 +1012,7 @@ def http_report(suite):
     return lines, md
 
 
-EXTRA_SCENARIOS.append((http_scenarios, "http"))
+EXTRA_SCENARIOS.append((http_scenarios, "http", http_plan))
 
 
 def main():
@@ -882,23 +1039,26 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    t0 = time.monotonic()
     suite = Suite(args)
+    suite.plan()
     log(f"{suite.results['mode']} mode: {suite.reps} runs per contender, {suite.duration} s each "
         f"after {suite.warmup} s of warm-up; "
-        + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned"))
+        + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned")
+        + f"; {suite.progress.total} steps, about {fmt_clock(suite.progress.left_s())} in all")
     suite.echo()
     if not args.no_extras:
         suite.syscalls()
         suite.idle()
         suite.resp()
         suite.file_send()
-    for fn, _ in EXTRA_SCENARIOS:
+    for fn, *_ in EXTRA_SCENARIOS:
         fn(suite)
+    suite.progress.step("report", "report and chart")
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     png = suite.chart(stamp) if not args.no_extras else None
-    suite.results["elapsed_s"] = round(time.monotonic() - t0, 1)
+    suite.results["elapsed_s"] = round(suite.progress.done(), 1)
+    suite.results["step_seconds"] = suite.progress.seconds_per_step()
     text, md = suite.report()
     print(text)
     with open(os.path.join(args.out, f"{stamp}.json"), "w") as f:
