@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -286,6 +287,82 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def fmt_pct(x, signed=True):
+    """+12%, -1.5%, 3.0% (one decimal under 10%)."""
+    if x is None:
+        return "-"
+    v = x * 100
+    digits = 0 if abs(v) >= 9.5 else 1
+    return f"{v:+.{digits}f}%" if signed else f"{abs(v):.{digits}f}%"
+
+
+def half_range(xs):
+    """The spread of a set of runs: half their min-max range, as a fraction of their median."""
+    xs = [x for x in xs if x is not None and x >= 0]
+    m = med(xs)
+    return (max(xs) - min(xs)) / 2 / m if len(xs) >= 2 and m else None
+
+
+# The verdict's rule. The noise of a comparison, printed as ±, is the two sides' spreads added
+# (each side's half min-max range over its runs, as a fraction of its median), and LEVEL_FLOOR at
+# least. io_uring and epoll are LEVEL when their medians differ by no more than the noise;
+# otherwise io_uring is AHEAD or BEHIND by that difference (the ratio of the medians, less 1).
+# Each side needs MIN_RUNS clean runs at least, or there is no spread and so no verdict.
+LEVEL_FLOOR = 0.02
+MIN_RUNS = 2
+RULE = (f"level when the medians differ by no more than ±, the noise: the two sides' half "
+        f"min-max ranges added, in % of their medians ({LEVEL_FLOOR:.0%} at least); otherwise "
+        f"ahead or behind by that difference. No verdict with under {MIN_RUNS} runs a side")
+
+
+def compare(a, b, lower_is_better):
+    """io_uring's runs `a` against epoll's `b` under the rule above: {"word": "ahead", "level",
+    "behind" or None (too few runs), "diff": a's median / b's - 1, "noise": ±, "a", "b": the
+    medians, "runs": (len(a), len(b))}."""
+    a = [x for x in a if x is not None and x >= 0]
+    b = [x for x in b if x is not None and x >= 0]
+    out = {"word": None, "diff": None, "noise": None, "a": med(a), "b": med(b),
+           "runs": (len(a), len(b))}
+    if not a or not b or not out["b"]:
+        return out
+    out["diff"] = out["a"] / out["b"] - 1
+    if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
+        return out
+    out["noise"] = max(LEVEL_FLOOR, half_range(a) + half_range(b))
+    if abs(out["diff"]) <= out["noise"]:
+        out["word"] = "level"
+    else:
+        out["word"] = "ahead" if (out["diff"] < 0) == lower_is_better else "behind"
+    return out
+
+
+def verdict_words(cpu, rps, unit="us"):
+    """One comparison in words, (CPU per request, req/s), e.g.
+    ("ahead: 12% less CPU/req (2.10 vs 2.39 us, ±3%)", "req/s level: +1% (±4%)")."""
+    if cpu["diff"] is None:
+        return "no data", ""
+    vals = f"{fmt_num(cpu['a'])} vs {fmt_num(cpu['b'])} {unit}"
+    if cpu["word"] is None:
+        head = (f"no verdict ({min(cpu['runs'])} run a side): {fmt_pct(cpu['diff'])} CPU/req "
+                f"({vals})")
+    elif cpu["word"] == "level":
+        head = f"level: {fmt_pct(cpu['diff'])} CPU/req ({vals}, ±{fmt_pct(cpu['noise'], False)})"
+    else:
+        head = (f"{cpu['word']}: {fmt_pct(cpu['diff'], False)} "
+                f"{'less' if cpu['diff'] < 0 else 'more'} CPU/req "
+                f"({vals}, ±{fmt_pct(cpu['noise'], False)})")
+    if rps["diff"] is None:
+        tail = "req/s: no data"
+    elif rps["word"] is None:
+        tail = f"req/s {fmt_pct(rps['diff'])}"
+    elif rps["word"] == "level":
+        tail = f"req/s level: {fmt_pct(rps['diff'])} (±{fmt_pct(rps['noise'], False)})"
+    else:
+        tail = (f"req/s {rps['word']}: {fmt_pct(rps['diff'], False)} "
+                f"{'more' if rps['diff'] > 0 else 'fewer'} (±{fmt_pct(rps['noise'], False)})")
+    return head, tail
+
+
 def table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
@@ -420,6 +497,7 @@ class Suite:
                 cpu = [r.get("server_sched_us_per_req", -1) if r.get("server_sched_us_per_req", -1) > 0
                        else r.get("server_cpu_us_per_req") for r in runs]
                 return {
+                    "rps_runs": rps, "cpu_runs": cpu,
                     "rps": med(rps), "rps_range": spread(rps),
                     "cpu": med(cpu), "cpu_range": spread(cpu),
                     "p50": med([r["latency_us"]["p50"] for r in runs]),
@@ -625,6 +703,66 @@ class Suite:
             self.fail(f"file_send: {err.strip()[-200:] or 'exit ' + str(rc)}")
         self.results["file_send"] = (out + err).strip()
 
+    # ---- the verdict: ringchat on io_uring against ringchat on epoll, in words
+    def comparisons(self):
+        """[(label, CPU-per-request comparison, req/s comparison)] for every scenario where
+        ringchat ran on both backends: the echo scenarios, HTTP (wrk) and RESP."""
+        out = []
+        for name, *_ in ECHO_SCENARIOS:
+            u, e = self.summary(name, "ringchat-uring"), self.summary(name, "ringchat-epoll")
+            if u and e:
+                out.append((name, compare(u["cpu_runs"], e["cpu_runs"], True),
+                            compare(u["rps_runs"], e["rps_runs"], False)))
+        http = self.results.get("http") or []
+        runs = lambda c, k: [r[k] for r in http if r["contender"] == c]
+        if runs("ringchat-http-uring", "rps") and runs("ringchat-http-epoll", "rps"):
+            out.append(("http (wrk)",
+                        compare(runs("ringchat-http-uring", "server_cpu_us_per_req"),
+                                runs("ringchat-http-epoll", "server_cpu_us_per_req"), True),
+                        compare(runs("ringchat-http-uring", "rps"),
+                                runs("ringchat-http-epoll", "rps"), False)))
+        for pipeline in (1, 16):
+            side = {}
+            for c in ("ringchat-resp-uring", "ringchat-resp-epoll"):
+                reps = {}
+                for r in self.results.get("resp") or []:
+                    if r["contender"] == c and r["pipeline"] == pipeline:
+                        reps.setdefault(r["rep"], []).append(r)
+                # a run's req/s over SET and GET together (as its CPU per request is)
+                side[c] = ([v[0]["server_cpu_us_per_req"] for v in reps.values()],
+                           [len(v) / sum(1 / x["rps"] for x in v) for v in reps.values()])
+            u, e = side["ringchat-resp-uring"], side["ringchat-resp-epoll"]
+            if u[0] and e[0]:
+                out.append((f"resp -P {pipeline}", compare(u[0], e[0], True),
+                            compare(u[1], e[1], False)))
+        return out
+
+    def verdict(self):
+        comps = self.comparisons()
+        if not comps:
+            return [], []
+        self.results["verdict"] = [{"scenario": label, "cpu": cpu, "rps": rps}
+                                   for label, cpu, rps in comps]
+        count = {w: sum(1 for _, c, _ in comps if c["word"] == w)
+                 for w in ("ahead", "level", "behind", None)}
+        judged = len(comps) - count[None]
+        summary = (f"In all, by CPU per request, io_uring is ahead of epoll in {count['ahead']}, "
+                   f"level with it in {count['level']} and behind it in {count['behind']} of "
+                   f"{judged} scenarios" + (f" ({count[None]} not judged: too few runs)"
+                                            if count[None] else "") + ".")
+        lines = ["Verdict: ringchat on io_uring against ringchat on epoll, by the server's CPU per "
+                 "request, then by req/s (+ is io_uring's figure above epoll's)."]
+        lines += textwrap.wrap("Rule: " + RULE + ".", 100) + [""]
+        words = [(label,) + verdict_words(cpu, rps) for label, cpu, rps in comps]
+        lines += [f"  {label:<16} {head}; {tail}" for label, head, tail in words]
+        lines += [""] + textwrap.wrap(summary, 100)
+        md = ["## Verdict", "", "ringchat on io_uring against ringchat on epoll, by the server's "
+              "CPU per request, then by req/s. Rule: " + RULE + ".", ""]
+        md += [markdown(["scenario", "io_uring against epoll: CPU per request", "req/s"],
+                        [list(w) for w in words])]
+        md += ["", summary, ""]
+        return lines, md
+
     # ---- report
     def report(self):
         lines = []
@@ -725,12 +863,16 @@ class Suite:
             md += ["## File sending", "", "```", self.results["file_send"], "```", ""]
 
         notes = self.results["notes"] + ["not done: " + n for n in NOT_YET]
-        lines += ["Notes:"] + [f"- {n}" for n in notes]
-        md += ["## Notes", ""] + [f"- {n}" for n in notes]
+        if notes:
+            lines += ["Notes:"] + [f"- {n}" for n in notes] + [""]
+            md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
         if self.results["failures"]:
-            lines += ["", f"FAILED RUNS ({len(self.results['failures'])}):"] + \
-                     [f"- {f}" for f in self.results["failures"]]
-            md += ["", "## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]]
+            lines += [f"FAILED RUNS ({len(self.results['failures'])}):"] + \
+                     [f"- {f}" for f in self.results["failures"]] + [""]
+            md += ["## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]] + [""]
+        verdict_lines, verdict_md = self.verdict()
+        lines += verdict_lines
+        md += verdict_md
         return "\n".join(lines), "\n".join(md)
 
     def chart(self, stamp):
@@ -1027,7 +1169,24 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--no-extras", action="store_true",
                     help="echo scenarios only (no syscalls, idle, RESP, file_send, chart)")
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: print the report of a saved run (bench/results/*.json) "
+                         "and draw its chart again beside it")
     args = ap.parse_args()
+
+    if args.report:
+        suite = Suite(args)
+        with open(args.report) as f:
+            suite.results = json.load(f)
+        suite.full = suite.results.get("mode") == "full"
+        suite.reps = suite.results.get("reps", suite.reps)
+        args.out = os.path.dirname(os.path.abspath(args.report))
+        stamp = os.path.basename(args.report).rsplit(".", 1)[0]
+        png = suite.chart(stamp)
+        print(suite.report()[0])
+        if png:
+            print(f"\nbench: the chart: {os.path.relpath(png, os.getcwd())}")
+        return 0
 
     missing = [p for p in ("bench/loadgen", "bench/uring_echo", "bench/epoll_echo", "examples/echo")
                if not os.path.exists(os.path.join(args.build, p))]
