@@ -372,6 +372,29 @@ def table(header, rows):
     return "\n".join(out)
 
 
+# The report fits a terminal this wide (tests: bench/test_report.py).
+WIDTH = 100
+
+
+def wrap(text, width=WIDTH):
+    return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
+def grouped_table(header, groups):
+    """A table in groups of rows, each under a title line of its own, the columns aligned across
+    the groups: narrower than a column repeating the group's name on every row."""
+    rows = [r for _, g in groups for r in g]
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    widths[0] += 2
+    line = lambda r, lead: "  ".join((lead + str(c)).ljust(w) if i == 0 else str(c).rjust(w)
+                                     for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(header, ""), "  ".join("-" * w for w in widths)]
+    for title, g in groups:
+        out.append(title)
+        out += [line(r, "  ") for r in g]
+    return "\n".join(out)
+
+
 def markdown(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -750,12 +773,12 @@ class Suite:
                    f"level with it in {count['level']} and behind it in {count['behind']} of "
                    f"{judged} scenarios" + (f" ({count[None]} not judged: too few runs)"
                                             if count[None] else "") + ".")
-        lines = ["Verdict: ringchat on io_uring against ringchat on epoll, by the server's CPU per "
-                 "request, then by req/s (+ is io_uring's figure above epoll's)."]
-        lines += textwrap.wrap("Rule: " + RULE + ".", 100) + [""]
+        lines = wrap("Verdict: ringchat on io_uring against ringchat on epoll, by the server's CPU "
+                     "per request, then by req/s (+: io_uring's figure is above epoll's).")
+        lines += wrap("Rule: " + RULE + ".") + [""]
         words = [(label,) + verdict_words(cpu, rps) for label, cpu, rps in comps]
         lines += [f"  {label:<16} {head}; {tail}" for label, head, tail in words]
-        lines += [""] + textwrap.wrap(summary, 100)
+        lines += [""] + wrap(summary)
         md = ["## Verdict", "", "ringchat on io_uring against ringchat on epoll, by the server's "
               "CPU per request, then by req/s. Rule: " + RULE + ".", ""]
         md += [markdown(["scenario", "io_uring against epoll: CPU per request", "req/s"],
@@ -767,30 +790,38 @@ class Suite:
     def report(self):
         lines = []
         md = []
-        head = ["scenario", "contender", "req/s", "(min-max)", "p50 us", "p99 us", "p99.9 us",
-                "srv CPU us/req", "(min-max)", "client CPU", "ok"]
-        rows = []
-        for e in self.results["echo"]:
-            s = self.summary(e["scenario"], e["contender"])
-            lo, hi = s["rps_range"]
-            clo, chi = s["cpu_range"]
-            rows.append([e["scenario"], e["contender"], fmt_num(s["rps"]),
-                         f"{fmt_num(lo)}-{fmt_num(hi)}", fmt_num(s["p50"]), fmt_num(s["p99"]),
-                         fmt_num(s["p999"]), fmt_num(s["cpu"]), f"{fmt_num(clo)}-{fmt_num(chi)}",
-                         fmt_num(s["client_cpu"]), s["ok"]])
-        if rows:
-            lines += ["Line echo (medians of the runs; CPU in us per request, the server's, and the "
-                      "load generator's beside it):", "",
-                      table(head, rows), ""]
-            md += ["## Line echo", "", markdown(head, rows), ""]
+        head = ["contender", "req/s", "±", "p50", "p99", "p99.9", "srv CPU", "±", "cli CPU", "ok"]
+        groups, mdrows = [], []
+        for name, conns, depth, size, _ in ECHO_SCENARIOS:
+            rows = []
+            for e in self.results["echo"]:
+                if e["scenario"] != name:
+                    continue
+                s = self.summary(e["scenario"], e["contender"])
+                rows.append([e["contender"], fmt_num(s["rps"]),
+                             fmt_pct(half_range(s["rps_runs"]), False), fmt_num(s["p50"]),
+                             fmt_num(s["p99"]), fmt_num(s["p999"]), fmt_num(s["cpu"]),
+                             fmt_pct(half_range(s["cpu_runs"]), False), fmt_num(s["client_cpu"]),
+                             s["ok"]])
+            if rows:
+                groups.append((f"{name}: {conns} connection{'s' if conns > 1 else ''}, "
+                               f"depth {depth}, {size}-byte messages", rows))
+                mdrows += [[name] + r for r in rows]
+        if groups:
+            legend = (f"medians of {self.results.get('reps', self.reps)} runs; ± = half the min-max "
+                      "range, in % of the median; p50, p99, p99.9: latency in us; srv CPU, cli CPU: "
+                      "the server's and the load generator's CPU time in us per request (when "
+                      "cli CPU is about as large as srv CPU, the client is what limits req/s)")
+            lines += ["Line echo", *wrap(legend, WIDTH), "", grouped_table(head, groups), ""]
+            md += ["## Line echo", "", legend[0].upper() + legend[1:] + ".", "",
+                   markdown(["scenario"] + head, mdrows), ""]
 
             # ringchat against each baseline of its backend: raw-* echoes bytes (the floor),
             # lines-* finds and echoes each line by hand (the same work as ringchat's echo).
-            bhead = ["scenario", "uring: /raw req/s", "CPU", "/lines req/s", "CPU",
-                     "epoll: /raw req/s", "CPU", "/lines req/s", "CPU"]
+            bhead = ["scenario", "uring÷raw", "CPU", "÷lines", "CPU",
+                     "epoll÷raw", "CPU", "÷lines", "CPU"]
             # io_uring against epoll, each family with itself; and ringchat against asynchat.
-            uhead = ["scenario", "ringchat req/s", "CPU", "raw req/s", "CPU", "lines req/s", "CPU",
-                     "rc-uring/asynchat req/s"]
+            uhead = ["scenario", "ringchat", "CPU", "raw", "CPU", "lines", "CPU", "rc-uring÷asynchat"]
             brows, urows = [], []
             for name, *_ in ECHO_SCENARIOS:
                 g = {c.name: self.summary(name, c.name) for c in self.contenders}
@@ -808,15 +839,17 @@ class Suite:
                 urows.append([name] + pair("ringchat-uring", "ringchat-epoll")
                              + pair("raw-uring", "raw-epoll") + pair("lines-uring", "lines-epoll")
                              + [fmt_ratio(val("ringchat-uring", "rps"), val("asynchat", "rps"))])
-            legend = "req/s: above 1 is faster; CPU per request: below 1 is cheaper"
-            lines += [f"ringchat against the hand-written baselines ({legend}):", "",
-                      table(bhead, brows), "",
-                      f"io_uring against epoll, and against asynchat ({legend}):", "",
-                      table(uhead, urows), ""]
-            md += ["## Ratios", "", f"{legend}.", "",
-                   "ringchat against the hand-written baselines of its backend: raw echoes bytes "
-                   "(the floor), lines finds and echoes each line by hand (the same work).", "",
-                   markdown(bhead, brows), "", "io_uring against epoll, and against asynchat.", "",
+            legend = ("each pair: the ratio of the req/s (above 1 is faster), then of the server's "
+                      "CPU per request (below 1 is cheaper)")
+            blegend = ("ringchat against the hand-written baselines of its backend (uring÷raw: "
+                       "ringchat-uring over raw-uring, and so on; raw echoes bytes, the floor; "
+                       "lines finds and echoes each line by hand, ringchat's work); " + legend)
+            ulegend = ("io_uring against epoll: each family on io_uring over itself on epoll, and "
+                       "ringchat on io_uring against Python's asynchat (req/s); " + legend)
+            lines += [*wrap(blegend, WIDTH), "", table(bhead, brows), "",
+                      *wrap(ulegend, WIDTH), "", table(uhead, urows), ""]
+            md += ["## Ratios", "", blegend[0].upper() + blegend[1:] + ".", "",
+                   markdown(bhead, brows), "", ulegend[0].upper() + ulegend[1:] + ".", "",
                    markdown(uhead, urows), ""]
 
         if self.results["syscalls"]:
