@@ -908,47 +908,119 @@ class Suite:
         md += verdict_md
         return "\n".join(lines), "\n".join(md)
 
+    # ---- the chart (gnuplot, PNG): what separates the servers, on linear axes
+    # io_uring in oranges, epoll in blues; ringchat darkest, then lines, then raw.
+    CHART_BARS = [("ringchat-uring", "#d95f02"), ("ringchat-epoll", "#1f78b4"),
+                  ("lines-uring", "#fc8d62"), ("lines-epoll", "#6baed6"),
+                  ("raw-uring", "#fdd0a2"), ("raw-epoll", "#c6dbef")]
+    CHART_BASELINE = "lines-epoll"   # the hand-written epoll server doing ringchat's work
+    VERDICT_COLOUR = {"ahead": 0x1a9850, "level": 0x737373, "behind": 0xd73027, None: 0xbdbdbd}
+
     def chart(self, stamp):
+        """Three panels: the server's CPU per request of each echo contender over the baseline's
+        (lines-epoll = 1), io_uring and epoll side by side, with the min-max range of the runs as
+        error bars; the verdict (ringchat on io_uring over itself on epoll, CPU per request, each
+        scenario's noise as a band around 1: a point inside its band is level); and req/s over the
+        baseline's, like the first. asynchat, 10 to 20 times the others' CPU, is left out."""
         gnuplot = shutil.which("gnuplot")
         if not gnuplot:
             self.note("chart: skipped (gnuplot is missing: apt-get install gnuplot-nox)")
             return None
-        names = [c.name for c in self.contenders]
-        scen = [s[0] for s in ECHO_SCENARIOS
-                if any(self.summary(s[0], n) for n in names)]
-        if not scen:
+        bars = [(n, colour) for n, colour in self.CHART_BARS
+                if any(self.summary(s[0], n) for s in ECHO_SCENARIOS)]
+        base_name = self.CHART_BASELINE
+        scen = [s[0] for s in ECHO_SCENARIOS if self.summary(s[0], base_name)]
+        comps = self.comparisons()
+        if not scen and not comps:
             return None
-        data = tempfile.NamedTemporaryFile(mode="w", suffix=".dat", delete=False)
-        with data:
-            data.write("scenario " + " ".join(names) + " " + " ".join(n + "_p99" for n in names) + "\n")
-            for s in scen:
-                vals = [self.summary(s, n) for n in names]
-                data.write(s + " " + " ".join(str(v["rps"] if v and v["rps"] else "NaN") for v in vals)
-                           + " " + " ".join(str(v["p99"] if v and v["p99"] else "NaN") for v in vals)
-                           + "\n")
+        tmp = tempfile.mkdtemp(prefix="ringchat-chart-")
+        echo_dat, verdict_dat = os.path.join(tmp, "echo.dat"), os.path.join(tmp, "verdict.dat")
+        with open(echo_dat, "w") as f:
+            # per scenario, per contender: CPU ratio, its low, high; then the same for req/s
+            for name in scen:
+                base = self.summary(name, base_name)
+                cells = []
+                for key in ("cpu", "rps"):
+                    for n, _ in bars:
+                        v = self.summary(name, n)
+                        if v and v[key] and base[key]:
+                            lo, hi = v[key + "_range"]
+                            cells += [v[key] / base[key], lo / base[key], hi / base[key]]
+                        else:
+                            cells += ["NaN"] * 3
+                f.write(name + " " + " ".join(f"{c:.4f}" if c != "NaN" else c for c in cells)
+                        + "\n")
+        vlo, vhi = 0.9, 1.1
+        with open(verdict_dat, "w") as f:
+            for label, cpu, _ in comps:
+                if cpu["diff"] is None:
+                    continue
+                ratio, noise = cpu["diff"] + 1, cpu["noise"] or 0.0
+                vlo, vhi = min(vlo, ratio, 1 - noise), max(vhi, ratio, 1 + noise)
+                word = (cpu["word"] or "no verdict") + " " + fmt_pct(cpu["diff"])
+                f.write(f'"{label}" {ratio:.4f} {1 - noise:.4f} {1 + noise:.4f} '
+                        f"{self.VERDICT_COLOUR[cpu['word']]} \"{word}\"\n")
         png = os.path.join(self.args.out, f"{stamp}.png")
-        k = len(names)
-        script = f"""
-set terminal pngcairo size 1400,900 noenhanced
-set output '{png}'
-set multiplot layout 2,1 title 'ringchat line echo ({self.results["mode"]} mode)'
+        k = len(bars)
+
+        def histogram(first_col):
+            return ", ".join(
+                f"'{echo_dat}' using {first_col + 3 * i}:{first_col + 3 * i + 1}:"
+                f"{first_col + 3 * i + 2}{':xtic(1)' if i == 0 else ''} "
+                f"title '{n}' lc rgb '{colour}'" for i, (n, colour) in enumerate(bars))
+        panels = []
+        if scen:
+            panels.append(f"""
+set title "Server CPU per request / {base_name}'s (1 = the hand-written epoll server doing the same work; lower is cheaper)"
+set ylabel 'CPU per request, ratio'
+set yrange [0:*]
+plot {histogram(2)}, 1 with lines lc rgb 'black' dt 2 notitle
+""")
+        if comps:
+            panels.append(f"""
+set title "Verdict: ringchat on io_uring / on epoll, CPU per request (grey bar: the noise, where the dot is level; green: io_uring ahead, red: behind)"
+set style data points
+set ylabel 'io_uring / epoll'
+set yrange [{vlo - 0.05:.2f}:{vhi + 0.05:.2f}]
+set xrange [-0.5:{len(comps) - 0.2}]
+unset key
+plot '{verdict_dat}' using 0:(1):3:4:xtic(1) with yerrorbars lc rgb '#969696' lw 2 pt -1 notitle, \\
+     '' using 0:2:5 with points pt 7 ps 2 lc rgb variable notitle, \\
+     '' using 0:2:6:5 with labels left offset 1,0.9 tc rgb variable notitle, \\
+     1 with lines lc rgb 'black' dt 2 notitle
+set key outside right
+unset xrange
 set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
+""")
+        if scen:
+            panels.append(f"""
+set title "Requests/s / {base_name}'s (higher is faster; on 2 cores the load generator often sets the pace)"
+set ylabel 'req/s, ratio'
+set yrange [0:*]
+plot {histogram(2 + 3 * k)}, 1 with lines lc rgb 'black' dt 2 notitle
+""")
+        script = f"""
+set terminal pngcairo size 1400,{380 * len(panels) + 80} noenhanced font ',11'
+set output '{png}'
+set multiplot layout {len(panels)},1 title 'ringchat bench, {self.results["mode"]} mode, {self.results.get("reps")} runs each; line echo unless named (error bars: min-max of the runs; asynchat left out: off the scale)'
+set style data histograms
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.9 border -1
 set key outside right
 set grid ytics
-set logscale y
-set ylabel 'requests/s (median)'
-plot for [i=2:{k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
-set ylabel 'p99 latency, us (median)'
-plot for [i={k + 2}:{2 * k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
+set xtics nomirror
+set bars 0.5
+set lmargin 10
+set rmargin at screen 0.86
+{"".join(panels)}
 unset multiplot
 """
         p = subprocess.run([gnuplot], input=script, capture_output=True, text=True, timeout=60)
         if p.returncode != 0 and "pngcairo" in p.stderr:
-            p = subprocess.run([gnuplot], input=script.replace("pngcairo", "png"),
+            p = subprocess.run([gnuplot], input=script.replace("pngcairo", "png")
+                               .replace(" font ',11'", ""),
                                capture_output=True, text=True, timeout=60)
-        os.unlink(data.name)
+        shutil.rmtree(tmp, ignore_errors=True)
         if p.returncode != 0:
             self.note(f"chart: gnuplot failed: {p.stderr.strip()[-200:]}")
             return None
@@ -1260,7 +1332,8 @@ def main():
                 f"{suite.reps} runs each, {suite.results['cpus']} CPUs"
                 f"{', pinned' if PIN else ''})\n\n{md}\n")
         if png:
-            f.write(f"\n![throughput and p99]({os.path.basename(png)})\n")
+            f.write(f"\n![server CPU per request and req/s as ratios, and the verdict]"
+                    f"({os.path.basename(png)})\n")
     print(f"\nbench: {suite.results['elapsed_s']} s; results in "
           f"{os.path.relpath(args.out, os.getcwd())}/{stamp}.{{json,md{',png' if png else ''}}}")
     return 1 if suite.results["failures"] else 0
