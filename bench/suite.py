@@ -777,7 +777,10 @@ class Suite:
                      "per request, then by req/s (+: io_uring's figure is above epoll's).")
         lines += wrap("Rule: " + RULE + ".") + [""]
         words = [(label,) + verdict_words(cpu, rps) for label, cpu, rps in comps]
-        lines += [f"  {label:<16} {head}; {tail}" for label, head, tail in words]
+        for label, head, tail in words:
+            line = f"  {label:<16} {head}; {tail}"
+            lines += [line] if len(line) <= WIDTH else [line[:19 + len(head) + 1],
+                                                        " " * 19 + tail]
         lines += [""] + wrap(summary)
         md = ["## Verdict", "", "ringchat on io_uring against ringchat on epoll, by the server's "
               "CPU per request, then by req/s. Rule: " + RULE + ".", ""]
@@ -896,12 +899,14 @@ class Suite:
             md += ["## File sending", "", "```", self.results["file_send"], "```", ""]
 
         notes = self.results["notes"] + ["not done: " + n for n in NOT_YET]
+        item = lambda text: textwrap.wrap(text, WIDTH, initial_indent="- ", subsequent_indent="  ",
+                                          break_on_hyphens=False)
         if notes:
-            lines += ["Notes:"] + [f"- {n}" for n in notes] + [""]
+            lines += ["Notes:"] + [x for n in notes for x in item(n)] + [""]
             md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
         if self.results["failures"]:
             lines += [f"FAILED RUNS ({len(self.results['failures'])}):"] + \
-                     [f"- {f}" for f in self.results["failures"]] + [""]
+                     [x for f in self.results["failures"] for x in item(f)] + [""]
             md += ["## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]] + [""]
         verdict_lines, verdict_md = self.verdict()
         lines += verdict_lines
