@@ -12,6 +12,10 @@ the server's CPU time around the measured interval), and stops the server by its
 
 Usage: python3 bench/suite.py [--build build-release] [--full] [--only SCENARIO,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
+       python3 bench/suite.py --report bench/results/STAMP.json   (a saved run, shown again)
+Progress goes to stderr, one line per step; the report to stdout, at most WIDTH (100) columns,
+ending with the verdict: ringchat on io_uring ahead of, level with or behind itself on epoll, per
+scenario, under the rule at LEVEL_FLOOR below. bench/test_report.py tests the presentation.
 Exit status: 0 when every run was clean, 1 when a run failed (a mismatch, an error, a server
 that did not come up), 2 when the programs are missing.
 """
@@ -1339,8 +1343,10 @@ def main():
         if png:
             f.write(f"\n![server CPU per request and req/s as ratios, and the verdict]"
                     f"({os.path.basename(png)})\n")
-    print(f"\nbench: {suite.results['elapsed_s']} s; results in "
-          f"{os.path.relpath(args.out, os.getcwd())}/{stamp}.{{json,md{',png' if png else ''}}}")
+    where = os.path.join(os.path.relpath(args.out, os.getcwd()), stamp)
+    print(f"\nbench: done in {fmt_clock(suite.results['elapsed_s'])}, "
+          f"{len(suite.results['failures'])} failed runs; the report in {where}.md, the data in "
+          f"{where}.json" + (f", the chart in {where}.png" if png else " (no chart)"))
     return 1 if suite.results["failures"] else 0
 
 
