@@ -12,6 +12,10 @@ the server's CPU time around the measured interval), and stops the server by its
 
 Usage: python3 bench/suite.py [--build build-release] [--full] [--only SCENARIO,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
+       python3 bench/suite.py --report bench/results/STAMP.json   (a saved run, shown again)
+Progress goes to stderr, one line per step; the report to stdout, at most WIDTH (100) columns,
+ending with the verdict: ringchat on io_uring ahead of, level with or behind itself on epoll, per
+scenario, under the rule at LEVEL_FLOOR below. bench/test_report.py tests the presentation.
 Exit status: 0 when every run was clean, 1 when a run failed (a mismatch, an error, a server
 that did not come up), 2 when the programs are missing.
 """
@@ -28,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +40,84 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def fmt_clock(seconds):
+    """0:07, 2:45, 1:02:03: short enough for a log line, unambiguous."""
+    s = max(0, int(round(seconds)))
+    h, m, s = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """One line per step on stderr, e.g.
+        bench: [ 17/151] 0:41 in, about 2:13 left | pingpong-50: ringchat-epoll, run 2 of 3
+    The plan (how many steps of each kind, and a nominal duration for each) is made before the
+    first step. The time left is the remaining steps' nominal durations, each scaled by how long
+    the steps of its kind have really taken against their nominal so far (or, for a kind not yet
+    seen, by all the steps so far), so that the estimate corrects itself on a slow machine."""
+
+    def __init__(self):
+        self.plan = {}        # kind -> [steps left, nominal seconds of those steps]
+        self.seen = {}        # kind -> [nominal seconds done, real seconds taken, steps]
+        self.total = 0
+        self.i = 0
+        self.t0 = time.monotonic()
+        self.current = None   # (kind, nominal seconds, start)
+
+    def expect(self, kind, steps, nominal_s):
+        if steps <= 0:
+            return
+        left = self.plan.setdefault(kind, [0, 0.0])
+        left[0] += steps
+        left[1] += steps * nominal_s
+        self.total += steps
+
+    def _close(self):
+        if self.current:
+            kind, nominal, start = self.current
+            done = self.seen.setdefault(kind, [0.0, 0.0, 0])
+            done[0] += nominal
+            done[1] += time.monotonic() - start
+            done[2] += 1
+            self.current = None
+
+    def left_s(self):
+        nominal = sum(n for n, _, _ in self.seen.values())
+        real = sum(r for _, r, _ in self.seen.values())
+        overall = real / nominal if nominal > 0 else 1.0
+        total = 0.0
+        for kind, (_, left) in self.plan.items():
+            seen = self.seen.get(kind)
+            total += left * (seen[1] / seen[0] if seen and seen[0] > 0 else overall)
+        return total
+
+    def step(self, kind, what):
+        """Starts the next step (ending the one before) and prints its line."""
+        self._close()
+        left = self.left_s()  # this step included
+        plan = self.plan.setdefault(kind, [0, 0.0])
+        if plan[0] > 0:
+            nominal = plan[1] / plan[0]
+            plan[0] -= 1
+            plan[1] -= nominal
+        else:
+            nominal = 1.0
+            self.total += 1   # a step the plan did not foresee
+        self.i += 1
+        width = len(str(self.total))
+        log(f"[{self.i:>{width}}/{self.total}] {fmt_clock(time.monotonic() - self.t0)} in, "
+            f"about {fmt_clock(left)} left | {what}")
+        self.current = (kind, nominal, time.monotonic())
+
+    def seconds_per_step(self):
+        """{kind: [steps, mean seconds a step took, mean nominal]}: what to tune the plan by."""
+        return {k: [n, round(real / n, 2), round(nominal / n, 2)]
+                for k, (nominal, real, n) in self.seen.items()}
+
+    def done(self):
+        self._close()
+        return time.monotonic() - self.t0
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,7 +157,10 @@ ECHO_SCENARIOS = [
 
 # Scenarios other people add later: each is a name and a function(suite) -> list of rows.
 # HTTP against nginx (wrk) and file serving over HTTP wait for examples/http: register them here.
-EXTRA_SCENARIOS = []  # (function(suite), name): run after the built-in scenarios
+# (function(suite), name[, plan(suite) -> [(step kind, count, nominal seconds each)]]): run after
+# the built-in scenarios; the plan (which the progress lines' estimate of the time left uses) is
+# optional, and each step calls suite.progress.step(kind, what).
+EXTRA_SCENARIOS = []
 NOT_YET = []
 
 
@@ -205,12 +291,111 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def fmt_pct(x, signed=True):
+    """+12%, -1.5%, 3.0% (one decimal under 10%)."""
+    if x is None:
+        return "-"
+    v = x * 100
+    digits = 0 if abs(v) >= 9.5 else 1
+    return f"{v:+.{digits}f}%" if signed else f"{abs(v):.{digits}f}%"
+
+
+def half_range(xs):
+    """The spread of a set of runs: half their min-max range, as a fraction of their median."""
+    xs = [x for x in xs if x is not None and x >= 0]
+    m = med(xs)
+    return (max(xs) - min(xs)) / 2 / m if len(xs) >= 2 and m else None
+
+
+# The verdict's rule. The noise of a comparison, printed as ±, is the two sides' spreads added
+# (each side's half min-max range over its runs, as a fraction of its median), and LEVEL_FLOOR at
+# least. io_uring and epoll are LEVEL when their medians differ by no more than the noise;
+# otherwise io_uring is AHEAD or BEHIND by that difference (the ratio of the medians, less 1).
+# Each side needs MIN_RUNS clean runs at least, or there is no spread and so no verdict.
+LEVEL_FLOOR = 0.02
+MIN_RUNS = 2
+RULE = (f"level when the medians differ by no more than ±, the noise: the two sides' half "
+        f"min-max ranges added, in % of their medians ({LEVEL_FLOOR:.0%} at least); otherwise "
+        f"ahead or behind by that difference. No verdict with under {MIN_RUNS} runs a side")
+
+
+def compare(a, b, lower_is_better):
+    """io_uring's runs `a` against epoll's `b` under the rule above: {"word": "ahead", "level",
+    "behind" or None (too few runs), "diff": a's median / b's - 1, "noise": ±, "a", "b": the
+    medians, "runs": (len(a), len(b))}."""
+    a = [x for x in a if x is not None and x >= 0]
+    b = [x for x in b if x is not None and x >= 0]
+    out = {"word": None, "diff": None, "noise": None, "a": med(a), "b": med(b),
+           "runs": (len(a), len(b))}
+    if not a or not b or not out["b"]:
+        return out
+    out["diff"] = out["a"] / out["b"] - 1
+    if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
+        return out
+    out["noise"] = max(LEVEL_FLOOR, half_range(a) + half_range(b))
+    if abs(out["diff"]) <= out["noise"]:
+        out["word"] = "level"
+    else:
+        out["word"] = "ahead" if (out["diff"] < 0) == lower_is_better else "behind"
+    return out
+
+
+def verdict_words(cpu, rps, unit="us"):
+    """One comparison in words, (CPU per request, req/s), e.g.
+    ("ahead: 12% less CPU/req (2.10 vs 2.39 us, ±3%)", "req/s level: +1% (±4%)")."""
+    if cpu["diff"] is None:
+        return "no data", ""
+    vals = f"{fmt_num(cpu['a'])} vs {fmt_num(cpu['b'])} {unit}"
+    if cpu["word"] is None:
+        head = (f"no verdict ({min(cpu['runs'])} run a side): {fmt_pct(cpu['diff'])} CPU/req "
+                f"({vals})")
+    elif cpu["word"] == "level":
+        head = f"level: {fmt_pct(cpu['diff'])} CPU/req ({vals}, ±{fmt_pct(cpu['noise'], False)})"
+    else:
+        head = (f"{cpu['word']}: {fmt_pct(cpu['diff'], False)} "
+                f"{'less' if cpu['diff'] < 0 else 'more'} CPU/req "
+                f"({vals}, ±{fmt_pct(cpu['noise'], False)})")
+    if rps["diff"] is None:
+        tail = "req/s: no data"
+    elif rps["word"] is None:
+        tail = f"req/s {fmt_pct(rps['diff'])}"
+    elif rps["word"] == "level":
+        tail = f"req/s level: {fmt_pct(rps['diff'])} (±{fmt_pct(rps['noise'], False)})"
+    else:
+        tail = (f"req/s {rps['word']}: {fmt_pct(rps['diff'], False)} "
+                f"{'more' if rps['diff'] > 0 else 'fewer'} (±{fmt_pct(rps['noise'], False)})")
+    return head, tail
+
+
 def table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(r, widths)))
     out = [line(header), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+# The report fits a terminal this wide (tests: bench/test_report.py).
+WIDTH = 100
+
+
+def wrap(text, width=WIDTH):
+    return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
+def grouped_table(header, groups):
+    """A table in groups of rows, each under a title line of its own, the columns aligned across
+    the groups: narrower than a column repeating the group's name on every row."""
+    rows = [r for _, g in groups for r in g]
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    widths[0] += 2
+    line = lambda r, lead: "  ".join((lead + str(c)).ljust(w) if i == 0 else str(c).rjust(w)
+                                     for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(header, ""), "  ".join("-" * w for w in widths)]
+    for title, g in groups:
+        out.append(title)
+        out += [line(r, "  ") for r in g]
     return "\n".join(out)
 
 
@@ -238,10 +423,35 @@ class Suite:
                         "duration_s": self.duration, "pinned": PIN, "cpus": cpu_count(),
                         "build": self.build, "echo": [], "syscalls": [], "idle": [], "resp": [],
                         "notes": [], "failures": []}
+        self.progress = Progress()
         self.contenders = echo_contenders(self.build)
         if args.contenders:
             keep = set(args.contenders.split(","))
             self.contenders = [c for c in self.contenders if c.name in keep]
+
+    def plan(self):
+        """Tells self.progress how many steps of each kind the run will take, and about how long
+        each should take (nominal seconds: the estimate of the time left scales them by what the
+        steps really take)."""
+        p = self.progress
+        run_s = self.warmup + self.duration + 0.1   # a server started, measured, stopped
+        for name, conns, depth, size, contenders, _ in self.echo_plan():
+            p.expect("echo", self.reps * len(contenders), run_s + conns / 2000)
+        if not self.args.no_extras:
+            requests = 100000 if self.full else 20000
+            p.expect("syscalls", len(self.syscall_plan()), 0.5 + requests / 40000)
+            p.expect("idle", len(self.idle_plan()), 1.0 + self.idle_connections()[0] / 5000)
+            bench, peers, n, reps = self.resp_plan()
+            if bench:
+                p.expect("resp-P1", reps * len(peers), 0.5 + 2 * n / 15000)
+                p.expect("resp-P16", reps * len(peers), 0.3 + 2 * n / 300000)
+            if os.path.exists(f"{self.build}/bench/file_send"):
+                p.expect("file_send", 1, 12.0 if self.full else 2.0)
+        for extra in EXTRA_SCENARIOS:
+            if len(extra) > 2:
+                for kind, count, nominal in extra[2](self):
+                    p.expect(kind, count, nominal)
+        p.expect("report", 1, 0.5)
 
     def note(self, msg):
         log(msg)
@@ -269,19 +479,27 @@ class Suite:
         return res
 
     # ---- echo scenarios
-    def echo(self):
+    def echo_plan(self):
+        """[(scenario, connections, depth, size, contenders, names left out)] to run."""
+        plan = []
         for name, conns, depth, size, small in ECHO_SCENARIOS:
             if self.args.only and name not in self.args.only.split(","):
                 continue
             contenders = [c for c in self.contenders
                           if not c.slow or small or self.full]
             skipped = [c.name for c in self.contenders if c not in contenders]
+            plan.append((name, conns, depth, size, contenders, skipped))
+        return plan
+
+    def echo(self):
+        for name, conns, depth, size, contenders, skipped in self.echo_plan():
             log(f"{name}: {conns} connection(s), depth {depth}, {size}-byte messages; "
-                f"{', '.join(c.name for c in contenders)} x{self.reps}"
+                f"{len(contenders)} contenders x{self.reps}"
                 + (f" (quick mode leaves out {', '.join(skipped)})" if skipped else ""))
             runs = {c.name: [] for c in contenders}
             for rep in range(self.reps):
                 for c in contenders:
+                    self.progress.step("echo", f"{name}: {c.name}, run {rep + 1} of {self.reps}")
                     try:
                         with Server(c.argv, c.name, env=self.env) as s:
                             r = self.loadgen_run(s, conns, depth, size)
@@ -306,6 +524,7 @@ class Suite:
                 cpu = [r.get("server_sched_us_per_req", -1) if r.get("server_sched_us_per_req", -1) > 0
                        else r.get("server_cpu_us_per_req") for r in runs]
                 return {
+                    "rps_runs": rps, "cpu_runs": cpu,
                     "rps": med(rps), "rps_range": spread(rps),
                     "cpu": med(cpu), "cpu_range": spread(cpu),
                     "p50": med([r["latency_us"]["p50"] for r in runs]),
@@ -317,18 +536,33 @@ class Suite:
         return None
 
     # ---- syscalls per request
+    def syscall_method(self):
+        """("perf" or "strace" or None, its path); probed once."""
+        if not hasattr(self, "_syscall_method"):
+            perf = shutil.which("perf")
+            strace = shutil.which("strace")
+            method = None
+            if perf:
+                probe = subprocess.run([perf, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"],
+                                       capture_output=True, text=True)
+                if probe.returncode == 0 and "not supported" not in probe.stderr \
+                        and "<not" not in probe.stderr:
+                    method = "perf"
+            if method is None and strace:
+                method = "strace"
+            self._syscall_method = (method, perf if method == "perf" else strace)
+        return self._syscall_method
+
+    def syscall_plan(self):
+        """[(scenario, depth, contender)]: the raw baselines are the floor here; asynchat is not
+        the point."""
+        if self.syscall_method()[0] is None:
+            return []
+        return [(scen, depth, c) for scen, depth in (("pingpong-50", 1), ("pipelined-50x16", 16))
+                for c in self.contenders if c.family not in ("asynchat", "raw-lines")]
+
     def syscalls(self):
-        perf = shutil.which("perf")
-        strace = shutil.which("strace")
-        method = None
-        if perf:
-            probe = subprocess.run([perf, "stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"],
-                                   capture_output=True, text=True)
-            if probe.returncode == 0 and "not supported" not in probe.stderr \
-                    and "<not" not in probe.stderr:
-                method = "perf"
-        if method is None and strace:
-            method = "strace"
+        method, tool = self.syscall_method()
         if method is None:
             self.note("syscalls per request: skipped (no working perf or strace; "
                       "apt-get install strace)")
@@ -336,24 +570,22 @@ class Suite:
         requests = 100000 if self.full else 20000
         log(f"syscalls per request: {method} on the server during {requests} requests, "
             "pingpong-50 and pipelined-50x16")
-        for scen, depth in (("pingpong-50", 1), ("pipelined-50x16", 16)):
-            for c in self.contenders:
-                if c.family in ("asynchat", "raw-lines"):
-                    continue  # the raw baselines are the floor here; asynchat is not the point
-                try:
-                    with Server(c.argv, c.name, env=self.env) as s:
-                        count, breakdown, r = self._count_syscalls(method, perf or strace, s, depth,
-                                                                   requests)
-                except RuntimeError as e:
-                    self.fail(f"syscalls / {c.name}: {e}")
-                    continue
-                if not r.get("ok"):
-                    self.fail(f"syscalls {scen} / {c.name}: {r.get('problem')}")
-                reqs = r.get("requests") or requests
-                self.results["syscalls"].append({
-                    "scenario": scen, "contender": c.name, "method": method, "requests": reqs,
-                    "syscalls": count, "per_request": count / reqs if count is not None else None,
-                    "breakdown": breakdown})
+        for scen, depth, c in self.syscall_plan():
+            self.progress.step("syscalls", f"syscalls, {scen}: {c.name}")
+            try:
+                with Server(c.argv, c.name, env=self.env) as s:
+                    count, breakdown, r = self._count_syscalls(method, tool, s, depth,
+                                                               requests)
+            except RuntimeError as e:
+                self.fail(f"syscalls / {c.name}: {e}")
+                continue
+            if not r.get("ok"):
+                self.fail(f"syscalls {scen} / {c.name}: {r.get('problem')}")
+            reqs = r.get("requests") or requests
+            self.results["syscalls"].append({
+                "scenario": scen, "contender": c.name, "method": method, "requests": reqs,
+                "syscalls": count, "per_request": count / reqs if count is not None else None,
+                "breakdown": breakdown})
 
     def _count_syscalls(self, method, tool, server, depth, requests):
         out = tempfile.NamedTemporaryFile(mode="r", suffix=".txt", delete=False)
@@ -403,24 +635,29 @@ class Suite:
         return count, breakdown, r
 
     # ---- many idle connections
-    def idle(self):
+    def idle_connections(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        n = min(10000, hard - 100)
+        return min(10000, hard - 100), hard
+
+    def idle_plan(self):
+        """[(contender, connections)]: the raw baselines are the floor here; asynchat only in
+        full mode, and on 1,000 connections at most (asyncore accepts one connection per poll()
+        over every descriptor: quadratic)."""
+        n = self.idle_connections()[0]
+        return [(c, min(n, 1000) if c.family == "asynchat" else n) for c in self.contenders
+                if c.family != "raw-lines" and (c.family != "asynchat" or self.full)]
+
+    def idle(self):
+        n, hard = self.idle_connections()
         if n < 10000:
             self.note(f"idle connections: the descriptor hard limit is {hard}, so {n} connections, "
                       "not 10,000")
         log(f"idle connections: {n} held open, one ping each; server RSS per connection")
-        for c in self.contenders:
-            conns = n
-            if c.family == "raw-lines":
-                continue  # the raw baselines are the floor here
+        for c, conns in self.idle_plan():
             if c.family == "asynchat":
-                if not self.full:
-                    continue
-                # asyncore accepts one connection per poll() over every descriptor: quadratic.
-                conns = min(n, 1000)
                 self.note(f"idle connections: asynchat gets {conns} connections (asyncore's "
                           "accept loop is quadratic in them)")
+            self.progress.step("idle", f"idle connections: {c.name}, {conns} held")
             try:
                 with Server(c.argv, c.name, env=self.env) as s:
                     r = self.loadgen_run(s, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
@@ -431,26 +668,31 @@ class Suite:
             self.results["idle"].append({"contender": c.name, "connections": conns, "run": r})
 
     # ---- RESP: redis-benchmark against ringchat resp and redis-server
-    def resp(self):
-        bench = shutil.which("redis-benchmark")
-        if not bench:
-            self.note("RESP: skipped (redis-benchmark is missing: apt-get install redis-tools)")
-            return
+    def resp_plan(self):
+        """(redis-benchmark or None, peers, requests, repetitions)."""
         peers = [("ringchat-resp-uring", [f"{self.build}/examples/resp", "--backend", "uring"], True),
                  ("ringchat-resp-epoll", [f"{self.build}/examples/resp", "--backend", "epoll"], True)]
         redis = shutil.which("redis-server")
         if redis:
             peers.append(("redis-server", [redis, "--port", "{port}", "--bind", "127.0.0.1",
                                            "--save", "", "--appendonly", "no"], False))
-        else:
+        return (shutil.which("redis-benchmark"), peers, 200000 if self.full else 50000,
+                3 if self.full else 1)
+
+    def resp(self):
+        bench, peers, n, reps = self.resp_plan()
+        if not bench:
+            self.note("RESP: skipped (redis-benchmark is missing: apt-get install redis-tools)")
+            return
+        if not any(p[0] == "redis-server" for p in peers):
             self.note("RESP: redis-server skipped (not installed: apt-get install redis-server)")
-        n = 200000 if self.full else 50000
-        reps = 3 if self.full else 1
         log(f"RESP: redis-benchmark -t set,get -c 50 -n {n}, -P 1 and -P 16, against "
             f"{', '.join(p[0] for p in peers)}")
         for pipeline in (1, 16):
             for rep in range(reps):
                 for name, argv, port_arg in peers:
+                    self.progress.step(f"resp-P{pipeline}", f"RESP -P {pipeline}: {name}"
+                                       + (f", run {rep + 1} of {reps}" if reps > 1 else ""))
                     try:
                         port = None if port_arg else free_port()
                         with Server(argv, name, env=self.env, port_arg=port_arg, port=port,
@@ -482,39 +724,111 @@ class Suite:
         argv = [prog, "--size", "1024", "--reps", "7"] if self.full else \
             [prog, "--size", "128", "--reps", "3"]
         log("file_send: zero copy against the read path (" + " ".join(argv[1:]) + ")")
+        self.progress.step("file_send", "file_send: " + " ".join(argv[1:]))
         rc, out, err = run_client(argv, 300)
         if rc != 0:
             self.fail(f"file_send: {err.strip()[-200:] or 'exit ' + str(rc)}")
         self.results["file_send"] = (out + err).strip()
 
+    # ---- the verdict: ringchat on io_uring against ringchat on epoll, in words
+    def comparisons(self):
+        """[(label, CPU-per-request comparison, req/s comparison)] for every scenario where
+        ringchat ran on both backends: the echo scenarios, HTTP (wrk) and RESP."""
+        out = []
+        for name, *_ in ECHO_SCENARIOS:
+            u, e = self.summary(name, "ringchat-uring"), self.summary(name, "ringchat-epoll")
+            if u and e:
+                out.append((name, compare(u["cpu_runs"], e["cpu_runs"], True),
+                            compare(u["rps_runs"], e["rps_runs"], False)))
+        http = self.results.get("http") or []
+        runs = lambda c, k: [r[k] for r in http if r["contender"] == c]
+        if runs("ringchat-http-uring", "rps") and runs("ringchat-http-epoll", "rps"):
+            out.append(("http (wrk)",
+                        compare(runs("ringchat-http-uring", "server_cpu_us_per_req"),
+                                runs("ringchat-http-epoll", "server_cpu_us_per_req"), True),
+                        compare(runs("ringchat-http-uring", "rps"),
+                                runs("ringchat-http-epoll", "rps"), False)))
+        for pipeline in (1, 16):
+            side = {}
+            for c in ("ringchat-resp-uring", "ringchat-resp-epoll"):
+                reps = {}
+                for r in self.results.get("resp") or []:
+                    if r["contender"] == c and r["pipeline"] == pipeline:
+                        reps.setdefault(r["rep"], []).append(r)
+                # a run's req/s over SET and GET together (as its CPU per request is)
+                side[c] = ([v[0]["server_cpu_us_per_req"] for v in reps.values()],
+                           [len(v) / sum(1 / x["rps"] for x in v) for v in reps.values()])
+            u, e = side["ringchat-resp-uring"], side["ringchat-resp-epoll"]
+            if u[0] and e[0]:
+                out.append((f"resp -P {pipeline}", compare(u[0], e[0], True),
+                            compare(u[1], e[1], False)))
+        return out
+
+    def verdict(self):
+        comps = self.comparisons()
+        if not comps:
+            return [], []
+        self.results["verdict"] = [{"scenario": label, "cpu": cpu, "rps": rps}
+                                   for label, cpu, rps in comps]
+        count = {w: sum(1 for _, c, _ in comps if c["word"] == w)
+                 for w in ("ahead", "level", "behind", None)}
+        judged = len(comps) - count[None]
+        summary = (f"In all, by CPU per request, io_uring is ahead of epoll in {count['ahead']}, "
+                   f"level with it in {count['level']} and behind it in {count['behind']} of "
+                   f"{judged} scenarios" + (f" ({count[None]} not judged: too few runs)"
+                                            if count[None] else "") + ".")
+        lines = wrap("Verdict: ringchat on io_uring against ringchat on epoll, by the server's CPU "
+                     "per request, then by req/s (+: io_uring's figure is above epoll's).")
+        lines += wrap("Rule: " + RULE + ".") + [""]
+        words = [(label,) + verdict_words(cpu, rps) for label, cpu, rps in comps]
+        for label, head, tail in words:
+            line = f"  {label:<16} {head}; {tail}"
+            lines += [line] if len(line) <= WIDTH else [line[:19 + len(head) + 1],
+                                                        " " * 19 + tail]
+        lines += [""] + wrap(summary)
+        md = ["## Verdict", "", "ringchat on io_uring against ringchat on epoll, by the server's "
+              "CPU per request, then by req/s. Rule: " + RULE + ".", ""]
+        md += [markdown(["scenario", "io_uring against epoll: CPU per request", "req/s"],
+                        [list(w) for w in words])]
+        md += ["", summary, ""]
+        return lines, md
+
     # ---- report
     def report(self):
         lines = []
         md = []
-        head = ["scenario", "contender", "req/s", "(min-max)", "p50 us", "p99 us", "p99.9 us",
-                "srv CPU us/req", "(min-max)", "client CPU", "ok"]
-        rows = []
-        for e in self.results["echo"]:
-            s = self.summary(e["scenario"], e["contender"])
-            lo, hi = s["rps_range"]
-            clo, chi = s["cpu_range"]
-            rows.append([e["scenario"], e["contender"], fmt_num(s["rps"]),
-                         f"{fmt_num(lo)}-{fmt_num(hi)}", fmt_num(s["p50"]), fmt_num(s["p99"]),
-                         fmt_num(s["p999"]), fmt_num(s["cpu"]), f"{fmt_num(clo)}-{fmt_num(chi)}",
-                         fmt_num(s["client_cpu"]), s["ok"]])
-        if rows:
-            lines += ["Line echo (medians of the runs; CPU in us per request, the server's, and the "
-                      "load generator's beside it):", "",
-                      table(head, rows), ""]
-            md += ["## Line echo", "", markdown(head, rows), ""]
+        head = ["contender", "req/s", "±", "p50", "p99", "p99.9", "srv CPU", "±", "cli CPU", "ok"]
+        groups, mdrows = [], []
+        for name, conns, depth, size, _ in ECHO_SCENARIOS:
+            rows = []
+            for e in self.results["echo"]:
+                if e["scenario"] != name:
+                    continue
+                s = self.summary(e["scenario"], e["contender"])
+                rows.append([e["contender"], fmt_num(s["rps"]),
+                             fmt_pct(half_range(s["rps_runs"]), False), fmt_num(s["p50"]),
+                             fmt_num(s["p99"]), fmt_num(s["p999"]), fmt_num(s["cpu"]),
+                             fmt_pct(half_range(s["cpu_runs"]), False), fmt_num(s["client_cpu"]),
+                             s["ok"]])
+            if rows:
+                groups.append((f"{name}: {conns} connection{'s' if conns > 1 else ''}, "
+                               f"depth {depth}, {size}-byte messages", rows))
+                mdrows += [[name] + r for r in rows]
+        if groups:
+            legend = (f"medians of {self.results.get('reps', self.reps)} runs; ± = half the min-max "
+                      "range, in % of the median; p50, p99, p99.9: latency in us; srv CPU, cli CPU: "
+                      "the server's and the load generator's CPU time in us per request (when "
+                      "cli CPU is about as large as srv CPU, the client is what limits req/s)")
+            lines += ["Line echo", *wrap(legend, WIDTH), "", grouped_table(head, groups), ""]
+            md += ["## Line echo", "", legend[0].upper() + legend[1:] + ".", "",
+                   markdown(["scenario"] + head, mdrows), ""]
 
             # ringchat against each baseline of its backend: raw-* echoes bytes (the floor),
             # lines-* finds and echoes each line by hand (the same work as ringchat's echo).
-            bhead = ["scenario", "uring: /raw req/s", "CPU", "/lines req/s", "CPU",
-                     "epoll: /raw req/s", "CPU", "/lines req/s", "CPU"]
+            bhead = ["scenario", "uring÷raw", "CPU", "÷lines", "CPU",
+                     "epoll÷raw", "CPU", "÷lines", "CPU"]
             # io_uring against epoll, each family with itself; and ringchat against asynchat.
-            uhead = ["scenario", "ringchat req/s", "CPU", "raw req/s", "CPU", "lines req/s", "CPU",
-                     "rc-uring/asynchat req/s"]
+            uhead = ["scenario", "ringchat", "CPU", "raw", "CPU", "lines", "CPU", "rc-uring÷asynchat"]
             brows, urows = [], []
             for name, *_ in ECHO_SCENARIOS:
                 g = {c.name: self.summary(name, c.name) for c in self.contenders}
@@ -532,15 +846,17 @@ class Suite:
                 urows.append([name] + pair("ringchat-uring", "ringchat-epoll")
                              + pair("raw-uring", "raw-epoll") + pair("lines-uring", "lines-epoll")
                              + [fmt_ratio(val("ringchat-uring", "rps"), val("asynchat", "rps"))])
-            legend = "req/s: above 1 is faster; CPU per request: below 1 is cheaper"
-            lines += [f"ringchat against the hand-written baselines ({legend}):", "",
-                      table(bhead, brows), "",
-                      f"io_uring against epoll, and against asynchat ({legend}):", "",
-                      table(uhead, urows), ""]
-            md += ["## Ratios", "", f"{legend}.", "",
-                   "ringchat against the hand-written baselines of its backend: raw echoes bytes "
-                   "(the floor), lines finds and echoes each line by hand (the same work).", "",
-                   markdown(bhead, brows), "", "io_uring against epoll, and against asynchat.", "",
+            legend = ("each pair: the ratio of the req/s (above 1 is faster), then of the server's "
+                      "CPU per request (below 1 is cheaper)")
+            blegend = ("ringchat against the hand-written baselines of its backend (uring÷raw: "
+                       "ringchat-uring over raw-uring, and so on; raw echoes bytes, the floor; "
+                       "lines finds and echoes each line by hand, ringchat's work); " + legend)
+            ulegend = ("io_uring against epoll: each family on io_uring over itself on epoll, and "
+                       "ringchat on io_uring against Python's asynchat (req/s); " + legend)
+            lines += [*wrap(blegend, WIDTH), "", table(bhead, brows), "",
+                      *wrap(ulegend, WIDTH), "", table(uhead, urows), ""]
+            md += ["## Ratios", "", blegend[0].upper() + blegend[1:] + ".", "",
+                   markdown(bhead, brows), "", ulegend[0].upper() + ulegend[1:] + ".", "",
                    markdown(uhead, urows), ""]
 
         if self.results["syscalls"]:
@@ -587,55 +903,133 @@ class Suite:
             md += ["## File sending", "", "```", self.results["file_send"], "```", ""]
 
         notes = self.results["notes"] + ["not done: " + n for n in NOT_YET]
-        lines += ["Notes:"] + [f"- {n}" for n in notes]
-        md += ["## Notes", ""] + [f"- {n}" for n in notes]
+        item = lambda text: textwrap.wrap(text, WIDTH, initial_indent="- ", subsequent_indent="  ",
+                                          break_on_hyphens=False)
+        if notes:
+            lines += ["Notes:"] + [x for n in notes for x in item(n)] + [""]
+            md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
         if self.results["failures"]:
-            lines += ["", f"FAILED RUNS ({len(self.results['failures'])}):"] + \
-                     [f"- {f}" for f in self.results["failures"]]
-            md += ["", "## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]]
+            lines += [f"FAILED RUNS ({len(self.results['failures'])}):"] + \
+                     [x for f in self.results["failures"] for x in item(f)] + [""]
+            md += ["## Failed runs", ""] + [f"- {f}" for f in self.results["failures"]] + [""]
+        verdict_lines, verdict_md = self.verdict()
+        lines += verdict_lines
+        md += verdict_md
         return "\n".join(lines), "\n".join(md)
 
+    # ---- the chart (gnuplot, PNG): what separates the servers, on linear axes
+    # io_uring in oranges, epoll in blues; ringchat darkest, then lines, then raw.
+    CHART_BARS = [("ringchat-uring", "#d95f02"), ("ringchat-epoll", "#1f78b4"),
+                  ("lines-uring", "#fc8d62"), ("lines-epoll", "#6baed6"),
+                  ("raw-uring", "#fdd0a2"), ("raw-epoll", "#c6dbef")]
+    CHART_BASELINE = "lines-epoll"   # the hand-written epoll server doing ringchat's work
+    VERDICT_COLOUR = {"ahead": 0x1a9850, "level": 0x737373, "behind": 0xd73027, None: 0xbdbdbd}
+
     def chart(self, stamp):
+        """Three panels: the server's CPU per request of each echo contender over the baseline's
+        (lines-epoll = 1), io_uring and epoll side by side, with the min-max range of the runs as
+        error bars; the verdict (ringchat on io_uring over itself on epoll, CPU per request, each
+        scenario's noise as a band around 1: a point inside its band is level); and req/s over the
+        baseline's, like the first. asynchat, 10 to 20 times the others' CPU, is left out."""
         gnuplot = shutil.which("gnuplot")
         if not gnuplot:
             self.note("chart: skipped (gnuplot is missing: apt-get install gnuplot-nox)")
             return None
-        names = [c.name for c in self.contenders]
-        scen = [s[0] for s in ECHO_SCENARIOS
-                if any(self.summary(s[0], n) for n in names)]
-        if not scen:
+        bars = [(n, colour) for n, colour in self.CHART_BARS
+                if any(self.summary(s[0], n) for s in ECHO_SCENARIOS)]
+        base_name = self.CHART_BASELINE
+        scen = [s[0] for s in ECHO_SCENARIOS if self.summary(s[0], base_name)]
+        comps = self.comparisons()
+        if not scen and not comps:
             return None
-        data = tempfile.NamedTemporaryFile(mode="w", suffix=".dat", delete=False)
-        with data:
-            data.write("scenario " + " ".join(names) + " " + " ".join(n + "_p99" for n in names) + "\n")
-            for s in scen:
-                vals = [self.summary(s, n) for n in names]
-                data.write(s + " " + " ".join(str(v["rps"] if v and v["rps"] else "NaN") for v in vals)
-                           + " " + " ".join(str(v["p99"] if v and v["p99"] else "NaN") for v in vals)
-                           + "\n")
+        tmp = tempfile.mkdtemp(prefix="ringchat-chart-")
+        echo_dat, verdict_dat = os.path.join(tmp, "echo.dat"), os.path.join(tmp, "verdict.dat")
+        with open(echo_dat, "w") as f:
+            # per scenario, per contender: CPU ratio, its low, high; then the same for req/s
+            for name in scen:
+                base = self.summary(name, base_name)
+                cells = []
+                for key in ("cpu", "rps"):
+                    for n, _ in bars:
+                        v = self.summary(name, n)
+                        if v and v[key] and base[key]:
+                            lo, hi = v[key + "_range"]
+                            cells += [v[key] / base[key], lo / base[key], hi / base[key]]
+                        else:
+                            cells += ["NaN"] * 3
+                f.write(name + " " + " ".join(f"{c:.4f}" if c != "NaN" else c for c in cells)
+                        + "\n")
+        vlo, vhi = 0.9, 1.1
+        with open(verdict_dat, "w") as f:
+            for label, cpu, _ in comps:
+                if cpu["diff"] is None:
+                    continue
+                ratio, noise = cpu["diff"] + 1, cpu["noise"] or 0.0
+                vlo, vhi = min(vlo, ratio, 1 - noise), max(vhi, ratio, 1 + noise)
+                word = (cpu["word"] or "no verdict") + " " + fmt_pct(cpu["diff"])
+                f.write(f'"{label}" {ratio:.4f} {1 - noise:.4f} {1 + noise:.4f} '
+                        f"{self.VERDICT_COLOUR[cpu['word']]} \"{word}\"\n")
         png = os.path.join(self.args.out, f"{stamp}.png")
-        k = len(names)
-        script = f"""
-set terminal pngcairo size 1400,900 noenhanced
-set output '{png}'
-set multiplot layout 2,1 title 'ringchat line echo ({self.results["mode"]} mode)'
+        k = len(bars)
+
+        def histogram(first_col):
+            return ", ".join(
+                f"'{echo_dat}' using {first_col + 3 * i}:{first_col + 3 * i + 1}:"
+                f"{first_col + 3 * i + 2}{':xtic(1)' if i == 0 else ''} "
+                f"title '{n}' lc rgb '{colour}'" for i, (n, colour) in enumerate(bars))
+        panels = []
+        if scen:
+            panels.append(f"""
+set title "Server CPU per request / {base_name}'s (1 = the hand-written epoll server doing the same work; lower is cheaper)"
+set ylabel 'CPU per request, ratio'
+set yrange [0:*]
+plot {histogram(2)}, 1 with lines lc rgb 'black' dt 2 notitle
+""")
+        if comps:
+            panels.append(f"""
+set title "Verdict: ringchat on io_uring / on epoll, CPU per request (grey bar: the noise, where the dot is level; green: io_uring ahead, red: behind)"
+set style data points
+set ylabel 'io_uring / epoll'
+set yrange [{vlo - 0.05:.2f}:{vhi + 0.05:.2f}]
+set xrange [-0.5:{len(comps) - 0.2}]
+unset key
+plot '{verdict_dat}' using 0:(1):3:4:xtic(1) with yerrorbars lc rgb '#969696' lw 2 pt -1 notitle, \\
+     '' using 0:2:5 with points pt 7 ps 2 lc rgb variable notitle, \\
+     '' using 0:2:6:5 with labels left offset 1,0.9 tc rgb variable notitle, \\
+     1 with lines lc rgb 'black' dt 2 notitle
+set key outside right
+unset xrange
 set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
+""")
+        if scen:
+            panels.append(f"""
+set title "Requests/s / {base_name}'s (higher is faster; on 2 cores the load generator often sets the pace)"
+set ylabel 'req/s, ratio'
+set yrange [0:*]
+plot {histogram(2 + 3 * k)}, 1 with lines lc rgb 'black' dt 2 notitle
+""")
+        script = f"""
+set terminal pngcairo size 1400,{380 * len(panels) + 80} noenhanced font ',11'
+set output '{png}'
+set multiplot layout {len(panels)},1 title 'ringchat bench, {self.results["mode"]} mode, {self.results.get("reps")} runs each; line echo unless named (error bars: min-max of the runs; asynchat left out: off the scale)'
+set style data histograms
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.9 border -1
 set key outside right
 set grid ytics
-set logscale y
-set ylabel 'requests/s (median)'
-plot for [i=2:{k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
-set ylabel 'p99 latency, us (median)'
-plot for [i={k + 2}:{2 * k + 1}] '{data.name}' using i:xtic(1) title columnheader(i)
+set xtics nomirror
+set bars 0.5
+set lmargin 10
+set rmargin at screen 0.86
+{"".join(panels)}
 unset multiplot
 """
         p = subprocess.run([gnuplot], input=script, capture_output=True, text=True, timeout=60)
         if p.returncode != 0 and "pngcairo" in p.stderr:
-            p = subprocess.run([gnuplot], input=script.replace("pngcairo", "png"),
+            p = subprocess.run([gnuplot], input=script.replace("pngcairo", "png")
+                               .replace(" font ',11'", ""),
                                capture_output=True, text=True, timeout=60)
-        os.unlink(data.name)
+        shutil.rmtree(tmp, ignore_errors=True)
         if p.returncode != 0:
             self.note(f"chart: gnuplot failed: {p.stderr.strip()[-200:]}")
             return None
@@ -724,6 +1118,23 @@ class PortServer(Server):
         raise RuntimeError(f"{name} did not accept on port {port} in {timeout:.0f} s")
 
 
+def find_nginx():
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                     else None)
+
+
+def http_plan(suite):
+    """The steps http_scenarios will take: [(kind, count, nominal seconds each)]."""
+    if suite.args.no_extras or not os.path.exists(f"{suite.build}/examples/http"):
+        return []
+    steps = []
+    if shutil.which("wrk"):
+        steps.append(("wrk", suite.reps * (3 if find_nginx() else 2), 5.4 if suite.full else 2.4))
+    if shutil.which("curl"):
+        steps.append(("curl", suite.reps * 4, 0.3))
+    return steps
+
+
 def http_scenarios(suite):
     if suite.args.no_extras:
         return
@@ -745,8 +1156,7 @@ def http_scenarios(suite):
                 f.write(block)
         peers = [("ringchat-http-uring", [prog, "--root", root, "--backend", "uring"]),
                  ("ringchat-http-epoll", [prog, "--root", root, "--backend", "epoll"])]
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                          else None)
+        nginx = find_nginx()
         if not nginx:
             suite.note("HTTP: nginx skipped (not installed: apt-get install nginx)")
         if wrk:
@@ -758,6 +1168,7 @@ def http_scenarios(suite):
                 if nginx:
                     runs.append(("nginx", None, tmp))
                 for name, argv, conf_dir in runs:
+                    suite.progress.step("wrk", f"HTTP wrk: {name}, run {rep + 1} of {suite.reps}")
                     try:
                         if conf_dir is None:
                             server = Server(argv, name, env=suite.env)
@@ -800,6 +1211,8 @@ def http_scenarios(suite):
         for rep in range(suite.reps):
             for name, argv in peers:
                 for path, extra in (("zero copy", []), ("read", ["--no-zero-copy"])):
+                    suite.progress.step("curl", f"HTTP file: {name}, {path}, run {rep + 1} of "
+                                        f"{suite.reps}")
                     try:
                         with Server(argv + extra, name, env=suite.env) as s:
                             before = cpu_us(s.pid)
@@ -855,7 +1268,7 @@ def http_report(suite):
     return lines, md
 
 
-EXTRA_SCENARIOS.append((http_scenarios, "http"))
+EXTRA_SCENARIOS.append((http_scenarios, "http", http_plan))
 
 
 def main():
@@ -870,7 +1283,24 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--no-extras", action="store_true",
                     help="echo scenarios only (no syscalls, idle, RESP, file_send, chart)")
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: print the report of a saved run (bench/results/*.json) "
+                         "and draw its chart again beside it")
     args = ap.parse_args()
+
+    if args.report:
+        suite = Suite(args)
+        with open(args.report) as f:
+            suite.results = json.load(f)
+        suite.full = suite.results.get("mode") == "full"
+        suite.reps = suite.results.get("reps", suite.reps)
+        args.out = os.path.dirname(os.path.abspath(args.report))
+        stamp = os.path.basename(args.report).rsplit(".", 1)[0]
+        png = suite.chart(stamp)
+        print(suite.report()[0])
+        if png:
+            print(f"\nbench: the chart: {os.path.relpath(png, os.getcwd())}")
+        return 0
 
     missing = [p for p in ("bench/loadgen", "bench/uring_echo", "bench/epoll_echo", "examples/echo")
                if not os.path.exists(os.path.join(args.build, p))]
@@ -882,23 +1312,26 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    t0 = time.monotonic()
     suite = Suite(args)
+    suite.plan()
     log(f"{suite.results['mode']} mode: {suite.reps} runs per contender, {suite.duration} s each "
         f"after {suite.warmup} s of warm-up; "
-        + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned"))
+        + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned")
+        + f"; {suite.progress.total} steps, about {fmt_clock(suite.progress.left_s())} in all")
     suite.echo()
     if not args.no_extras:
         suite.syscalls()
         suite.idle()
         suite.resp()
         suite.file_send()
-    for fn, _ in EXTRA_SCENARIOS:
+    for fn, *_ in EXTRA_SCENARIOS:
         fn(suite)
+    suite.progress.step("report", "report and chart")
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     png = suite.chart(stamp) if not args.no_extras else None
-    suite.results["elapsed_s"] = round(time.monotonic() - t0, 1)
+    suite.results["elapsed_s"] = round(suite.progress.done(), 1)
+    suite.results["step_seconds"] = suite.progress.seconds_per_step()
     text, md = suite.report()
     print(text)
     with open(os.path.join(args.out, f"{stamp}.json"), "w") as f:
@@ -908,9 +1341,13 @@ def main():
                 f"{suite.reps} runs each, {suite.results['cpus']} CPUs"
                 f"{', pinned' if PIN else ''})\n\n{md}\n")
         if png:
-            f.write(f"\n![throughput and p99]({os.path.basename(png)})\n")
-    print(f"\nbench: {suite.results['elapsed_s']} s; results in "
-          f"{os.path.relpath(args.out, os.getcwd())}/{stamp}.{{json,md{',png' if png else ''}}}")
+            f.write(f"\n![server CPU per request and req/s as ratios, and the verdict]"
+                    f"({os.path.basename(png)})\n")
+    where = os.path.join(os.path.relpath(args.out, os.getcwd()), stamp)
+    print(f"\nbench: done in {fmt_clock(suite.results['elapsed_s'])}, "
+          f"{len(suite.results['failures'])} failed runs\nbench: the report in {where}.md, "
+          f"the data in .json\nbench: the chart in "
+          + (f"{where}.png" if png else "(none: see the notes)"))
     return 1 if suite.results["failures"] else 0
 
 

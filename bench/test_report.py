@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/test_report.py -- tests of the bench suite's presentation, on made-up results: the
+verdict's rule, the report's width, the progress lines, and the chart (where gnuplot is
+installed). Runs nothing else and needs no build: python3 bench/test_report.py"""
+import argparse
+import io
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+from contextlib import redirect_stderr
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite as S  # noqa: E402
+
+
+def made_up_results(reps=3, resp_reps=1, seed=1):
+    """A results dict shaped like a quick run's, with every section the report shows."""
+    rnd = random.Random(seed)
+    res = {"started": "2026-01-01T00:00:00", "mode": "quick", "reps": reps, "duration_s": 0.7,
+           "pinned": True, "cpus": 2, "build": "build-release", "echo": [], "syscalls": [],
+           "idle": [], "resp": [], "notes": ["a note long enough to need wrapping " * 5],
+           "failures": []}
+    cost = {"ringchat": 1.08, "raw": 1.0, "raw-lines": 1.03, "asynchat": 9.0}
+    for name, conns, depth, size, small in S.ECHO_SCENARIOS:
+        for c in S.echo_contenders("build-release"):
+            if c.slow and not small:
+                continue
+            base = (0.5 if depth > 1 else 5.0) * cost[c.family] * (0.9 if c.backend == "uring" else 1)
+            runs = []
+            for _ in range(reps):
+                cpu = base * rnd.uniform(0.97, 1.03)
+                runs.append({"ok": True, "rps": 1e6 / cpu / 3, "server_sched_us_per_req": cpu,
+                             "client_cpu_us_per_req": cpu * 1.1,
+                             "latency_us": {"p50": 250.0, "p99": 18500.0, "p999": 123456.0}})
+            res["echo"].append({"scenario": name, "contender": c.name, "backend": c.backend,
+                                "family": c.family, "connections": conns, "depth": depth,
+                                "size": size, "runs": runs})
+    for scen in ("pingpong-50", "pipelined-50x16"):
+        for c in ("ringchat-uring", "raw-uring", "ringchat-epoll", "raw-epoll"):
+            res["syscalls"].append({"scenario": scen, "contender": c, "method": "perf",
+                                    "requests": 20000, "syscalls": 41419, "per_request": 2.07,
+                                    "breakdown": {}})
+    for c in ("ringchat-uring", "raw-uring", "ringchat-epoll", "raw-epoll"):
+        res["idle"].append({"contender": c, "connections": 10000, "run": {
+            "ok": True, "server_rss_kb_before": 4260, "server_rss_kb_after": 43976,
+            "server_rss_kb_per_conn": 3.97}})
+    for pipeline in (1, 16):
+        for rep in range(resp_reps):
+            for c in ("ringchat-resp-uring", "ringchat-resp-epoll", "redis-server"):
+                for test in ("SET", "GET"):
+                    res["resp"].append({"contender": c, "pipeline": pipeline, "test": test,
+                                        "rps": 10000.0 * pipeline * rnd.uniform(0.9, 1.1),
+                                        "rep": rep, "server_cpu_us_per_req": 12.4 / pipeline})
+    res["http"] = [{"contender": c, "rep": rep, "rps": 10000.0, "p99_us": 35700.0,
+                    "server_cpu_us_per_req": 28.0 * rnd.uniform(0.95, 1.05)}
+                   for rep in range(reps)
+                   for c in ("ringchat-http-uring", "ringchat-http-epoll", "nginx")]
+    res["http_file"] = [{"contender": c, "path": p, "rep": 0, "mib_per_s": 500.0,
+                         "server_cpu_ms_per_gib": 300.0}
+                        for c in ("ringchat-http-uring", "ringchat-http-epoll")
+                        for p in ("zero copy", "read")]
+    res["file_send"] = "file_send: 128 MiB through a channel over TCP loopback"
+    res["failures"] = ["pingpong-50 / ringchat-uring run 1: " + "a long problem " * 20]
+    return res
+
+
+def suite_for(results, out):
+    args = argparse.Namespace(build="build-release", full=False, reps=None, duration=None,
+                              only=None, contenders=None, out=out, no_extras=False, report=None)
+    suite = S.Suite(args)
+    suite.results = results
+    return suite
+
+
+class Verdict(unittest.TestCase):
+    def test_level_within_the_noise(self):
+        c = S.compare([1.00, 1.05, 1.10], [1.00, 1.04, 1.08], True)
+        self.assertEqual(c["word"], "level")
+        self.assertLessEqual(abs(c["diff"]), c["noise"])
+
+    def test_ahead_and_behind_by_the_ratio_of_the_medians(self):
+        cpu = S.compare([2.10, 2.12, 2.08], [2.39, 2.40, 2.37], lower_is_better=True)
+        self.assertEqual(cpu["word"], "ahead")
+        self.assertAlmostEqual(cpu["diff"], 2.10 / 2.39 - 1)
+        self.assertEqual(S.compare([2.39, 2.40, 2.37], [2.10, 2.12, 2.08], True)["word"], "behind")
+        self.assertEqual(S.compare([110, 111, 109], [100, 101, 99], False)["word"], "ahead")
+        self.assertEqual(S.compare([90, 91, 89], [100, 101, 99], False)["word"], "behind")
+
+    def test_the_noise_is_the_half_ranges_added_and_the_floor_at_least(self):
+        c = S.compare([0.9, 1.0, 1.1], [1.9, 2.0, 2.1], True)
+        self.assertAlmostEqual(c["noise"], 0.1 + 0.05)
+        self.assertEqual(S.compare([1.0, 1.0], [1.015, 1.015], True)["noise"], S.LEVEL_FLOOR)
+        self.assertEqual(S.compare([1.0, 1.0], [1.015, 1.015], True)["word"], "level")
+        self.assertEqual(S.compare([1.0, 1.0], [1.03, 1.03], True)["word"], "ahead")
+
+    def test_no_verdict_from_one_run(self):
+        c = S.compare([1.0], [2.0], True)
+        self.assertIsNone(c["word"])
+        self.assertAlmostEqual(c["diff"], -0.5)
+        self.assertIn("no verdict", S.verdict_words(c, S.compare([1.0], [1.0], False))[0])
+
+    def test_failed_runs_are_left_out(self):
+        self.assertEqual(S.compare([1.0, None, -1], [1.0, 1.0], True)["runs"], (1, 2))
+
+    def test_words(self):
+        head, tail = S.verdict_words(S.compare([2.10, 2.12, 2.08], [2.39, 2.40, 2.37], True),
+                                     S.compare([100, 101, 99], [100, 102, 98], False))
+        self.assertTrue(head.startswith("ahead: 12% less CPU/req (2.10 vs 2.39 us, ±"), head)
+        self.assertTrue(tail.startswith("req/s level: +0.0% (±"), tail)
+
+
+class Report(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="ringchat-test-report-")
+
+    def tearDown(self):
+        shutil.rmtree(self.out, ignore_errors=True)
+
+    def report(self, **kw):
+        suite = suite_for(made_up_results(**kw), self.out)
+        return suite, suite.report()[0]
+
+    def test_every_line_fits_the_width(self):
+        _, text = self.report()
+        for line in text.splitlines():
+            self.assertLessEqual(len(line), S.WIDTH, line)
+
+    def test_ends_with_the_verdict_of_every_scenario(self):
+        suite, text = self.report(resp_reps=3)
+        tail = text[text.index("Verdict:"):]
+        for name, *_ in S.ECHO_SCENARIOS:
+            self.assertRegex(tail, rf"\n  {re.escape(name)} +(ahead|level|behind): ")
+        self.assertRegex(tail, r"\n  http \(wrk\) +(ahead|level|behind): ")
+        self.assertRegex(tail, r"\n  resp -P 16 +(ahead|level|behind): ")
+        self.assertIn("Rule: level when", tail)
+        self.assertTrue(tail.rstrip().splitlines()[-1].endswith("scenarios."))
+        # made up with io_uring 10% cheaper and 3% noise a side: ahead everywhere on echo
+        self.assertEqual([v["cpu"]["word"] for v in suite.results["verdict"]][:6], ["ahead"] * 6)
+
+    def test_resp_from_one_run_is_not_judged(self):
+        _, text = self.report(resp_reps=1)
+        self.assertRegex(text, r"\n  resp -P 1 +no verdict \(1 run a side\)")
+        self.assertIn("(2 not judged: too few runs)", text)
+
+    def test_chart(self):
+        if not shutil.which("gnuplot"):
+            self.skipTest("gnuplot is not installed (apt-get install gnuplot-nox)")
+        suite = suite_for(made_up_results(), self.out)
+        png = suite.chart("test")
+        self.assertIsNotNone(png, suite.results["notes"])
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+class ProgressLines(unittest.TestCase):
+    def test_one_line_per_step_with_i_of_n_and_the_time_left(self):
+        p = S.Progress()
+        p.expect("echo", 3, 10.0)
+        p.expect("report", 1, 1.0)
+        err = io.StringIO()
+        with redirect_stderr(err):
+            for i in range(3):
+                p.step("echo", f"pingpong-1: raw-uring, run {i + 1} of 3")
+            p.step("report", "report and chart")
+            p.step("extra", "a step the plan did not foresee")
+        lines = err.getvalue().splitlines()
+        self.assertEqual(len(lines), 5)
+        self.assertRegex(lines[0], r"^bench: \[1/4\] 0:00 in, about 0:31 left \| pingpong-1: "
+                                   r"raw-uring, run 1 of 3$")
+        # the echo steps took far less than their nominal 10 s: the estimate follows them
+        self.assertRegex(lines[3], r"^bench: \[4/4\] 0:00 in, about 0:00 left \| report")
+        self.assertRegex(lines[4], r"^bench: \[5/5\] ")
+        self.assertEqual(p.seconds_per_step()["echo"][0], 3)
+
+    def test_clock(self):
+        self.assertEqual(S.fmt_clock(7), "0:07")
+        self.assertEqual(S.fmt_clock(165), "2:45")
+        self.assertEqual(S.fmt_clock(3723), "1:02:03")
+
+
+if __name__ == "__main__":
+    unittest.main()
