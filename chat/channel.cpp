@@ -176,17 +176,18 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         }
         if (stop_ends_input(in_frame) && in_.queued() == 0) {
             input_done_ = true;  // a graceful stop: no new record is waited for
+            input_error_ = make_error_code(errc::stopped);
             in_.cancel();
-            co_return make_error_code(errc::stopped);
+            co_return input_error_;
         }
         in_.set_deadline(read_deadline(started, in_frame));
         waiting_for_frame_ = !in_frame;
         auto chunk = co_await in_.next();
         waiting_for_frame_ = false;
-        if (!chunk && chunk.error() == std::errc::operation_canceled &&
-            stop_ends_input(in_frame)) {
+        if (stopped_by(chunk, in_frame)) {
             input_done_ = true;  // the stop hook ended this wait
-            co_return make_error_code(errc::stopped);
+            input_error_ = make_error_code(errc::stopped);
+            co_return input_error_;
         }
         if (classify_timeout(chunk, started, in_frame) == timeout_kind::renewed) {
             continue;
@@ -264,6 +265,13 @@ bool channel::try_frame_after(framer::status got, std::span<const std::byte> dat
         if (!chunk) {
             return false;  // must wait: the reader coroutine does that
         }
+        // The stop hook cancelled the receiver while a chunk was on its way: that chunk was
+        // framed above, and the cancel it left queued ends the input as a stop, not as an
+        // error (which would drop the answer being queued to what came before it).
+        if (stopped_by(*chunk, framer_.mid_frame())) {
+            end_input(make_error_code(errc::stopped), out);
+            return true;
+        }
         // A timeout that fired while frames were being cut: judged as the reader judges it.
         switch (classify_timeout(*chunk, read_started(), framer_.mid_frame())) {
         case timeout_kind::renewed:
@@ -326,8 +334,7 @@ task<> channel::read_loop() {
             waiting_for_frame_ = !in_frame;
             auto chunk = co_await in_.next();
             waiting_for_frame_ = false;
-            if (!chunk && chunk.error() == std::errc::operation_canceled &&
-                stop_ends_input(in_frame)) {
+            if (stopped_by(chunk, in_frame)) {
                 end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
                 framed = true;
                 continue;
@@ -488,9 +495,10 @@ void channel::shut(std::error_code why) noexcept {
     in_.cancel();
     writer_cancel_.cancel();
     if (socket_.valid()) {
-        if (queued_bytes_ > 0 || !producers_.empty() || reset_on_shut_) {
+        if (queued_bytes_ > 0 || !producers_.empty() || reset_on_shut_ || unserved_input()) {
             // Output is dropped: the peer must not take what it got for all there was
-            // (a FIN after half a body reads as a complete response).
+            // (a FIN after half a body reads as a complete response). Or a graceful stop
+            // left a request unread: a FIN would read as "closed while idle".
             abort_connection();
         } else {
             (void)socket_.shutdown(SHUT_RDWR);
@@ -506,6 +514,17 @@ void channel::shut(std::error_code why) noexcept {
     wake(close_waiters_);
     wake(flush_waiters_);
     schedule_writer();
+}
+
+bool channel::unserved_input() const noexcept {
+    if (input_error_ != errc::stopped) {
+        return false;
+    }
+    if (in_.queued() > 0) {
+        return true;  // it came after the stop ended the input
+    }
+    char byte = 0;  // still in the kernel: one peek, on a stop's close only
+    return ::recv(socket_.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 void channel::abort_connection() noexcept {

@@ -358,6 +358,13 @@ private:
     bool stop_ends_input(bool in_frame) const noexcept {
         return !in_frame && open_ && socket_.owner().stopping();
     }
+    /// The receiver's ECANCELED is the stop hook's (not a close's): the input ends as stopped.
+    bool stopped_by(const result<recv_buffer>& chunk, bool in_frame) const noexcept {
+        return !chunk && chunk.error() == std::errc::operation_canceled &&
+               stop_ends_input(in_frame);
+    }
+    /// A graceful stop ended the input with a request of the peer's still unread.
+    bool unserved_input() const noexcept;
     bool take_chunk(result<recv_buffer> chunk, frame& out);
     /// This turn's input_per_turn is used up (a new turn starts a new budget).
     bool input_budget_spent() noexcept;

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -628,6 +630,105 @@ TEST_CASE("stop(): a response still unsent when the grace period ends is reset, 
 }
 
 // --- a frame longer than max_frame, in pieces --------------------------------------------------
+
+namespace {
+
+struct pingpong_log {
+    long echoed = 0;   // replies the server pushed
+    long replies = 0;  // replies the clients received whole
+    long wrong = 0;    // replies cut short or not the line sent
+    int ready = 0;     // clients past their fifth reply
+};
+
+constexpr int pingpong_clients = 16;
+
+/// A line, then its echo, until the server ends the connection; the last client past its
+/// fifth reply starts the graceful stop, so that it comes while every client is mid-exchange.
+task<bool> pingpong_client(reactor& r, reactor& server, address at, int id, pingpong_log& log) {
+    auto s = co_await ringchat::socket::connect(r, at);
+    if (!s) {
+        co_return false;
+    }
+    for (int i = 0;; ++i) {
+        const std::string line = "client " + std::to_string(id) + " line " + std::to_string(i) +
+                                 "\n";
+        auto sent = co_await s->send_all(test::bytes(line));
+        if (!sent) {
+            break;
+        }
+        const std::string got = co_await test::recv_exactly(*s, line.size());
+        if (got.size() < line.size()) {
+            if (!got.empty()) {
+                ++log.wrong;
+            }
+            break;
+        }
+        if (got != line) {
+            ++log.wrong;
+        }
+        ++log.replies;
+        if (i == 4 && ++log.ready == pingpong_clients) {
+            server.request_stop();
+        }
+    }
+    co_return true;
+}
+
+}  // namespace
+
+TEST_CASE("stop(): every line a session read and answered reaches its client",
+          "[channel][safety][stop]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    // The reply as a copy, or as the frame itself and its terminator (no copy).
+    const bool push_frame = GENERATE(false, true);
+    CAPTURE(kind, push_frame);
+    pingpong_log log;
+    test::run(kind, [&](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        r.spawn(chat::serve(r, *l, [&log, push_frame](chat::channel& ch) -> task<> {
+            while (auto line = co_await ch.read()) {
+                if (push_frame) {
+                    ch.push(std::move(line));
+                    ch.push("\n");
+                } else {
+                    ch.push(std::string(line.text()) + "\n");
+                }
+                ++log.echoed;
+            }
+        }));
+        // The clients run on a reactor of their own, on another thread, as real clients
+        // would; the last past its fifth reply stops this reactor (request_stop: from any
+        // thread). A byte on `done` says the client thread has closed everything it opened.
+        auto [done, done_peer] = test::socket_pair(r);
+        std::thread clients([&r, &log, kind, at = l->local_address(), fd = done_peer.fd()] {
+            {
+                reactor_options o;
+                o.kind = kind;
+                reactor cr(o);
+                cr.block_on([](reactor& cr, reactor& server, address at,
+                               pingpong_log& log) -> task<> {
+                    std::vector<test::background<bool>> running;
+                    running.reserve(pingpong_clients);
+                    for (int id = 0; id < pingpong_clients; ++id) {
+                        running.emplace_back(cr, pingpong_client(cr, server, at, id, log));
+                    }
+                    for (auto& c : running) {
+                        co_await c.join();
+                    }
+                }(cr, r, at, log));
+            }
+            const char byte = 1;
+            (void)::send(fd, &byte, 1, MSG_NOSIGNAL);
+        });
+        const std::string finished = co_await test::recv_exactly(done, 1);
+        clients.join();
+        CHECK(finished.size() == 1);
+    });
+    CHECK(log.ready == pingpong_clients);
+    CHECK(log.wrong == 0);
+    CHECK(log.replies == log.echoed);
+}
 
 TEST_CASE("set_frame_pieces(): a 1 MiB line comes in bounded pieces, then lines as before",
           "[channel][safety][pieces]") {
