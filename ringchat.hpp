@@ -14,6 +14,7 @@
 #include "core/listener.hpp"
 #include "core/log.hpp"
 #include "core/reactor.hpp"
+#include "core/reactor_group.hpp"
 #include "core/result.hpp"
 #include "core/socket.hpp"
 #include "core/task.hpp"

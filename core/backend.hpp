@@ -57,6 +57,10 @@ public:
     virtual void poll(std::chrono::nanoseconds timeout, ready_queue& ready) = 0;
     /// Makes a poll() in progress (on another thread, or in a signal handler) return.
     virtual void wake() noexcept = 0;
+    /// Makes `target`'s poll() return, from this backend's own thread (a reactor_group's
+    /// message): target.wake() (an eventfd write) unless this backend has a cheaper way;
+    /// io_uring sends an IORING_OP_MSG_RING with its next submission.
+    virtual void wake_peer(backend& target) noexcept { target.wake(); }
     /// Tells the backend `fd` is about to be closed outside an io_request.
     virtual void forget(int fd) noexcept = 0;
 

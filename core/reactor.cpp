@@ -109,8 +109,13 @@ bool reactor::start(io_request& r) noexcept {
 
 void reactor::resume_ready() {
     ++turn_;
-    if (stop_requested_.exchange(false)) {
-        stop();
+    if (const std::uint8_t asked = remote_.exchange(0); asked != 0) {
+        if (asked & remote_stop) {
+            stop();
+        }
+        if (asked & remote_mail) {
+            link_->drain(*link_);  // what it resumes goes in this turn's batch
+        }
     }
     if (stopping_ && !hard_stop_ && clock::now() >= grace_ends_) {
         stop(std::chrono::nanoseconds::zero());  // the grace period is over
@@ -146,7 +151,7 @@ void reactor::poll_once() {
     // alone. The wake's completion can be harvested by a poll nested in the turn (a task
     // destroyed while on I/O: backend::cancel_and_wait() polls until its cancel is through),
     // and this poll would then wait with the request unseen. A server then ignored SIGTERM.
-    const bool wait = ready_.empty() && !stop_requested_.load();
+    const bool wait = ready_.empty() && remote_.load() == 0;
     auto timeout = wait ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds::zero();
     if (wait && stopping_ && !hard_stop_) {
         // In the grace period: wake up when it ends, to cancel what is left.
@@ -158,7 +163,7 @@ void reactor::poll_once() {
 void reactor::run() {
     for (;;) {
         resume_ready();
-        if (tasks_.empty()) {
+        if (tasks_.empty() && (link_ == nullptr || link_->idle(*link_))) {
             break;
         }
         poll_once();
@@ -214,8 +219,22 @@ void reactor::remove_stop_hook(stop_hook& h) noexcept {
 }
 
 void reactor::request_stop() noexcept {
-    stop_requested_.store(true);
+    remote_.fetch_or(remote_stop);
     backend_->wake();
+}
+
+void reactor::notify_remote(reactor* from) noexcept {
+    if ((remote_.fetch_or(remote_mail) & remote_mail) != 0) {
+        return;  // told already: the turn that takes the flag drains this message too
+    }
+    if (from == this) {
+        return;  // poll_once() sees the flag and does not wait
+    }
+    if (from != nullptr) {
+        from->backend_->wake_peer(*backend_);
+    } else {
+        backend_->wake();
+    }
 }
 
 void reactor::stop_on_signals() {

@@ -109,6 +109,21 @@ public:
     bool start(io_request& r) noexcept;
 
 private:
+    friend class reactor_group;
+    /// A reactor_group's hold on a reactor of its own (null for a reactor by itself, which
+    /// then pays nothing for it): drain() runs the messages other reactors sent, at the start
+    /// of a turn after notify_remote(); idle() is asked when no task is left, and run()
+    /// returns only when it says so (the group is done), so a reactor answers calls until
+    /// then.
+    struct remote_link {
+        void (*drain)(remote_link&) noexcept = nullptr;
+        bool (*idle)(remote_link&) noexcept = nullptr;
+    };
+    /// Thread-safe: messages are waiting for link_->drain(); wakes the loop unless already
+    /// told since its last turn began (one wake-up for a batch). `from` is the calling
+    /// thread's reactor (its backend may wake this one more cheaply), or null.
+    void notify_remote(reactor* from) noexcept;
+
     struct detached;
     static detached run_detached(reactor* self, task<> t);
     void resume_ready();
@@ -125,7 +140,11 @@ private:
     std::chrono::nanoseconds grace_;
     clock::time_point grace_ends_ = clock::time_point::max();
     stop_hook* hooks_ = nullptr;
-    std::atomic<bool> stop_requested_{false};
+    // What other threads asked for, taken with one exchange per turn (as a lone flag for
+    // request_stop() was before): remote_stop, remote_mail.
+    enum : std::uint8_t { remote_stop = 1, remote_mail = 2 };
+    std::atomic<std::uint8_t> remote_{0};
+    remote_link* link_ = nullptr;
     std::uint64_t turn_ = 0;
 };
 

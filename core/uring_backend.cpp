@@ -28,7 +28,16 @@ namespace {
 enum tag : std::uint64_t {
     tag_ignore = 1,  // linked timeouts and cancels: their CQEs only confirm
     tag_wake = 2,    // the eventfd read that wake() completes
+    tag_msg = 3,     // a peer's wake_peer() (IORING_OP_MSG_RING): only makes poll() return
+    tag_msg_failed = 4,  // with the peer's eventfd << 3: our MSG_RING failed; wake it so
 };
+
+// IORING_FEAT_REG_REG_RING came with Linux 6.3, after liburing 2.3: written here by hand.
+// From 6.3 on, MSG_RING reaches a DEFER_TASKRUN ring through its task work (and wakes it);
+// wake_peer() uses MSG_RING only there, and an eventfd write before.
+#ifndef IORING_FEAT_REG_REG_RING
+#define IORING_FEAT_REG_REG_RING (1U << 13)
+#endif
 
 constexpr std::uint16_t buffer_group = 0;
 
@@ -60,6 +69,7 @@ struct uring_backend::state {
     int wake_fd = -1;
     std::uint64_t wake_value = 0;
     bool wake_armed = false;
+    bool msg_ring = false;  // wake_peer() may send IORING_OP_MSG_RING
 
     // TRICKY: the harvest is never re-entered. A completion's callback (a multishot recv or
     // accept re-armed, a timer cancelled, a sendfile polled again) may ask for an SQE while
@@ -138,6 +148,8 @@ result<std::unique_ptr<backend>> uring_backend::create(const reactor_options& op
         rc = io_uring_queue_init_params(options.queue_depth, &s->ring, &params);
         if (rc == 0) {
             s->setup_flags = flags;
+            s->msg_ring = (params.features & IORING_FEAT_REG_REG_RING) != 0 &&
+                          (params.features & IORING_FEAT_CQE_SKIP) != 0;
             if ((params.features & IORING_FEAT_NODROP) == 0 ||
                 (params.features & IORING_FEAT_EXT_ARG) == 0) {
                 io_uring_queue_exit(&s->ring);
@@ -167,6 +179,7 @@ result<std::unique_ptr<backend>> uring_backend::create(const reactor_options& op
     for (int op : needed) {
         complete = complete && io_uring_opcode_supported(probe, op) != 0;
     }
+    s->msg_ring = s->msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING) != 0;
     io_uring_free_probe(probe);
     if (!complete) {
         return make_error_code(errc::backend_unavailable);
@@ -359,6 +372,13 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
                 wake_armed = false;
                 continue;
             }
+            if ((data & 7) == tag_msg_failed) {
+                // Our wake_peer()'s MSG_RING did not reach the peer: its eventfd instead.
+                const std::uint64_t one = 1;
+                [[maybe_unused]] ssize_t n =
+                    ::write(static_cast<int>(data >> 3), &one, sizeof one);
+                continue;
+            }
             if (data < 8) {
                 continue;
             }
@@ -447,6 +467,23 @@ void uring_backend::wake() noexcept {
     const std::uint64_t one = 1;
     // write(2) on an eventfd is async-signal-safe; a failure means it is already signalled.
     [[maybe_unused]] ssize_t n = ::write(s_->wake_fd, &one, sizeof one);
+}
+
+void uring_backend::wake_peer(backend& target) noexcept {
+    auto* peer = target.kind() == backend_kind::uring ? static_cast<uring_backend*>(&target)
+                                                      : nullptr;
+    if (peer == nullptr || !s_->msg_ring || s_->must_queue()) {
+        target.wake();
+        return;
+    }
+    // A CQE tagged tag_msg on the peer's ring, sent with our next io_uring_enter (no syscall
+    // of its own); ours only if it fails (CQE_SKIP_SUCCESS), carrying the fallback's fd.
+    s_->make_room(1, deferred_, *this);
+    io_uring_sqe* sqe = io_uring_get_sqe(&s_->ring);
+    io_uring_prep_msg_ring(sqe, peer->s_->ring.ring_fd, 0, tag_msg, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(
+        sqe, (static_cast<std::uint64_t>(peer->s_->wake_fd) << 3) | tag_msg_failed);
 }
 
 void uring_backend::give_back(std::uint16_t id) noexcept { s_->buffers.release(id); }

@@ -3,7 +3,8 @@
 // batches. With uring_buffer_ring, the only file that includes <liburing.h>.
 //
 // Invariant: user_data is either a request (an 8-aligned io_request*) or a tag below 8 for
-// internal CQEs (linked timeouts, cancels, the wake-up read), which carry no waiter.
+// internal CQEs (linked timeouts, cancels, the wake-up read), which carry no waiter; or a
+// failed IORING_OP_MSG_RING, tagged in its low 3 bits with the peer's wake-up eventfd above.
 #pragma once
 
 #include <memory>
@@ -27,6 +28,7 @@ public:
     void cancel(io_request& r) noexcept override;
     void poll(std::chrono::nanoseconds timeout, ready_queue& ready) override;
     void wake() noexcept override;
+    void wake_peer(backend& target) noexcept override;
     void forget(int) noexcept override {}
     std::uint32_t free_buffers() const noexcept override;
 

@@ -166,25 +166,6 @@ task<> start_sleeper(reactor& r, sleeper_log& log, void (*stop)(reactor&)) {
     co_return;
 }
 
-/// Restores the dispositions of SIGINT and SIGTERM at the end of a scope.
-class saved_stop_signals {
-public:
-    saved_stop_signals() {
-        sigaction(SIGINT, nullptr, &int_);
-        sigaction(SIGTERM, nullptr, &term_);
-    }
-    ~saved_stop_signals() {
-        sigaction(SIGINT, &int_, nullptr);
-        sigaction(SIGTERM, &term_, nullptr);
-    }
-    saved_stop_signals(const saved_stop_signals&) = delete;
-    saved_stop_signals& operator=(const saved_stop_signals&) = delete;
-
-private:
-    struct sigaction int_ {};
-    struct sigaction term_ {};
-};
-
 // --- a task that throws ------------------------------------------------------------------
 
 task<> throw_at_once(bool& started) {
@@ -396,7 +377,7 @@ TEST_CASE("a stop requested in a turn whose nested poll took the wake-up still s
 TEST_CASE("stop_on_signals(): SIGTERM ends a blocked run() gracefully", "[stop]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    saved_stop_signals restore;
+    test::saved_stop_signals restore;
     sleeper_log log;
     test::run(kind, [&log](reactor& r) {
         r.stop_on_signals();

@@ -105,6 +105,25 @@ void run(backend_kind kind, std::function<task<>(reactor&)> body, std::chrono::s
     run(o, std::move(body), limit);
 }
 
+void run_group(const group_options& options,
+               std::function<task<>(reactor_group&, reactor&, unsigned)> start,
+               std::chrono::seconds limit) {
+    const std::size_t fds_before = open_fds();
+    {
+        watchdog guard(limit);
+        reactor_group g(options);
+        g.run([&](reactor& r, unsigned k) { return start(g, r, k); });
+    }
+    CHECK(open_fds() == fds_before);
+}
+
+group_options group_of(backend_kind kind, unsigned threads) {
+    group_options o;
+    o.threads = threads;
+    o.reactor.kind = kind;
+    return o;
+}
+
 std::pair<socket, socket> socket_pair(reactor& r) {
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);

@@ -6,6 +6,8 @@
 // checks nothing leaked, socket pairs and loopback listeners, text helpers.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <functional>
 #include <ostream>
@@ -17,6 +19,7 @@
 
 #include "core/backend.hpp"
 #include "core/reactor.hpp"
+#include "core/reactor_group.hpp"
 #include "core/socket.hpp"
 #include "core/task.hpp"
 
@@ -39,6 +42,34 @@ void run(backend_kind kind, std::function<task<>(reactor&)> body,
 /// provided buffer is back in the pool.
 void run(const reactor_options& options, std::function<task<>(reactor&)> body,
          std::chrono::seconds limit = std::chrono::seconds(60));
+
+/// Runs start(g, r, k) on each reactor of a group made with `options` (reactor_group::run)
+/// under a watchdog; fails if /proc/self/fd grew. Catch2's macros are not thread-safe:
+/// `start` records what it sees, and the caller checks it once this returns.
+void run_group(const group_options& options,
+               std::function<task<>(reactor_group&, reactor&, unsigned)> start,
+               std::chrono::seconds limit = std::chrono::seconds(60));
+/// group_options for `threads` reactors of `kind`.
+group_options group_of(backend_kind kind, unsigned threads);
+
+/// Restores the dispositions of SIGINT and SIGTERM at the end of a scope.
+class saved_stop_signals {
+public:
+    saved_stop_signals() {
+        sigaction(SIGINT, nullptr, &int_);
+        sigaction(SIGTERM, nullptr, &term_);
+    }
+    ~saved_stop_signals() {
+        sigaction(SIGINT, &int_, nullptr);
+        sigaction(SIGTERM, &term_, nullptr);
+    }
+    saved_stop_signals(const saved_stop_signals&) = delete;
+    saved_stop_signals& operator=(const saved_stop_signals&) = delete;
+
+private:
+    struct sigaction int_ {};
+    struct sigaction term_ {};
+};
 
 /// How many descriptors this process has open.
 std::size_t open_fds();

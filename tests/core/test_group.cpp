@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+// reactor_group: calls between reactors (results, exceptions, 100,000 in flight, a target
+// that is stopping), a reactor whose task throws, a group of one. With 2 and 4 reactors, on
+// every backend.
+//
+// Catch2's macros are not thread-safe: what the reactors see is recorded (each slot written
+// by one reactor only) and checked once the group has returned. Ordering comes from the
+// inboxes (one sender's messages run in the order sent, a turn's drain takes what was there
+// when it began), never from sleeps; nothing here asserts how long anything took.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "core/reactor_group.hpp"
+#include "tests/support/peers.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using namespace std::chrono_literals;
+
+
+namespace {
+
+constexpr unsigned group_sizes[] = {2, 4};
+
+// --- calls --------------------------------------------------------------------------------
+
+struct call_log {
+    unsigned ran_on = 99;
+    unsigned back_on = 99;
+    int value = 0;
+    int from_task = 0;
+    std::string errors;
+    bool void_ran = false;
+};
+
+task<> make_calls(reactor_group& g, unsigned k, call_log& log) {
+    const unsigned to = (k + 1) % g.size();
+    log.ran_on = co_await g.on(to, [&g] { return g.here(); });
+    log.back_on = g.here();
+    log.value = co_await g.on(to, [k] { return static_cast<int>(k) * 10; });
+    try {
+        co_await g.on(to, []() -> int { throw std::runtime_error("thrown there"); });
+    } catch (const std::runtime_error& e) {
+        log.errors = e.what();
+    }
+    log.from_task = co_await g.on(to, [&g, to]() -> task<int> {
+        co_await g.at(to).sleep_for(1ms);
+        co_return static_cast<int>(g.here()) + 100;
+    });
+    try {
+        co_await g.on(to, [&g, to]() -> task<> {
+            co_await g.at(to).sleep_for(0ms);
+            throw std::logic_error(", and from a task");
+        });
+    } catch (const std::logic_error& e) {
+        log.errors += e.what();
+    }
+    co_await g.on(to, [&log] { log.void_ran = true; });
+}
+
+TEST_CASE("reactor_group: a call runs on its target and brings back its result or exception",
+          "[group]") {
+    for (backend_kind kind : test::backends()) {
+        for (unsigned n : group_sizes) {
+            CAPTURE(kind, n);
+            std::vector<call_log> logs(n);
+            test::run_group(test::group_of(kind, n),
+                            [&](reactor_group& g, reactor&, unsigned k) {
+                                return make_calls(g, k, logs[k]);
+                            });
+            for (unsigned k = 0; k < n; ++k) {
+                CAPTURE(k);
+                CHECK(logs[k].ran_on == (k + 1) % n);
+                CHECK(logs[k].back_on == k);
+                CHECK(logs[k].value == static_cast<int>(k) * 10);
+                CHECK(logs[k].from_task == static_cast<int>((k + 1) % n) + 100);
+                CHECK(logs[k].errors == "thrown there, and from a task");
+                CHECK(logs[k].void_ran);
+            }
+        }
+    }
+}
+
+// --- 100,000 calls in flight --------------------------------------------------------------
+
+constexpr int total_calls = 100'000;
+
+struct load_log {
+    long counted = 0;  // calls that ran here (written on this reactor only)
+    long summed = 0;   // results that came back here
+    int in_flight = 0;
+    int most_in_flight = 0;
+    int wrong_reactor = 0;
+};
+
+task<> one_call(reactor_group& g, unsigned to, int i, std::vector<load_log>& logs) {
+    load_log& mine = logs[g.here()];
+    mine.most_in_flight = std::max(mine.most_in_flight, ++mine.in_flight);
+    const int back = co_await g.on(to, [&g, &logs, to, i] {
+        ++logs[g.here()].counted;
+        return g.here() == to ? i : -total_calls;
+    });
+    --mine.in_flight;
+    mine.summed += back;
+    if (back < 0) {
+        ++mine.wrong_reactor;
+    }
+}
+
+TEST_CASE("reactor_group: a hundred thousand calls in flight from many tasks", "[group]") {
+    for (backend_kind kind : test::backends()) {
+        for (unsigned n : group_sizes) {
+            CAPTURE(kind, n);
+            const int per = total_calls / static_cast<int>(n);
+            std::vector<load_log> logs(n);
+            test::run_group(test::group_of(kind, n),
+                            [&](reactor_group& g, reactor& r, unsigned k) -> task<> {
+                                // Spawned in one turn, run in the next, all before any reply
+                                // is taken (at the start of a later turn): all in flight.
+                                for (int i = 0; i < per; ++i) {
+                                    r.spawn(one_call(g, (k + static_cast<unsigned>(i)) % n, i,
+                                                     logs));
+                                }
+                                co_return;
+                            });
+            long counted = 0;
+            for (unsigned k = 0; k < n; ++k) {
+                CAPTURE(k);
+                counted += logs[k].counted;
+                CHECK(logs[k].most_in_flight == per);
+                CHECK(logs[k].in_flight == 0);
+                CHECK(logs[k].wrong_reactor == 0);
+                CHECK(logs[k].summed == static_cast<long>(per) * (per - 1) / 2);
+                CHECK(logs[k].counted == per);  // (k + i) % n spreads each origin evenly
+            }
+            CHECK(counted == total_calls);
+        }
+    }
+}
+
+// --- a target that is stopping ------------------------------------------------------------
+
+struct stop_call_log {
+    std::vector<int> sleep_results;  // errno each sleep on reactor 1 ended with (0: its time)
+    bool target_stopping = false;
+    int after_graceful = -1;
+    int after_hard = -1;
+    int plain_after_hard = 0;
+};
+
+task<int> sleep_result_there(reactor_group& g);
+
+task<> sleep_there(reactor_group& g, stop_call_log& log) {
+    const int e = co_await sleep_result_there(g);
+    log.sleep_results.push_back(e);
+}
+
+task<int> sleep_result_there(reactor_group& g) {
+    const int e = co_await g.on(1, [&g]() -> task<int> {
+        auto slept = co_await g.at(1).sleep_for(1h);
+        co_return slept ? 0 : slept.error().value();
+    });
+    co_return e;
+}
+
+task<> stop_target(reactor_group& g, reactor& r, stop_call_log& log) {
+    constexpr int waiting = 50;
+    for (int i = 0; i < waiting; ++i) {
+        r.spawn(sleep_there(g, log));
+    }
+    co_await test::yield_now{r};  // the spawned tasks send their calls first
+    // Reactor 1 took the calls and spawned their tasks in an earlier drain than this one's:
+    // by the time it stops (the next message), all 50 sleeps are in flight.
+    co_await g.on(1, [] {});
+    co_await g.on(1, [&g] { g.at(1).stop(); });
+    log.target_stopping = co_await g.on(1, [&g] { return g.at(1).stopping(); });
+    log.after_graceful = co_await sleep_result_there(g);
+    co_await g.on(1, [&g] { g.at(1).stop(0s); });
+    log.after_hard = co_await sleep_result_there(g);
+    log.plain_after_hard = co_await g.on(1, [] { return 7; });
+    // Every call above completed, so every sleep's task has reported back by now.
+}
+
+TEST_CASE("reactor_group: calls to a reactor that is stopping complete", "[group]") {
+    for (backend_kind kind : test::backends()) {
+        for (unsigned n : group_sizes) {
+            CAPTURE(kind, n);
+            stop_call_log log;
+            test::run_group(test::group_of(kind, n),
+                            [&](reactor_group& g, reactor& r, unsigned k) -> task<> {
+                                if (k == 0) {
+                                    co_await stop_target(g, r, log);
+                                }
+                            });
+            CHECK(log.sleep_results == std::vector<int>(50, ECANCELED));
+            CHECK(log.target_stopping);
+            CHECK(log.after_graceful == ECANCELED);  // a plain sleep is refused in a stop
+            CHECK(log.after_hard == ECANCELED);
+            CHECK(log.plain_after_hard == 7);
+        }
+    }
+}
+
+// --- failures stay on their reactor; a group of one ---------------------------------------
+
+TEST_CASE("reactor_group: a reactor whose task throws does not take the others down",
+          "[group]") {
+    for (backend_kind kind : test::backends()) {
+        CAPTURE(kind);
+        int answered = 0;
+        test::run_group(test::group_of(kind, 2),
+                        [&](reactor_group& g, reactor&, unsigned k) -> task<> {
+                            if (k == 1) {
+                                throw std::runtime_error("reactor 1's start fails");
+                            }
+                            g.post(1, [] { throw std::runtime_error("so does a post"); });
+                            answered = co_await g.on(1, [&g] { return 40 + g.here(); });
+                        });
+        CHECK(answered == 41);
+    }
+}
+
+TEST_CASE("reactor_group: a group of one runs on the calling thread", "[group]") {
+    for (backend_kind kind : test::backends()) {
+        CAPTURE(kind);
+        std::thread::id ran_on;
+        int posted = 0;
+        int called = 0;
+        test::run_group(test::group_of(kind, 1),
+                        [&](reactor_group& g, reactor& r, unsigned k) -> task<> {
+                            ran_on = std::this_thread::get_id();
+                            g.post(k, [&] { ++posted; });
+                            called = co_await g.on(0, [&] { return posted + 1; });
+                            co_await r.sleep_for(0ms);
+                        });
+        CHECK(ran_on == std::this_thread::get_id());
+        CHECK(posted == 1);
+        CHECK(called == 2);
+    }
+}
+
+}  // namespace
