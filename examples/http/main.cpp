@@ -14,13 +14,12 @@
 //   POST /echo: the request body back, chunked when the request came chunked.
 // An error in the framing (400, 413, 431, 501, 505) ends the connection after the response,
 // with a lingering close so that the client reads it; 403, 404 and 405 keep it open. Out of
-// descriptors (EMFILE or ENFILE from open(2), realpath(3), stat(2) or opendir(3)), a request
+// descriptors (EMFILE or ENFILE from openat2(2) for a path that exists: site.hpp), a request
 // gets 503 with "Retry-After: 1" and its connection is closed the same way, which gives one
 // descriptor back; one line on stderr says so, at most once a second.
 //
 //     build/examples/http --root www &            # port 8080
 //     curl -v http://127.0.0.1:8080/index.html
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -243,14 +242,9 @@ void echo(chat::channel& ch, const http::request& req, const http::exchange& ex,
     body = std::string();
 }
 
-sent directory_listing(chat::channel& ch, server& srv, const std::string& real,
-                       std::string_view path, const http::exchange& ex) {
-    std::error_code exhausted;
-    std::string page = http::site::listing(real, path, exhausted);
-    if (exhausted) {
-        srv.exhausted.note(exhausted.value(), path);
-        return sent::unavailable;
-    }
+sent directory_listing(chat::channel& ch, http::opened dir, std::string_view path,
+                       const http::exchange& ex) {
+    std::string page = http::site::listing(std::move(dir), path);
     http::response_head h(200);
     h.field("Content-Type", "text/html; charset=utf-8");
     if (ex.minor >= 1) {
@@ -270,23 +264,10 @@ sent directory_listing(chat::channel& ch, server& srv, const std::string& real,
 }
 
 /// GET/HEAD of a regular file, whole or one range of it.
-sent send_file(chat::channel& ch, server& srv, const std::string& real, std::string_view name,
-               std::string_view path, const http::request& req, const http::exchange& ex) {
-    const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
-        const int err = errno;
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        if (http::descriptors_exhausted(err)) {
-            srv.exhausted.note(err, path);
-            return sent::unavailable;
-        }
-        ch.push(http::error_response(err == EACCES ? 403 : 404, ex));
-        return sent::response;
-    }
-    ringchat::file f(ch.owner(), fd);  // owns fd from here
+sent send_file(chat::channel& ch, http::opened opened, std::string_view name,
+               const http::request& req, const http::exchange& ex) {
+    const struct stat st = opened.st;
+    ringchat::file f(ch.owner(), opened.release());  // owns the descriptor from here
     const auto size = static_cast<std::uint64_t>(st.st_size);
     std::uint64_t first = 0;
     std::uint64_t length = size;
@@ -336,31 +317,35 @@ sent refuse(chat::channel& ch, server& srv, int status, std::string_view path,
 /// GET/HEAD of a path under the root.
 sent send_path(chat::channel& ch, server& srv, const http::request& req, const std::string& path,
                const http::exchange& ex) {
-    std::string real;
-    struct stat st {};
-    if (const int status = srv.site.resolve(path, real, st); status != 0) {
+    http::opened opened;
+    if (const int status = srv.site.open(path, opened); status != 0) {
         return refuse(ch, srv, status, path, ex);
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(opened.st.st_mode)) {
         if (!path.ends_with('/')) {
             const auto location = fmt::format("Location: {}/\r\n", http::percent_encode(path));
             ch.push(http::error_response(301, ex, location));
             return sent::response;
         }
-        const int status = srv.site.resolve(path + "index.html", real, st);
+        http::opened index;
+        const int status = srv.site.open(path + "index.html", index);
         if (status == 404) {
-            return directory_listing(ch, srv, real, path, ex);
+            return directory_listing(ch, std::move(opened), path, ex);
         }
         if (status != 0) {
             return refuse(ch, srv, status, path, ex);
         }
-        return send_file(ch, srv, real, "index.html", path, req, ex);
+        if (!S_ISREG(index.st.st_mode)) {
+            ch.push(http::error_response(403, ex));  // an index.html that is not a file
+            return sent::response;
+        }
+        return send_file(ch, std::move(index), "index.html", req, ex);
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(opened.st.st_mode)) {
         ch.push(http::error_response(403, ex));  // a device, a FIFO, a socket
         return sent::response;
     }
-    return send_file(ch, srv, real, path, path, req, ex);
+    return send_file(ch, std::move(opened), path, req, ex);
 }
 
 task<> session(chat::channel& ch, server& srv) {
