@@ -7,8 +7,10 @@
 // any: Content-Length as counted frames, chunked by switching between "\r\n" (size lines) and
 // counts (data), both in slices of at most max_frame bytes, so --max-body (413 past it) is
 // independent of the frame limit. Then the response:
-//   GET/HEAD of a file: the head with push(), the file's bytes with producers::file pushed by
-//       itself, so the channel sends them with sendfile(2) (zero copy); Range → 206 or 416.
+//   GET/HEAD of a file: found in the open-file cache (file_cache.hpp: a descriptor, its stat
+//       and its fields, kept --file-cache-validity) or opened under the root (site.hpp) and
+//       cached; the head with push(), the file's bytes with a cached_region pushed by itself,
+//       so the channel sends them with sendfile(2) (zero copy); Range → 206 or 416.
 //   A directory: 301 to the path with "/", its index.html, or else a listing sent with
 //       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
 //   POST /echo: the request body back, chunked when the request came chunked.
@@ -20,6 +22,7 @@
 //
 //     build/examples/http --root www &            # port 8080
 //     curl -v http://127.0.0.1:8080/index.html
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,16 +45,15 @@
 #include "chat/serve.hpp"
 #include "chat/terminator.hpp"
 #include "core/error.hpp"
-#include "core/file.hpp"
 #include "core/reactor.hpp"
 #include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
+#include "examples/http/file_cache.hpp"
 #include "examples/http/mime.hpp"
 #include "examples/http/request.hpp"
 #include "examples/http/response.hpp"
 #include "examples/http/site.hpp"
 #include "producers/chunked.hpp"
-#include "producers/file.hpp"
 
 using namespace ringchat;
 
@@ -68,6 +70,8 @@ constexpr std::size_t max_queued_files = 16;
 /// A lingering close reads (and drops) this long and this much at most.
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1 << 20;
+/// Files the open-file cache holds at most (--file-cache).
+constexpr std::size_t default_cache_entries = 256;
 /// The chunk size of a chunked response body.
 constexpr std::size_t chunk_size = 16 * 1024;
 
@@ -120,6 +124,8 @@ private:
 struct server {
     http::site site;
     config cfg;
+    http::file_cache cache;
+    bool zero_copy = true;
     exhaustion_log exhausted;
 };
 
@@ -264,11 +270,9 @@ sent directory_listing(chat::channel& ch, http::opened dir, std::string_view pat
 }
 
 /// GET/HEAD of a regular file, whole or one range of it.
-sent send_file(chat::channel& ch, http::opened opened, std::string_view name,
-               const http::request& req, const http::exchange& ex) {
-    const struct stat st = opened.st;
-    ringchat::file f(ch.owner(), opened.release());  // owns the descriptor from here
-    const auto size = static_cast<std::uint64_t>(st.st_size);
+sent send_file(chat::channel& ch, const std::shared_ptr<const http::cached_file>& f,
+               const http::request& req, const http::exchange& ex, bool zero_copy) {
+    const std::uint64_t size = f->size();
     std::uint64_t first = 0;
     std::uint64_t length = size;
     int status = 200;
@@ -286,9 +290,7 @@ sent send_file(chat::channel& ch, http::opened opened, std::string_view name,
         }
     }
     http::response_head h(status);
-    h.field("Content-Type", http::content_type(name))
-        .field("Accept-Ranges", "bytes")
-        .field("Last-Modified", http::http_date(st.st_mtim.tv_sec));
+    h.fields(f->fields);
     if (status == 206) {
         h.field("Content-Range", fmt::format("bytes {}-{}/{}", first, first + length - 1, size));
     }
@@ -298,7 +300,7 @@ sent send_file(chat::channel& ch, http::opened opened, std::string_view name,
         return sent::response;
     }
     // By itself in the queue, so that the channel sends it with sendfile (zero copy).
-    ch.push_with_producer(producers::file(std::move(f), first, length));
+    ch.push_with_producer(http::cached_region(ch.owner(), f, first, length, zero_copy));
     return sent::file;
 }
 
@@ -314,11 +316,27 @@ sent refuse(chat::channel& ch, server& srv, int status, std::string_view path,
     return sent::response;
 }
 
+/// A regular file just opened for `path`: held by the cache (when it is on), then sent.
+sent cache_and_send(chat::channel& ch, server& srv, std::string_view path, http::opened opened,
+                    std::string_view name, const http::request& req, const http::exchange& ex) {
+    auto f = http::cached_file::make(std::move(opened), name);
+    srv.cache.insert(path, f);
+    return send_file(ch, f, req, ex, srv.zero_copy);
+}
+
 /// GET/HEAD of a path under the root.
 sent send_path(chat::channel& ch, server& srv, const http::request& req, const std::string& path,
                const http::exchange& ex) {
+    if (auto hit = srv.cache.find(path)) {
+        return send_file(ch, hit, req, ex, srv.zero_copy);
+    }
     http::opened opened;
-    if (const int status = srv.site.open(path, opened); status != 0) {
+    int status = srv.site.open(path, opened);
+    if (status == 503 && srv.cache.size() > 0) {
+        srv.cache.clear();  // its descriptors go back (those no response is sending from)
+        status = srv.site.open(path, opened);
+    }
+    if (status != 0) {
         return refuse(ch, srv, status, path, ex);
     }
     if (S_ISDIR(opened.st.st_mode)) {
@@ -328,24 +346,25 @@ sent send_path(chat::channel& ch, server& srv, const http::request& req, const s
             return sent::response;
         }
         http::opened index;
-        const int status = srv.site.open(path + "index.html", index);
+        status = srv.site.open(path + "index.html", index);
         if (status == 404) {
             return directory_listing(ch, std::move(opened), path, ex);
         }
         if (status != 0) {
             return refuse(ch, srv, status, path, ex);
         }
-        if (!S_ISREG(index.st.st_mode)) {
+        opened = std::move(index);
+        if (!S_ISREG(opened.st.st_mode)) {
             ch.push(http::error_response(403, ex));  // an index.html that is not a file
             return sent::response;
         }
-        return send_file(ch, std::move(index), "index.html", req, ex);
+        return cache_and_send(ch, srv, path, std::move(opened), "index.html", req, ex);
     }
     if (!S_ISREG(opened.st.st_mode)) {
         ch.push(http::error_response(403, ex));  // a device, a FIFO, a socket
         return sent::response;
     }
-    return send_file(ch, std::move(opened), path, req, ex);
+    return cache_and_send(ch, srv, path, std::move(opened), path, req, ex);
 }
 
 task<> session(chat::channel& ch, server& srv) {
@@ -449,12 +468,39 @@ task<> session(chat::channel& ch, server& srv) {
     }
 }
 
+/// The open-file cache's size: `wanted`, at most a 16th of RLIMIT_NOFILE, and none below
+/// 1024, where every descriptor counts (and the cache would hide that they ran out).
+std::size_t cache_size(std::size_t wanted, std::chrono::nanoseconds validity) {
+    rlimit limit{};
+    if (validity.count() <= 0 || ::getrlimit(RLIMIT_NOFILE, &limit) != 0 ||
+        limit.rlim_cur < 1024) {
+        return 0;
+    }
+    return std::min<std::size_t>(wanted, limit.rlim_cur / 16);
+}
+
 struct http_handler {
     server* srv;
     task<> operator()(chat::channel& ch) const { return session(ch, *srv); }
 };
 
+/// Closes what the open-file cache holds past its validity, a validity after it expired at
+/// most (find() drops an expired entry too, but only for a path asked for again).
+task<> sweep(reactor& r, http::file_cache& cache) {
+    for (;;) {
+        // TRICKY: awaited into a variable; GCC 12 miscompiles `if (!co_await ...)`.
+        auto slept = co_await r.sleep_for(cache.validity());
+        if (!slept) {
+            break;  // ECANCELED: the server is stopping
+        }
+        cache.drop_expired();
+    }
+}
+
 task<> serve_http(reactor& r, listener& l, server& srv, chat::serve_options so) {
+    if (srv.cache.enabled()) {
+        r.spawn(sweep(r, srv.cache));
+    }
     co_await chat::serve(r, l, http_handler{&srv}, so);
 }
 
@@ -479,6 +525,16 @@ int main(int argc, char** argv) {
                 "each --max-header slice of a request body must be complete S seconds after "
                 "its first byte; else 408 and close (default 60; 0 = none)",
                 cfg.body_timeout);
+    std::size_t cache_entries = default_cache_entries;
+    std::chrono::nanoseconds cache_validity = std::chrono::seconds(1);
+    cli.number("file-cache", "N",
+               "files kept open with their stat for --file-cache-validity (default 256; 0 = "
+               "none; at most a 16th of RLIMIT_NOFILE, none below 1024)",
+               cache_entries);
+    cli.seconds("file-cache-validity",
+                "a cached file is served S seconds at most before it is opened again "
+                "(default 1; 0 = no cache)",
+                cache_validity);
     bool no_zero_copy = false;
     cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
              no_zero_copy);
@@ -488,7 +544,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<server> srv;
     try {
-        srv = std::make_unique<server>(server{http::site(root), cfg, {}});
+        srv = std::make_unique<server>(
+            server{http::site(root), cfg,
+                   http::file_cache({cache_size(cache_entries, cache_validity), cache_validity}),
+                   !no_zero_copy, {}});
     } catch (const std::exception& e) {
         cli.usage_error(e.what());  // "--root DIR: not a directory", say: a bad value
     }

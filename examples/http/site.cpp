@@ -140,10 +140,9 @@ int site::open(std::string_view path, opened& out) const {
     if (has_dot_dot(path)) {
         return 403;
     }
-    std::string relative(path.substr(std::min(path.find_first_not_of('/'), path.size())));
-    if (relative.empty()) {
-        relative = ".";
-    }
+    const std::string_view rest = path.substr(std::min(path.find_first_not_of('/'), path.size()));
+    // (Not `relative = "."` after: GCC 12 warns of a bogus overlap there, -Wrestrict.)
+    const std::string relative(rest.empty() ? std::string_view(".") : rest);
     const int err = open_at(relative.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, out);
     if (err == 0) {
         return 0;

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// examples/http/file_cache.cpp — the open-file cache and its producer (see file_cache.hpp).
+#include "examples/http/file_cache.hpp"
+
+#include <algorithm>
+#include <span>
+#include <system_error>
+
+#include "core/io_awaitable.hpp"
+#include "examples/http/mime.hpp"
+#include "examples/http/response.hpp"
+
+namespace http {
+
+std::shared_ptr<const cached_file> cached_file::make(opened f, std::string_view name) {
+    auto c = std::make_shared<cached_file>();
+    c->file = std::move(f);
+    c->opened_at = std::chrono::steady_clock::now();
+    c->fields.append("Content-Type: ")
+        .append(content_type(name))
+        .append("\r\nAccept-Ranges: bytes\r\nLast-Modified: ")
+        .append(http_date(c->file.st.st_mtim.tv_sec))
+        .append("\r\n");
+    return c;
+}
+
+std::shared_ptr<const cached_file> file_cache::find(std::string_view path) {
+    const auto it = map_.find(path);
+    if (it == map_.end()) {
+        return nullptr;
+    }
+    if (std::chrono::steady_clock::now() - it->second.file->opened_at >= limits_.validity) {
+        erase(it);
+        return nullptr;
+    }
+    return it->second.file;
+}
+
+void file_cache::insert(std::string_view path, std::shared_ptr<const cached_file> f) {
+    if (!enabled()) {
+        return;
+    }
+    if (const auto it = map_.find(path); it != map_.end()) {
+        erase(it);
+    }
+    while (map_.size() >= limits_.entries) {
+        erase(map_.find(order_.front()));
+    }
+    order_.emplace_back(path);
+    map_.emplace(std::string(path), slot{std::move(f), std::prev(order_.end())});
+}
+
+void file_cache::drop_expired() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!order_.empty()) {
+        const auto it = map_.find(order_.front());
+        if (now - it->second.file->opened_at < limits_.validity) {
+            break;  // the rest are younger
+        }
+        erase(it);
+    }
+}
+
+void file_cache::clear() noexcept {
+    map_.clear();
+    order_.clear();
+}
+
+void file_cache::erase(std::unordered_map<std::string, slot, hash, std::equal_to<>>::iterator it) {
+    order_.erase(it->second.order);
+    map_.erase(it);
+}
+
+ringchat::task<ringchat::producers::chunk> cached_region::more() {
+    constexpr std::uint64_t buffer = 64 * 1024;
+    if (left_ == 0) {
+        co_return ringchat::producers::chunk{};
+    }
+    ringchat::producers::chunk out(static_cast<std::size_t>(std::min(buffer, left_)), '\0');
+    auto got = co_await ringchat::io_awaitable(*reactor_, ringchat::opcode::read,
+                                               file_->file.fd(), out.data(),
+                                               static_cast<std::uint32_t>(out.size()), 0, offset_);
+    if (!got) {
+        throw std::system_error(got.error(), "http: file read");
+    }
+    if (*got == 0) {
+        throw std::system_error(std::make_error_code(std::errc::no_message_available),
+                                "http: the file ended before the length promised");
+    }
+    out.resize(*got);
+    offset_ += *got;
+    left_ -= *got;
+    co_return out;
+}
+
+}  // namespace http
