@@ -2,6 +2,8 @@
 // examples/http/file_cache.cpp — the open-file cache and its producer (see file_cache.hpp).
 #include "examples/http/file_cache.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <span>
 #include <system_error>
@@ -21,6 +23,25 @@ std::shared_ptr<const cached_file> cached_file::make(opened f, std::string_view 
         .append("\r\nAccept-Ranges: bytes\r\nLast-Modified: ")
         .append(http_date(c->file.st.st_mtim.tv_sec))
         .append("\r\n");
+    const auto size = static_cast<std::uint64_t>(c->file.st.st_size);
+    if (size <= small_file) {
+        c->content.resize(static_cast<std::size_t>(size));
+        std::size_t got = 0;
+        while (got < c->content.size()) {
+            const ssize_t n = ::pread(c->file.fd(), c->content.data() + got,
+                                      c->content.size() - got, static_cast<off_t>(got));
+            if (n <= 0) {
+                break;  // an error (sent from the descriptor then), or it shrank
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        if (got == c->content.size()) {
+            c->in_memory = true;
+            c->file.close();
+        } else {
+            c->content = std::string();
+        }
+    }
     return c;
 }
 

@@ -12,8 +12,9 @@
 // Invariants: an entry was opened by site::open, so it is inside the root (a link swapped to
 // lead out later is met by the next open, after the validity); nothing is served from an
 // entry older than the validity (a changed or deleted file is seen once it has passed); at
-// most `entries` entries are held (the oldest goes first), each with one descriptor, which
-// closes when the entry is dropped and no response still sends from it.
+// most `entries` entries are held (the oldest goes first), each with one descriptor (which
+// closes when the entry is dropped and no response still sends from it) or, for a file of
+// 16 KiB at most, its bytes instead: 4 MiB of them at most with 256 entries.
 #pragma once
 
 #include <chrono>
@@ -38,13 +39,22 @@ namespace http {
 
 /// A regular file as a response sends it.
 struct cached_file {
+    /// Files up to this size are read into memory (and their descriptor closed at once), so
+    /// that a response sends its head and body in one send.
+    static constexpr std::size_t small_file = 16 * 1024;
+
     /// Takes `f` (a regular file) and makes the fields of its 200 (Content-Type from `name`,
-    /// Accept-Ranges, Last-Modified).
+    /// Accept-Ranges, Last-Modified); reads a small file into `content`.
     static std::shared_ptr<const cached_file> make(opened f, std::string_view name);
 
-    std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(file.st.st_size); }
+    std::uint64_t size() const noexcept {
+        return in_memory ? content.size() : static_cast<std::uint64_t>(file.st.st_size);
+    }
 
+    /// Closed (-1) when in_memory; st stays.
     opened file;
+    bool in_memory = false;
+    std::string content;  ///< the bytes of a small file
     /// "Content-Type: ...\r\nAccept-Ranges: bytes\r\nLast-Modified: ...\r\n".
     std::string fields;
     std::chrono::steady_clock::time_point opened_at;

@@ -9,8 +9,10 @@
 // independent of the frame limit. Then the response:
 //   GET/HEAD of a file: found in the open-file cache (file_cache.hpp: a descriptor, its stat
 //       and its fields, kept --file-cache-validity) or opened under the root (site.hpp) and
-//       cached; the head with push(), the file's bytes with a cached_region pushed by itself,
-//       so the channel sends them with sendfile(2) (zero copy); Range → 206 or 416.
+//       cached. A file of 16 KiB at most is held in memory: head and bytes go out in one
+//       push (one send). A larger one: the head with push(), the bytes with a cached_region
+//       pushed by itself, so the channel sends them with sendfile(2) (zero copy). Range → 206
+//       or 416.
 //   A directory: 301 to the path with "/", its index.html, or else a listing sent with
 //       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
 //   POST /echo: the request body back, chunked when the request came chunked.
@@ -295,6 +297,16 @@ sent send_file(chat::channel& ch, const std::shared_ptr<const http::cached_file>
         h.field("Content-Range", fmt::format("bytes {}-{}/{}", first, first + length - 1, size));
     }
     h.length(length);
+    if (f->in_memory) {
+        // Head and body in one string: one send, one segment.
+        std::string out = h.finish(ex);
+        if (!ex.head_only) {
+            out.append(f->content, static_cast<std::size_t>(first),
+                       static_cast<std::size_t>(length));
+        }
+        ch.push(std::move(out));
+        return sent::response;
+    }
     ch.push(h.finish(ex));
     if (ex.head_only || length == 0) {
         return sent::response;

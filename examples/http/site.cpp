@@ -83,6 +83,12 @@ opened::~opened() {
 
 int opened::release() noexcept { return std::exchange(fd_, -1); }
 
+void opened::close() noexcept {
+    if (fd_ >= 0) {
+        ::close(std::exchange(fd_, -1));
+    }
+}
+
 site::site(const std::string& root) {
     char* real = ::realpath(root.c_str(), nullptr);
     if (real == nullptr) {

@@ -33,6 +33,8 @@ public:
     int fd() const noexcept { return fd_; }
     /// Gives the descriptor to the caller.
     int release() noexcept;
+    /// Closes the descriptor now (st stays).
+    void close() noexcept;
     struct stat st {};
 
 private:
