@@ -5,17 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <span>
-#include <system_error>
 
-#include "core/io_awaitable.hpp"
 #include "examples/http/mime.hpp"
 #include "examples/http/response.hpp"
 
 namespace http {
 
-std::shared_ptr<const cached_file> cached_file::make(opened f, std::string_view name) {
-    auto c = std::make_shared<cached_file>();
+std::unique_ptr<cached_file> cached_file::make(opened f, std::string_view name) {
+    auto c = std::make_unique<cached_file>();
     c->file = std::move(f);
     c->opened_at = std::chrono::steady_clock::now();
     c->fields.append("Content-Type: ")
@@ -45,7 +42,7 @@ std::shared_ptr<const cached_file> cached_file::make(opened f, std::string_view 
     return c;
 }
 
-std::shared_ptr<const cached_file> file_cache::find(std::string_view path) {
+cached_file* file_cache::find(std::string_view path) {
     const auto it = map_.find(path);
     if (it == map_.end()) {
         return nullptr;
@@ -54,21 +51,20 @@ std::shared_ptr<const cached_file> file_cache::find(std::string_view path) {
         erase(it);
         return nullptr;
     }
-    return it->second.file;
+    return it->second.file.get();
 }
 
-void file_cache::insert(std::string_view path, std::shared_ptr<const cached_file> f) {
-    if (!enabled()) {
-        return;
-    }
+cached_file* file_cache::insert(std::string_view path, std::unique_ptr<cached_file> f) {
     if (const auto it = map_.find(path); it != map_.end()) {
         erase(it);
     }
-    while (map_.size() >= limits_.entries) {
+    while (!map_.empty() && map_.size() >= limits_.entries) {
         erase(map_.find(order_.front()));
     }
     order_.emplace_back(path);
+    cached_file* held = f.get();
     map_.emplace(std::string(path), slot{std::move(f), std::prev(order_.end())});
+    return held;
 }
 
 void file_cache::drop_expired() {
@@ -90,28 +86,6 @@ void file_cache::clear() noexcept {
 void file_cache::erase(std::unordered_map<std::string, slot, hash, std::equal_to<>>::iterator it) {
     order_.erase(it->second.order);
     map_.erase(it);
-}
-
-ringchat::task<ringchat::producers::chunk> cached_region::more() {
-    constexpr std::uint64_t buffer = 64 * 1024;
-    if (left_ == 0) {
-        co_return ringchat::producers::chunk{};
-    }
-    ringchat::producers::chunk out(static_cast<std::size_t>(std::min(buffer, left_)), '\0');
-    auto got = co_await ringchat::io_awaitable(*reactor_, ringchat::opcode::read,
-                                               file_->file.fd(), out.data(),
-                                               static_cast<std::uint32_t>(out.size()), 0, offset_);
-    if (!got) {
-        throw std::system_error(got.error(), "http: file read");
-    }
-    if (*got == 0) {
-        throw std::system_error(std::make_error_code(std::errc::no_message_available),
-                                "http: the file ended before the length promised");
-    }
-    out.resize(*got);
-    offset_ += *got;
-    left_ -= *got;
-    co_return out;
 }
 
 }  // namespace http

@@ -5,16 +5,15 @@
 // stat'ing or closing it.
 //
 //     file_cache cache({256, std::chrono::seconds(1)});
-//     auto f = cache.find("/index.html");      // null: missing, or older than the validity
-//     if (!f) { f = cached_file::make(std::move(opened), "index.html"); cache.insert(path, f); }
-//     ch.push_with_producer(cached_region(ch.owner(), f, 0, f->size(), true));
+//     cached_file* f = cache.find("/index.html");  // null: missing, or past the validity
+//     if (!f) { f = cache.insert(path, cached_file::make(std::move(opened), "index.html")); }
+//     // f->in_memory: f->content; else f->file.fd(), duplicated for each response
 //
 // Invariants: an entry was opened by site::open, so it is inside the root (a link swapped to
 // lead out later is met by the next open, after the validity); nothing is served from an
 // entry older than the validity (a changed or deleted file is seen once it has passed); at
-// most `entries` entries are held (the oldest goes first), each with one descriptor (which
-// closes when the entry is dropped and no response still sends from it) or, for a file of
-// 16 KiB at most, its bytes instead: 4 MiB of them at most with 256 entries.
+// most `entries` entries are held (the oldest goes first), each with one descriptor or, for a
+// file of 16 KiB at most, its bytes instead (4 MiB of them at most with 256 entries).
 #pragma once
 
 #include <chrono>
@@ -22,18 +21,11 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
-#include "core/task.hpp"
 #include "examples/http/site.hpp"
-#include "producers/producer.hpp"
-
-namespace ringchat {
-class reactor;
-}
 
 namespace http {
 
@@ -45,7 +37,7 @@ struct cached_file {
 
     /// Takes `f` (a regular file) and makes the fields of its 200 (Content-Type from `name`,
     /// Accept-Ranges, Last-Modified); reads a small file into `content`.
-    static std::shared_ptr<const cached_file> make(opened f, std::string_view name);
+    static std::unique_ptr<cached_file> make(opened f, std::string_view name);
 
     std::uint64_t size() const noexcept {
         return in_memory ? content.size() : static_cast<std::uint64_t>(file.st.st_size);
@@ -71,12 +63,14 @@ public:
     bool enabled() const noexcept { return limits_.entries > 0; }
     std::chrono::nanoseconds validity() const noexcept { return limits_.validity; }
     /// The entry for `path` when one is younger than the validity; null otherwise (an
-    /// expired entry is dropped).
-    std::shared_ptr<const cached_file> find(std::string_view path);
-    /// Holds `f` for `path` (replacing what was), dropping the oldest entry when full.
-    void insert(std::string_view path, std::shared_ptr<const cached_file> f);
-    /// Drops every entry: their descriptors close once no response sends from them (out of
-    /// descriptors, the cache gives its own back first).
+    /// expired entry is dropped). Valid until the cache is next changed.
+    cached_file* find(std::string_view path);
+    /// Holds `f` for `path` (replacing what was), dropping the oldest entry when full; only
+    /// when enabled().
+    /// \return the entry, valid until the cache is next changed.
+    cached_file* insert(std::string_view path, std::unique_ptr<cached_file> f);
+    /// Drops every entry and closes their descriptors (out of descriptors, the cache gives
+    /// its own back first; a response sends from a duplicate of its own).
     void clear() noexcept;
     /// Drops the entries past the validity (closing their descriptors): a file deleted is
     /// not held open, nor its disk space taken, for long.
@@ -91,7 +85,7 @@ private:
         }
     };
     struct slot {
-        std::shared_ptr<const cached_file> file;
+        std::unique_ptr<cached_file> file;
         std::list<std::string>::iterator order;
     };
     void erase(std::unordered_map<std::string, slot, hash, std::equal_to<>>::iterator it);
@@ -99,37 +93,6 @@ private:
     limits limits_;
     std::unordered_map<std::string, slot, hash, std::equal_to<>> map_;
     std::list<std::string> order_;  // oldest first: with one validity, also first to expire
-};
-
-/// Sends `length` bytes of a cached file from `offset`: as a file region (sendfile) with
-/// zero copy, else read (io_uring's read, or pread on epoll) in 64 KiB buffers. It keeps the
-/// entry, so the descriptor stays open until the last byte is sent.
-class cached_region {
-public:
-    cached_region(ringchat::reactor& r, std::shared_ptr<const cached_file> f,
-                  std::uint64_t offset, std::uint64_t length, bool zero_copy) noexcept
-        : reactor_(&r), file_(std::move(f)), offset_(offset), left_(length),
-          zero_copy_(zero_copy) {}
-
-    ringchat::task<ringchat::producers::chunk> more();
-    std::optional<ringchat::producers::file_region> region() const noexcept {
-        if (!zero_copy_ || left_ == 0) {
-            return std::nullopt;
-        }
-        return ringchat::producers::file_region{file_->file.fd(), offset_, left_};
-    }
-    void advance(std::uint64_t n) noexcept {
-        n = n < left_ ? n : left_;
-        offset_ += n;
-        left_ -= n;
-    }
-
-private:
-    ringchat::reactor* reactor_;
-    std::shared_ptr<const cached_file> file_;
-    std::uint64_t offset_;
-    std::uint64_t left_;
-    bool zero_copy_;
 };
 
 }  // namespace http

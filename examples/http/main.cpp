@@ -10,9 +10,9 @@
 //   GET/HEAD of a file: found in the open-file cache (file_cache.hpp: a descriptor, its stat
 //       and its fields, kept --file-cache-validity) or opened under the root (site.hpp) and
 //       cached. A file of 16 KiB at most is held in memory: head and bytes go out in one
-//       push (one send). A larger one: the head with push(), the bytes with a cached_region
-//       pushed by itself, so the channel sends them with sendfile(2) (zero copy). Range → 206
-//       or 416.
+//       push (one send). A larger one: the head with push(), the bytes with producers::file
+//       (on a duplicate of the cached descriptor) pushed by itself, so the channel sends them
+//       with sendfile(2) (zero copy). Range → 206 or 416.
 //   A directory: 301 to the path with "/", its index.html, or else a listing sent with
 //       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
 //   POST /echo: the request body back, chunked when the request came chunked.
@@ -24,6 +24,7 @@
 //
 //     build/examples/http --root www &            # port 8080
 //     curl -v http://127.0.0.1:8080/index.html
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +48,7 @@
 #include "chat/serve.hpp"
 #include "chat/terminator.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/reactor.hpp"
 #include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
@@ -55,6 +57,7 @@
 #include "examples/http/request.hpp"
 #include "examples/http/response.hpp"
 #include "examples/http/site.hpp"
+#include "producers/file.hpp"
 #include "producers/chunked.hpp"
 
 using namespace ringchat;
@@ -127,7 +130,6 @@ struct server {
     http::site site;
     config cfg;
     http::file_cache cache;
-    bool zero_copy = true;
     exhaustion_log exhausted;
 };
 
@@ -272,9 +274,11 @@ sent directory_listing(chat::channel& ch, http::opened dir, std::string_view pat
 }
 
 /// GET/HEAD of a regular file, whole or one range of it.
-sent send_file(chat::channel& ch, const std::shared_ptr<const http::cached_file>& f,
-               const http::request& req, const http::exchange& ex, bool zero_copy) {
-    const std::uint64_t size = f->size();
+/// `f` is the cache's (its descriptor is duplicated for the send), or the caller's alone
+/// (`uncached`: its descriptor goes to the send).
+sent send_file(chat::channel& ch, server& srv, http::cached_file& f, bool uncached,
+               std::string_view path, const http::request& req, const http::exchange& ex) {
+    const std::uint64_t size = f.size();
     std::uint64_t first = 0;
     std::uint64_t length = size;
     int status = 200;
@@ -292,27 +296,40 @@ sent send_file(chat::channel& ch, const std::shared_ptr<const http::cached_file>
         }
     }
     http::response_head h(status);
-    h.fields(f->fields);
+    h.fields(f.fields);
     if (status == 206) {
         h.field("Content-Range", fmt::format("bytes {}-{}/{}", first, first + length - 1, size));
     }
     h.length(length);
-    if (f->in_memory) {
+    if (f.in_memory) {
         // Head and body in one string: one send, one segment.
         std::string out = h.finish(ex);
         if (!ex.head_only) {
-            out.append(f->content, static_cast<std::size_t>(first),
+            out.append(f.content, static_cast<std::size_t>(first),
                        static_cast<std::size_t>(length));
         }
         ch.push(std::move(out));
         return sent::response;
     }
-    ch.push(h.finish(ex));
     if (ex.head_only || length == 0) {
+        ch.push(h.finish(ex));
         return sent::response;
     }
+    // A descriptor of its own, so that the cache may close the entry's while this one sends
+    // (before the head is pushed: without one, the answer is a 503 instead).
+    const int fd = uncached ? f.file.release() : ::fcntl(f.file.fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        const int err = errno;
+        if (http::descriptors_exhausted(err)) {
+            srv.exhausted.note(err, path);
+            return sent::unavailable;
+        }
+        ch.push(http::error_response(500, ex));
+        return sent::response;
+    }
+    ch.push(h.finish(ex));
     // By itself in the queue, so that the channel sends it with sendfile (zero copy).
-    ch.push_with_producer(http::cached_region(ch.owner(), f, first, length, zero_copy));
+    ch.push_with_producer(producers::file(ringchat::file(ch.owner(), fd), first, length));
     return sent::file;
 }
 
@@ -332,15 +349,18 @@ sent refuse(chat::channel& ch, server& srv, int status, std::string_view path,
 sent cache_and_send(chat::channel& ch, server& srv, std::string_view path, http::opened opened,
                     std::string_view name, const http::request& req, const http::exchange& ex) {
     auto f = http::cached_file::make(std::move(opened), name);
-    srv.cache.insert(path, f);
-    return send_file(ch, f, req, ex, srv.zero_copy);
+    if (!srv.cache.enabled()) {
+        return send_file(ch, srv, *f, true, path, req, ex);
+    }
+    http::cached_file* held = srv.cache.insert(path, std::move(f));
+    return send_file(ch, srv, *held, false, path, req, ex);
 }
 
 /// GET/HEAD of a path under the root.
 sent send_path(chat::channel& ch, server& srv, const http::request& req, const std::string& path,
                const http::exchange& ex) {
-    if (auto hit = srv.cache.find(path)) {
-        return send_file(ch, hit, req, ex, srv.zero_copy);
+    if (http::cached_file* hit = srv.cache.find(path)) {
+        return send_file(ch, srv, *hit, false, path, req, ex);
     }
     http::opened opened;
     int status = srv.site.open(path, opened);
@@ -559,7 +579,7 @@ int main(int argc, char** argv) {
         srv = std::make_unique<server>(
             server{http::site(root), cfg,
                    http::file_cache({cache_size(cache_entries, cache_validity), cache_validity}),
-                   !no_zero_copy, {}});
+                   {}});
     } catch (const std::exception& e) {
         cli.usage_error(e.what());  // "--root DIR: not a directory", say: a bad value
     }
