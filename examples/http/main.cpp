@@ -7,20 +7,25 @@
 // any: Content-Length as counted frames, chunked by switching between "\r\n" (size lines) and
 // counts (data), both in slices of at most max_frame bytes, so --max-body (413 past it) is
 // independent of the frame limit. Then the response:
-//   GET/HEAD of a file: the head with push(), the file's bytes with producers::file pushed by
-//       itself, so the channel sends them with sendfile(2) (zero copy); Range → 206 or 416.
+//   GET/HEAD of a file: found in the open-file cache (file_cache.hpp: a descriptor, its stat
+//       and its fields, kept --file-cache-validity) or opened under the root (site.hpp) and
+//       cached. A file of 16 KiB at most is held in memory: head and bytes go out in one
+//       push (one send). A larger one: the head with push(), the bytes with producers::file
+//       (on a duplicate of the cached descriptor) pushed by itself, so the channel sends them
+//       with sendfile(2) (zero copy). Range → 206 or 416.
 //   A directory: 301 to the path with "/", its index.html, or else a listing sent with
 //       producers::chunked (Transfer-Encoding: chunked; Content-Length for HTTP/1.0).
 //   POST /echo: the request body back, chunked when the request came chunked.
 // An error in the framing (400, 413, 431, 501, 505) ends the connection after the response,
 // with a lingering close so that the client reads it; 403, 404 and 405 keep it open. Out of
-// descriptors (EMFILE or ENFILE from open(2), realpath(3), stat(2) or opendir(3)), a request
+// descriptors (EMFILE or ENFILE from openat2(2) for a path that exists: site.hpp), a request
 // gets 503 with "Retry-After: 1" and its connection is closed the same way, which gives one
 // descriptor back; one line on stderr says so, at most once a second.
 //
 //     build/examples/http --root www &            # port 8080
 //     curl -v http://127.0.0.1:8080/index.html
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,12 +52,13 @@
 #include "core/reactor.hpp"
 #include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
+#include "examples/http/file_cache.hpp"
 #include "examples/http/mime.hpp"
 #include "examples/http/request.hpp"
 #include "examples/http/response.hpp"
 #include "examples/http/site.hpp"
-#include "producers/chunked.hpp"
 #include "producers/file.hpp"
+#include "producers/chunked.hpp"
 
 using namespace ringchat;
 
@@ -69,6 +75,8 @@ constexpr std::size_t max_queued_files = 16;
 /// A lingering close reads (and drops) this long and this much at most.
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1 << 20;
+/// Files the open-file cache holds at most (--file-cache).
+constexpr std::size_t default_cache_entries = 256;
 /// The chunk size of a chunked response body.
 constexpr std::size_t chunk_size = 16 * 1024;
 
@@ -121,6 +129,7 @@ private:
 struct server {
     http::site site;
     config cfg;
+    http::file_cache cache;
     exhaustion_log exhausted;
 };
 
@@ -243,14 +252,9 @@ void echo(chat::channel& ch, const http::request& req, const http::exchange& ex,
     body = std::string();
 }
 
-sent directory_listing(chat::channel& ch, server& srv, const std::string& real,
-                       std::string_view path, const http::exchange& ex) {
-    std::error_code exhausted;
-    std::string page = http::site::listing(real, path, exhausted);
-    if (exhausted) {
-        srv.exhausted.note(exhausted.value(), path);
-        return sent::unavailable;
-    }
+sent directory_listing(chat::channel& ch, http::opened dir, std::string_view path,
+                       const http::exchange& ex) {
+    std::string page = http::site::listing(std::move(dir), path);
     http::response_head h(200);
     h.field("Content-Type", "text/html; charset=utf-8");
     if (ex.minor >= 1) {
@@ -270,24 +274,11 @@ sent directory_listing(chat::channel& ch, server& srv, const std::string& real,
 }
 
 /// GET/HEAD of a regular file, whole or one range of it.
-sent send_file(chat::channel& ch, server& srv, const std::string& real, std::string_view name,
+/// `f` is the cache's (its descriptor is duplicated for the send), or the caller's alone
+/// (`uncached`: its descriptor goes to the send).
+sent send_file(chat::channel& ch, server& srv, http::cached_file& f, bool uncached,
                std::string_view path, const http::request& req, const http::exchange& ex) {
-    const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
-        const int err = errno;
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        if (http::descriptors_exhausted(err)) {
-            srv.exhausted.note(err, path);
-            return sent::unavailable;
-        }
-        ch.push(http::error_response(err == EACCES ? 403 : 404, ex));
-        return sent::response;
-    }
-    ringchat::file f(ch.owner(), fd);  // owns fd from here
-    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t size = f.size();
     std::uint64_t first = 0;
     std::uint64_t length = size;
     int status = 200;
@@ -305,19 +296,40 @@ sent send_file(chat::channel& ch, server& srv, const std::string& real, std::str
         }
     }
     http::response_head h(status);
-    h.field("Content-Type", http::content_type(name))
-        .field("Accept-Ranges", "bytes")
-        .field("Last-Modified", http::http_date(st.st_mtim.tv_sec));
+    h.fields(f.fields);
     if (status == 206) {
         h.field("Content-Range", fmt::format("bytes {}-{}/{}", first, first + length - 1, size));
     }
     h.length(length);
-    ch.push(h.finish(ex));
-    if (ex.head_only || length == 0) {
+    if (f.in_memory) {
+        // Head and body in one string: one send, one segment.
+        std::string out = h.finish(ex);
+        if (!ex.head_only) {
+            out.append(f.content, static_cast<std::size_t>(first),
+                       static_cast<std::size_t>(length));
+        }
+        ch.push(std::move(out));
         return sent::response;
     }
+    if (ex.head_only || length == 0) {
+        ch.push(h.finish(ex));
+        return sent::response;
+    }
+    // A descriptor of its own, so that the cache may close the entry's while this one sends
+    // (before the head is pushed: without one, the answer is a 503 instead).
+    const int fd = uncached ? f.file.release() : ::fcntl(f.file.fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        const int err = errno;
+        if (http::descriptors_exhausted(err)) {
+            srv.exhausted.note(err, path);
+            return sent::unavailable;
+        }
+        ch.push(http::error_response(500, ex));
+        return sent::response;
+    }
+    ch.push(h.finish(ex));
     // By itself in the queue, so that the channel sends it with sendfile (zero copy).
-    ch.push_with_producer(producers::file(std::move(f), first, length));
+    ch.push_with_producer(producers::file(ringchat::file(ch.owner(), fd), first, length));
     return sent::file;
 }
 
@@ -333,34 +345,58 @@ sent refuse(chat::channel& ch, server& srv, int status, std::string_view path,
     return sent::response;
 }
 
+/// A regular file just opened for `path`: held by the cache (when it is on), then sent.
+sent cache_and_send(chat::channel& ch, server& srv, std::string_view path, http::opened opened,
+                    std::string_view name, const http::request& req, const http::exchange& ex) {
+    auto f = http::cached_file::make(std::move(opened), name);
+    if (!srv.cache.enabled()) {
+        return send_file(ch, srv, *f, true, path, req, ex);
+    }
+    http::cached_file* held = srv.cache.insert(path, std::move(f));
+    return send_file(ch, srv, *held, false, path, req, ex);
+}
+
 /// GET/HEAD of a path under the root.
 sent send_path(chat::channel& ch, server& srv, const http::request& req, const std::string& path,
                const http::exchange& ex) {
-    std::string real;
-    struct stat st {};
-    if (const int status = srv.site.resolve(path, real, st); status != 0) {
+    if (http::cached_file* hit = srv.cache.find(path)) {
+        return send_file(ch, srv, *hit, false, path, req, ex);
+    }
+    http::opened opened;
+    int status = srv.site.open(path, opened);
+    if (status == 503 && srv.cache.size() > 0) {
+        srv.cache.clear();  // its descriptors go back (those no response is sending from)
+        status = srv.site.open(path, opened);
+    }
+    if (status != 0) {
         return refuse(ch, srv, status, path, ex);
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(opened.st.st_mode)) {
         if (!path.ends_with('/')) {
             const auto location = fmt::format("Location: {}/\r\n", http::percent_encode(path));
             ch.push(http::error_response(301, ex, location));
             return sent::response;
         }
-        const int status = srv.site.resolve(path + "index.html", real, st);
+        http::opened index;
+        status = srv.site.open(path + "index.html", index);
         if (status == 404) {
-            return directory_listing(ch, srv, real, path, ex);
+            return directory_listing(ch, std::move(opened), path, ex);
         }
         if (status != 0) {
             return refuse(ch, srv, status, path, ex);
         }
-        return send_file(ch, srv, real, "index.html", path, req, ex);
+        opened = std::move(index);
+        if (!S_ISREG(opened.st.st_mode)) {
+            ch.push(http::error_response(403, ex));  // an index.html that is not a file
+            return sent::response;
+        }
+        return cache_and_send(ch, srv, path, std::move(opened), "index.html", req, ex);
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(opened.st.st_mode)) {
         ch.push(http::error_response(403, ex));  // a device, a FIFO, a socket
         return sent::response;
     }
-    return send_file(ch, srv, real, path, path, req, ex);
+    return cache_and_send(ch, srv, path, std::move(opened), path, req, ex);
 }
 
 task<> session(chat::channel& ch, server& srv) {
@@ -464,12 +500,39 @@ task<> session(chat::channel& ch, server& srv) {
     }
 }
 
+/// The open-file cache's size: `wanted`, at most a 16th of RLIMIT_NOFILE, and none below
+/// 1024, where every descriptor counts (and the cache would hide that they ran out).
+std::size_t cache_size(std::size_t wanted, std::chrono::nanoseconds validity) {
+    rlimit limit{};
+    if (validity.count() <= 0 || ::getrlimit(RLIMIT_NOFILE, &limit) != 0 ||
+        limit.rlim_cur < 1024) {
+        return 0;
+    }
+    return std::min<std::size_t>(wanted, limit.rlim_cur / 16);
+}
+
 struct http_handler {
     server* srv;
     task<> operator()(chat::channel& ch) const { return session(ch, *srv); }
 };
 
+/// Closes what the open-file cache holds past its validity, a validity after it expired at
+/// most (find() drops an expired entry too, but only for a path asked for again).
+task<> sweep(reactor& r, http::file_cache& cache) {
+    for (;;) {
+        // TRICKY: awaited into a variable; GCC 12 miscompiles `if (!co_await ...)`.
+        auto slept = co_await r.sleep_for(cache.validity());
+        if (!slept) {
+            break;  // ECANCELED: the server is stopping
+        }
+        cache.drop_expired();
+    }
+}
+
 task<> serve_http(reactor& r, listener& l, server& srv, chat::serve_options so) {
+    if (srv.cache.enabled()) {
+        r.spawn(sweep(r, srv.cache));
+    }
     co_await chat::serve(r, l, http_handler{&srv}, so);
 }
 
@@ -494,6 +557,16 @@ int main(int argc, char** argv) {
                 "each --max-header slice of a request body must be complete S seconds after "
                 "its first byte; else 408 and close (default 60; 0 = none)",
                 cfg.body_timeout);
+    std::size_t cache_entries = default_cache_entries;
+    std::chrono::nanoseconds cache_validity = std::chrono::seconds(1);
+    cli.number("file-cache", "N",
+               "files kept open with their stat for --file-cache-validity (default 256; 0 = "
+               "none; at most a 16th of RLIMIT_NOFILE, none below 1024)",
+               cache_entries);
+    cli.seconds("file-cache-validity",
+                "a cached file is served S seconds at most before it is opened again "
+                "(default 1; 0 = no cache)",
+                cache_validity);
     bool no_zero_copy = false;
     cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
              no_zero_copy);
@@ -503,7 +576,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<server> srv;
     try {
-        srv = std::make_unique<server>(server{http::site(root), cfg, {}});
+        srv = std::make_unique<server>(
+            server{http::site(root), cfg,
+                   http::file_cache({cache_size(cache_entries, cache_validity), cache_validity}),
+                   {}});
     } catch (const std::exception& e) {
         cli.usage_error(e.what());  // "--root DIR: not a directory", say: a bad value
     }

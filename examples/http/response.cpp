@@ -2,6 +2,7 @@
 // examples/http/response.cpp — status lines, common fields, error pages.
 #include "examples/http/response.hpp"
 
+#include <charconv>
 #include <ctime>
 
 #include <fmt/core.h>
@@ -39,20 +40,42 @@ std::string http_date(long long t) {
     return std::string(buf, n);
 }
 
-std::string_view http_date() {
-    // One reactor per thread: a cache per thread needs no lock.
-    thread_local std::time_t cached_at = -1;
-    thread_local std::string cached;
-    const std::time_t now = std::time(nullptr);
-    if (now != cached_at) {
-        cached = http_date(now);
-        cached_at = now;
+namespace {
+
+/// The fields that change at most once a second, made once a second. One reactor per
+/// thread: a cache per thread needs no lock.
+struct per_second {
+    std::time_t at = -1;
+    std::string date;    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    std::string fields;  // "Date: ...\r\nServer: ringchat-http\r\n"
+
+    const per_second& now() {
+        const std::time_t t = std::time(nullptr);  // the vDSO: no system call
+        if (t != at) {
+            date = http_date(t);
+            fields = "Date: " + date + "\r\nServer: ringchat-http\r\n";
+            at = t;
+        }
+        return *this;
     }
-    return cached;
-}
+};
+
+thread_local per_second current;
+
+}  // namespace
+
+std::string_view http_date() { return current.now().date; }
+
+std::string_view common_fields() { return current.now().fields; }
 
 response_head::response_head(int status) {
-    out_ = fmt::format("HTTP/1.1 {} {}\r\n", status, reason(status));
+    const std::string_view why = reason(status);
+    out_.reserve(256);
+    out_.append("HTTP/1.1 ");
+    char digits[4] = {static_cast<char>('0' + status / 100 % 10),
+                      static_cast<char>('0' + status / 10 % 10),
+                      static_cast<char>('0' + status % 10), ' '};
+    out_.append(digits, 4).append(why).append("\r\n");
 }
 
 response_head& response_head::field(std::string_view name, std::string_view value) {
@@ -61,12 +84,13 @@ response_head& response_head::field(std::string_view name, std::string_view valu
 }
 
 response_head& response_head::length(std::uint64_t n) {
-    return field("Content-Length", fmt::format("{}", n));
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    return field("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 
 std::string response_head::finish(const exchange& ex) {
-    field("Date", http_date());
-    field("Server", "ringchat-http");
+    out_.append(common_fields());
     if (!ex.keep_alive) {
         field("Connection", "close");
     } else if (ex.minor == 0) {

@@ -25,6 +25,8 @@ std::string_view reason(int status) noexcept;
 
 /// The current time as an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT"), made once a second.
 std::string_view http_date();
+/// "Date: <http_date()>\r\nServer: ringchat-http\r\n", made once a second.
+std::string_view common_fields();
 /// `t` (seconds since the epoch) as an HTTP-date.
 std::string http_date(long long t);
 
@@ -32,6 +34,11 @@ class response_head {
 public:
     explicit response_head(int status);
     response_head& field(std::string_view name, std::string_view value);
+    /// Fields made before, each "Name: value\r\n".
+    response_head& fields(std::string_view block) {
+        out_.append(block);
+        return *this;
+    }
     response_head& length(std::uint64_t n);
     /// Adds Date, Server and Connection (close, or keep-alive for HTTP/1.0) and the empty line.
     std::string finish(const exchange& ex);

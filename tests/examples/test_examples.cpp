@@ -95,7 +95,8 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
                   "--data-timeout S"}},
         {"http", {"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
-                  "--body-timeout S", "--no-zero-copy"}},
+                  "--body-timeout S", "--file-cache N", "--file-cache-validity S",
+                  "--no-zero-copy"}},
     };
     for (const auto& [name, own] : programs) {
         CAPTURE(name);

@@ -523,3 +523,81 @@ TEST_CASE("http: out of descriptors, 503 with Retry-After and a close; served ag
     CHECK(curl({url(server, "/notes.txt")}).out == read_file(s.www() / "notes.txt"));
     stop_cleanly(server);
 }
+
+TEST_CASE("http: the open-file cache: a file changed, deleted or swapped for a link out of the "
+          "root is seen after --file-cache-validity",
+          "[examples][http]") {
+    require_client("curl");
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    site s(kind);
+    const auto file = s.www() / "cached.txt";
+    const auto link = s.www() / "swapped";
+    const auto replace = [](const fs::path& p, const std::string& data) {
+        // As an editor saves: a new file renamed over the old one (a new inode).
+        write_file(p.string() + ".new", data);
+        fs::rename(p.string() + ".new", p);
+    };
+    {
+        // A validity longer than the test: what was read is served from the cache, even
+        // once the file is gone (a 200 here shows the cache is on by default).
+        example_server server("http", kind, {"--root", s.www().string(), "--file-cache-validity",
+                                             "60"});
+        write_file(file, "one\n");
+        CHECK(curl({url(server, "/cached.txt")}).out == "one\n");
+        fs::remove(file);
+        CHECK(curl({url(server, "/cached.txt")}).out == "one\n");
+        CHECK(status_of(server, "/cached.txt", {"-r", "1-2"}) == "206");
+        stop_cleanly(server);
+    }
+    {
+        // --file-cache 0: every request opens the file.
+        example_server server("http", kind, {"--root", s.www().string(), "--file-cache", "0"});
+        write_file(file, "one\n");
+        CHECK(curl({url(server, "/cached.txt")}).out == "one\n");
+        replace(file, "two\n");
+        CHECK(curl({url(server, "/cached.txt")}).out == "two\n");
+        fs::remove(file);
+        CHECK(status_of(server, "/cached.txt") == "404");
+        stop_cleanly(server);
+    }
+    // A validity of 0.3 s: each change is seen once 0.45 s have passed.
+    const auto past_validity = [] { std::this_thread::sleep_for(std::chrono::milliseconds(450)); };
+    example_server server("http", kind,
+                          {"--root", s.www().string(), "--file-cache-validity", "0.3"});
+    write_file(file, "one\n");
+    CHECK(curl({url(server, "/cached.txt")}).out == "one\n");
+    replace(file, "two, and longer\n");
+    past_validity();
+    CHECK(curl({"-D", "/dev/stderr", url(server, "/cached.txt")}).out == "two, and longer\n");
+    // Changed in place (the same inode, a new size).
+    write_file(file, "three: changed in place\n");
+    past_validity();
+    const auto in_place = curl({"-D", "/dev/stderr", url(server, "/cached.txt")});
+    CHECK(in_place.out == "three: changed in place\n");
+    CHECK(in_place.err.find("Content-Length: 24\r\n") != std::string::npos);
+    fs::remove(file);
+    past_validity();
+    CHECK(status_of(server, "/cached.txt") == "404");
+
+    // A link inside the root, served; then swapped for one that leads out (absolute, then
+    // relative): refused once the validity has passed, and never the secret.
+    fs::create_symlink("index.html", link);
+    CHECK(curl({url(server, "/swapped")}).out == read_file(s.www() / "index.html"));
+    for (const auto& target : {s.dir() / "secret.txt", fs::path("../secret.txt")}) {
+        CAPTURE(target);
+        fs::remove(link);
+        fs::create_symlink(target, link);
+        past_validity();
+        const auto r = curl({"-w", "\n%{http_code}", url(server, "/swapped")});
+        CHECK(r.out.ends_with("\n403"));
+        CHECK(r.out.find("do not serve") == std::string::npos);
+        fs::remove(link);
+        fs::create_symlink("index.html", link);
+        CHECK(curl({url(server, "/swapped")}).out == read_file(s.www() / "index.html"));
+    }
+    // An absolute link that stays inside the root is served, as realpath(3) allowed it.
+    fs::create_symlink(s.www() / "notes.txt", s.www() / "absolute");
+    CHECK(curl({url(server, "/absolute")}).out == read_file(s.www() / "notes.txt"));
+    stop_cleanly(server);
+}
