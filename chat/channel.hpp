@@ -361,6 +361,8 @@ private:
     bool take_chunk(result<recv_buffer> chunk, frame& out);
     /// This turn's input_per_turn is used up (a new turn starts a new budget).
     bool input_budget_spent() noexcept;
+    /// Counts `n` received bytes against this turn's input_per_turn.
+    void count_input(std::size_t n) noexcept;
     /// Resumes the caller at the next turn, after a poll.
     struct next_turn;
     // The clock is read only where a timeout needs it (it showed in profiles of ping-pong).
