@@ -93,6 +93,18 @@ bool channel::input_budget_spent() noexcept {
     return input_this_turn_ >= options_.input_per_turn;
 }
 
+void channel::count_input(std::size_t n) noexcept {
+    // TRICKY: counted for the turn it is taken in. A chunk the reader waited for arrives in
+    // a turn no budget check has seen yet: added to the last turn's count (which the next
+    // check resets), it was free, and every turn framed a chunk more than input_per_turn
+    // allows (the chatroom: two 16 KiB chunks per member per turn instead of one).
+    if (const std::uint64_t turn = owner().turn(); turn != input_turn_) {
+        input_turn_ = turn;
+        input_this_turn_ = 0;
+    }
+    input_this_turn_ += n;
+}
+
 channel::~channel() {
     reactor& r = owner();
     r.remove_stop_hook(stop_hook_);
@@ -205,7 +217,7 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         }
         note_activity();
         stats_.bytes_received += chunk->size();
-        input_this_turn_ += chunk->size();
+        count_input(chunk->size());
         co_return std::move(*chunk);
     }
 }
@@ -214,7 +226,7 @@ bool channel::take_chunk(result<recv_buffer> chunk, frame& out) {
     if (chunk && !chunk->empty()) {
         note_activity();
         stats_.bytes_received += chunk->size();
-        input_this_turn_ += chunk->size();
+        count_input(chunk->size());
         current_ = std::move(*chunk);
         framer_.feed(current_.data());
         return false;
@@ -542,6 +554,35 @@ void channel::abort_connection() noexcept {
 
 void channel::on_aborted(io_request&, std::vector<std::coroutine_handle<>>&) noexcept {}
 
+void channel::count_sent(std::size_t n) noexcept {
+    ++stats_.sends;
+    stats_.bytes_sent += n;
+    queued_bytes_ -= n;
+    note_activity();
+}
+
+void channel::on_sent(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept {
+    auto& self = *static_cast<channel*>(r.owner);
+    // TRICKY: what the kernel took leaves queued_bytes_ here, in the harvest, not when the
+    // writer resumes. On io_uring a send completes in the poll and the writer resumes in the
+    // next turn among the coroutines that push to this channel; counted only then, a send
+    // already done kept its bytes in the count while that turn's pushes were added, and
+    // read() paused at high water, then waited for low water, on bytes the kernel had taken
+    // (measured: a chatroom member whose input paused so stayed paused while the others
+    // flooded it). On epoll a send that need not wait completes inside co_await, not here.
+    if (r.res >= 0) {
+        self.count_sent(static_cast<std::size_t>(r.res));
+        self.sent_counted_ = true;
+        if (self.below_low_water()) {
+            ready.insert(ready.end(), self.drain_waiters_.begin(), self.drain_waiters_.end());
+            self.drain_waiters_.clear();
+        }
+    }
+    if (r.waiter) {
+        ready.push_back(r.waiter);
+    }
+}
+
 void channel::drop_output() noexcept {
     out_.clear();
     producers_.clear();
@@ -768,10 +809,12 @@ task<> channel::write_loop() {
                 op.set_timeout_if_blocked(options_.write_timeout);
             }
             op.set_cancel_source(writer_cancel_);
+            op.set_on_complete(&on_sent, this);
         };
         // One part is a plain send: sendmsg would copy an iovec and a msghdr in for nothing.
         // (Not = std::error_code(): its constructor calls std::system_category() out of line.)
         result<std::size_t> sent = std::size_t{0};
+        const std::uint64_t sent_in = owner().turn();
         if (parts == 1) {
             auto send = socket_.send(std::span(static_cast<const std::byte*>(iov[0].iov_base),
                                                iov[0].iov_len));
@@ -783,6 +826,7 @@ task<> channel::write_loop() {
             sent = co_await send;
         }
         in_flight_entries_ = 0;
+        const bool counted = std::exchange(sent_counted_, false);  // by on_sent
         const bool discarded = std::exchange(discard_in_flight_, false);
         if (!sent) {
             if (open_) {
@@ -791,13 +835,12 @@ task<> channel::write_loop() {
             drop_output();
             co_return;
         }
-        ++stats_.sends;
-        stats_.bytes_sent += *sent;
-        note_activity();
         // Pop what went out; a short send leaves the rest at the front.
         std::size_t left = *sent;
         std::size_t done = 0;
-        queued_bytes_ -= left;
+        if (!counted) {
+            count_sent(left);
+        }
         while (left > 0) {
             entry& e = out_.front();
             const std::size_t n = std::min(left, e.data.size() - e.offset);
@@ -818,6 +861,13 @@ task<> channel::write_loop() {
         }
         if (below_low_water()) {
             wake(drain_waiters_);
+        }
+        if (open_ && !out_.empty() && owner().turn() != sent_in) {
+            // The send waited, and its completion resumed us in the middle of a turn: the next
+            // one goes at the turn's end, with what the rest of the turn pushes, as the first
+            // one did. (Sent now, on io_uring it would wait for the next poll anyway, with the
+            // turn's pushes piling up behind it.)
+            co_await to_turn_end{*this};
         }
     }
     drop_output();  // closed: what a send in progress pointed into is no longer needed

@@ -340,6 +340,10 @@ private:
     /// that nothing of ours still names the descriptor once it is reused.
     void abort_connection() noexcept;
     static void on_aborted(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept;
+    /// A send of the writer's went out: `n` bytes leave the queue (and count in stats_).
+    void count_sent(std::size_t n) noexcept;
+    /// A writer's send completed through the backend: counts what the kernel took.
+    static void on_sent(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept;
     /// The deadline for a wait for input: read_timeout from `started`, idle_timeout from the
     /// last activity, and with `in_frame` frame_timeout from the frame's first wait.
     clock::time_point read_deadline(clock::time_point started, bool in_frame) noexcept;
@@ -368,6 +372,8 @@ private:
     bool take_chunk(result<recv_buffer> chunk, frame& out);
     /// This turn's input_per_turn is used up (a new turn starts a new budget).
     bool input_budget_spent() noexcept;
+    /// Counts `n` received bytes against this turn's input_per_turn.
+    void count_input(std::size_t n) noexcept;
     /// Resumes the caller at the next turn, after a poll.
     struct next_turn;
     // The clock is read only where a timeout needs it (it showed in profiles of ping-pong).
@@ -418,6 +424,7 @@ private:
     // answers each request with a few small pushes allocates nothing per request.
     std::string spare_;
     std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
+    bool sent_counted_ = false;          // on_sent took the send's bytes off queued_bytes_
     bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
     std::size_t queued_bytes_ = 0;
     std::size_t input_pause_;  // high_water, or SIZE_MAX for none: one compare per read()

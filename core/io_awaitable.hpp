@@ -105,6 +105,15 @@ public:
         req_.timeout_if_blocked = d;
     }
     void set_cancel_source(cancel_source& source) noexcept { source_ = &source; }
+    /// Calls `fn(request, ready)` instead of queuing the waiter when the operation completes
+    /// through the backend (during the harvest: `fn` may only record the result and queue
+    /// coroutines on `ready`, the waiter, request.waiter, included). Not called when the
+    /// operation completes at once inside co_await; await_resume() gives the result either way.
+    void set_on_complete(void (*fn)(io_request&, std::vector<std::coroutine_handle<>>&) noexcept,
+                         void* owner) noexcept {
+        req_.on_complete = fn;
+        req_.owner = owner;
+    }
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <utility>
@@ -34,6 +35,15 @@ using chat::channel_options;
 
 namespace {
 
+/// A reactor of `kind` with `count` provided buffers of `size` bytes.
+reactor_options with_buffers(backend_kind kind, unsigned count, unsigned size) {
+    reactor_options options;
+    options.kind = kind;
+    options.buffer_count = count;
+    options.buffer_size = size;
+    return options;
+}
+
 /// Yields `n` reactor turns (each with a poll), so that whatever the kernel may do meanwhile
 /// (complete a recv into a free buffer) is done.
 task<> turns(reactor& r, int n) {
@@ -50,11 +60,7 @@ TEST_CASE("discard_buffers() leaves the frame read last valid until the next rea
     CAPTURE(kind);
     // One provided buffer in all: were the frame's buffer given back, the next bytes to
     // arrive would be received into it, over the frame.
-    reactor_options options;
-    options.kind = kind;
-    options.buffer_count = 1;
-    options.buffer_size = 1024;
-    test::run(options, [](reactor& r) -> task<> {
+    test::run(with_buffers(kind, 1, 1024), [](reactor& r) -> task<> {
         auto [ours, peer] = test::socket_pair(r);
         channel ch(std::move(ours));
         REQUIRE(::send(peer.fd(), "first\n", 6, MSG_NOSIGNAL) == 6);
@@ -442,6 +448,42 @@ TEST_CASE("a connection with a large backlog is framed a turn's budget at a time
         CHECK(a_handled == backlog);
         const std::string echoed = co_await a_replies.join();
         CHECK(echoed.size() == backlog);
+    });
+}
+
+TEST_CASE("input_per_turn counts the chunk a wait for input ended with: with a budget below "
+          "one chunk, each turn frames one chunk",
+          "[channel][safety][fairness]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    // 64-byte buffers and 64-byte lines: each chunk received is one line. With a budget of
+    // one byte, every chunk is a turn's whole budget, so no two lines may share a turn. (The
+    // chunk that ended a wait once counted for the turn before: two lines per turn.)
+    test::run(with_buffers(kind, 64, 64), [](reactor& r) -> task<> {
+        constexpr int lines = 32;
+        auto [ours, peer] = test::socket_pair(r);
+        channel_options co;
+        co.input_per_turn = 1;
+        channel ch(std::move(ours), co);
+        std::string burst;
+        for (int i = 0; i < lines; ++i) {
+            burst += fmt::format("{:063}\n", i);
+        }
+        // All of it waits in the kernel before the first read(), so every buffer is filled.
+        REQUIRE(::send(peer.fd(), burst.data(), burst.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(burst.size()));
+        std::vector<std::uint64_t> turns_of;
+        for (int i = 0; i < lines; ++i) {
+            auto line = co_await ch.read();
+            REQUIRE(line);
+            CHECK(line.text() == fmt::format("{:063}", i));
+            turns_of.push_back(r.turn());
+        }
+        for (std::size_t i = 1; i < turns_of.size(); ++i) {
+            INFO("line " << i << " in turn " << turns_of[i] << ", the one before in "
+                         << turns_of[i - 1]);
+            CHECK(turns_of[i] > turns_of[i - 1]);
+        }
     });
 }
 
