@@ -48,8 +48,15 @@ void dialogue::reset() {
 }
 
 dialogue::next dialogue::command(std::string_view line, std::vector<std::string>& replies) {
-    const auto [verb, arg] = split_command(line);
     const auto reply = [&replies](std::string text) { replies.push_back(std::move(text)); };
+    if (line.find_first_of("\r\n") != std::string_view::npos) {
+        // A line ends only at CRLF (§2.3.8); a bare CR or LF inside one is refused, never
+        // echoed: EHLO's argument went into its reply, where a client reading lines by LF
+        // took what followed the LF for another reply line (found by tests/fuzz/fuzz_smtp).
+        reply("500 5.5.2 Syntax error: bare <CR> or <LF> in a command");
+        return next::command;
+    }
+    const auto [verb, arg] = split_command(line);
     if (verb == "HELO" || verb == "EHLO") {
         if (arg.empty()) {
             reply(fmt::format("501 5.5.4 Syntax: {} hostname", verb));

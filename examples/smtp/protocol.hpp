@@ -44,7 +44,8 @@ public:
     dialogue(std::string hostname, std::size_t max_size)
         : hostname_(std::move(hostname)), max_size_(max_size) {}
 
-    /// One command line (its CRLF cut off); appends the replies to `replies`.
+    /// One command line (its CRLF cut off); appends the replies to `replies`. A line with a
+    /// bare CR or LF in it is refused (500 5.5.2) whatever its verb, and changes nothing.
     next command(std::string_view line, std::vector<std::string>& replies);
     /// Forgets the envelope (RSET, and after each message).
     void reset();
