@@ -38,6 +38,20 @@ inline std::vector<std::vector<std::byte>> chunks_of(std::string_view in, bool s
     return out;
 }
 
+/// A protocol target's input: the bytes a client sends, and two limits picked by its size
+/// (the seeds are plain protocol text: no byte of the input is spent on options).
+struct protocol_input {
+    std::string_view text;
+    std::size_t first;   ///< firsts[size % N]
+    std::size_t second;  ///< seconds[size / N % M]
+};
+
+template <std::size_t N, std::size_t M>
+protocol_input input_of(const std::uint8_t* data, std::size_t size,
+                        const std::size_t (&firsts)[N], const std::size_t (&seconds)[M]) {
+    return {{reinterpret_cast<const char*>(data), size}, firsts[size % N], seconds[size / N % M]};
+}
+
 /// A frame as a channel's read() hands it out: its data, or frame_too_long.
 struct piece_of_input {
     ringchat::chat::frame f;

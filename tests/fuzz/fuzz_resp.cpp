@@ -113,10 +113,8 @@ std::string quoted(const std::vector<std::string>& args) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view in(reinterpret_cast<const char*>(data), size);
-    static constexpr std::size_t pieces[] = {0, 7, 64, 64 * 1024};
-    const std::size_t piece = pieces[size % 4];
-    const std::size_t limit = (size / 4) % 2 == 0 ? resp::default_query_limit : 48;
+    const auto [in, piece, limit] =
+        input_of(data, size, {0, 7, 64, 64 * 1024}, {resp::default_query_limit, 48});
     const outcome whole = parse(in, false, piece, limit);
     const outcome small = parse(in, true, piece, limit);
     FUZZ_CHECK(whole.requests == small.requests && whole.end == small.end &&

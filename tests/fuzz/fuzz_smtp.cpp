@@ -132,10 +132,7 @@ std::string stuffed(std::string_view msg) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view in(reinterpret_cast<const char*>(data), size);
-    static constexpr std::size_t batches[] = {64 * 1024, 5, 64};
-    const std::size_t batch = batches[size % 3];
-    const std::size_t max_size = (size / 3) % 2 == 0 ? 10 * 1024 * 1024 : 40;
+    const auto [in, batch, max_size] = input_of(data, size, {64 * 1024, 5, 64}, {10 << 20, 40});
     const transcript whole = converse(in, false, max_size, batch);
     const transcript small = converse(in, true, max_size, batch);
     FUZZ_CHECK(whole.replies == small.replies && whole.messages == small.messages,
