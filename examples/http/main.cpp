@@ -32,7 +32,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -52,6 +51,7 @@
 #include "core/reactor.hpp"
 #include "examples/common/linger.hpp"
 #include "examples/common/options.hpp"
+#include "examples/http/body.hpp"
 #include "examples/http/file_cache.hpp"
 #include "examples/http/mime.hpp"
 #include "examples/http/request.hpp"
@@ -146,92 +146,21 @@ std::string unavailable_response(const http::exchange& ex) {
     return http::error_response(503, ex, "Retry-After: 1\r\n");
 }
 
-/// Reads `n` bytes as counted frames of at most `slice` bytes; appends them to `body` if
-/// `keep`. \return false when the connection ended first.
-/// Reads `n` body bytes in slices. \return 0, or how the read ended (ended()).
-task<int> read_count(chat::channel& ch, std::uint64_t n, std::size_t slice, bool keep,
-                     std::string& body) {
-    while (n > 0) {
-        const std::uint64_t part = std::min<std::uint64_t>(n, slice);
-        ch.set_terminator(part);
-        auto f = co_await ch.read();
-        if (!f) {
-            co_return ended(f, ch);
-        }
-        if (keep) {
-            body.append(f.text());
-        }
-        n -= part;
-    }
-    co_return 0;
-}
-
-/// A chunk-size line: hex digits, then optional ";extensions". \return false if malformed.
-bool chunk_size_of(std::string_view line, std::uint64_t& size) {
-    line = line.substr(0, line.find(';'));
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) {
-        line.remove_suffix(1);
-    }
-    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
-    return !line.empty() && ec == std::errc() && end == line.data() + line.size() &&
-           line.front() != '+' && line.front() != '-';
-}
-
 /// Reads the request body (kept in `body` if `keep`). \return 0 when read, a status to
 /// refuse it with (400 malformed chunking, 408 too slow, 413 over --max-body, 431 trailers
 /// over --max-header), or -1 when the connection ended.
 task<int> read_body(chat::channel& ch, http::body_framing framing, const config& cfg, bool keep,
                     std::string& body) {
-    const std::size_t slice = cfg.max_header;  // the channel's max_frame
-    if (framing.what == http::body_framing::kind::length) {
-        const int read = co_await read_count(ch, framing.length, slice, keep, body);
-        co_return read;
+    http::body_reader reader(framing, cfg.max_body, cfg.max_header, keep, body);
+    while (!reader.finished()) {
+        ch.set_terminator(reader.terminator());
+        auto f = co_await ch.read();
+        if (!f && f.error() != errc::frame_too_long) {
+            co_return ended(f, ch);
+        }
+        reader.feed(f);
     }
-    std::uint64_t total = 0;
-    for (;;) {
-        ch.set_terminator("\r\n");
-        auto line = co_await ch.read();
-        if (!line) {
-            co_return line.error() == errc::frame_too_long ? 400 : ended(line, ch);
-        }
-        std::uint64_t size = 0;
-        if (!chunk_size_of(line.text(), size)) {
-            co_return 400;
-        }
-        if (size == 0) {
-            break;
-        }
-        if (size > cfg.max_body - total) {
-            co_return 413;
-        }
-        total += size;
-        const int read = co_await read_count(ch, size, slice, keep, body);
-        if (read != 0) {
-            co_return read;
-        }
-        ch.set_terminator("\r\n");
-        auto end = co_await ch.read();
-        if (!end) {
-            co_return end.error() == errc::frame_too_long ? 400 : ended(end, ch);
-        }
-        if (!end.text().empty()) {
-            co_return 400;  // the data was not followed by CRLF
-        }
-    }
-    std::size_t trailers = 0;  // trailer fields: read and dropped
-    for (;;) {
-        auto line = co_await ch.read();
-        if (!line) {
-            co_return line.error() == errc::frame_too_long ? 431 : ended(line, ch);
-        }
-        if (line.text().empty()) {
-            co_return 0;
-        }
-        trailers += line.text().size() + 2;
-        if (trailers > cfg.max_header) {
-            co_return 431;
-        }
-    }
+    co_return reader.refusal();
 }
 
 /// POST /echo: the body back, with the request's Content-Type.

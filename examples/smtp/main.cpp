@@ -19,14 +19,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -40,14 +37,14 @@
 #include "core/file.hpp"
 #include "core/reactor.hpp"
 #include "examples/common/options.hpp"
+#include "examples/smtp/protocol.hpp"
 
 using namespace ringchat;
 
 namespace {
 
 constexpr std::uint16_t default_port = 2525;
-constexpr std::size_t max_recipients = 100;  // RFC 5321 §4.5.3.1.8: at least 100
-constexpr std::size_t max_line = 1000;       // §4.5.3.1.6: a text line, CRLF included
+using smtp::max_line;
 
 /// The most of a message held in memory before it is written to its file.
 constexpr std::size_t write_batch = 64 * 1024;
@@ -65,34 +62,6 @@ struct mailbox {
     config conf;
     std::atomic<std::uint64_t> delivered{0};
 };
-
-std::string upper(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return out;
-}
-
-/// "FROM:<a@b> SIZE=10" after MAIL (or "TO:<a@b>" after RCPT): the path between < and >.
-/// \return false for a malformed argument; an empty path ("<>") is the null reverse-path.
-bool parse_path(std::string_view arg, std::string_view keyword, std::string& path) {
-    if (arg.size() < keyword.size() || upper(arg.substr(0, keyword.size())) != keyword) {
-        return false;
-    }
-    arg.remove_prefix(keyword.size());
-    while (!arg.empty() && arg.front() == ' ') {
-        arg.remove_prefix(1);  // "FROM: <a@b>" is common enough to accept
-    }
-    if (arg.empty() || arg.front() != '<') {
-        return false;
-    }
-    const auto close = arg.find('>');
-    if (close == std::string_view::npos) {
-        return false;
-    }
-    path = std::string(arg.substr(1, close - 1));
-    return true;
-}
 
 /// A message being received: written to DIR/tmp as it comes, renamed into DIR/new when it is
 /// complete, so that a reader never sees half a message (the Maildir convention).
@@ -182,7 +151,8 @@ private:
 /// One SMTP session.
 class session {
 public:
-    session(reactor& r, chat::channel& ch, mailbox& box) : r_(r), ch_(ch), box_(box) {}
+    session(reactor& r, chat::channel& ch, mailbox& box)
+        : r_(r), ch_(ch), box_(box), envelope_(box.conf.hostname, box.conf.max_size) {}
 
     task<> run() {
         ch_.set_terminator("\r\n");
@@ -221,78 +191,19 @@ private:
         }
     }
 
-    void reset() {
-        from_.reset();
-        to_.clear();
-    }
-
     /// One command line; false once the session is over (QUIT).
     task<bool> command(std::string_view line) {
-        const auto space = line.find(' ');
-        const std::string verb = upper(line.substr(0, space));
-        const std::string_view arg =
-            space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-        if (verb == "HELO" || verb == "EHLO") {
-            if (arg.empty()) {
-                reply(fmt::format("501 5.5.4 Syntax: {} hostname", verb));
-                co_return true;
-            }
-            reset();
-            greeted_ = true;
-            if (verb == "HELO") {
-                reply(fmt::format("250 {}", box_.conf.hostname));
-            } else {
-                reply(fmt::format("250-{} greets {}", box_.conf.hostname, arg));
-                reply(fmt::format("250-SIZE {}", box_.conf.max_size));
-                reply("250-8BITMIME");
-                reply("250 PIPELINING");
-            }
-        } else if (verb == "MAIL") {
-            std::string path;
-            if (!greeted_) {
-                reply("503 5.5.1 Say HELO or EHLO first");
-            } else if (from_) {
-                reply("503 5.5.1 Nested MAIL command");
-            } else if (!parse_path(arg, "FROM:", path)) {
-                reply("501 5.5.4 Syntax: MAIL FROM:<address>");
-            } else {
-                from_ = std::move(path);
-                reply("250 2.1.0 OK");
-            }
-        } else if (verb == "RCPT") {
-            std::string path;
-            if (!from_) {
-                reply("503 5.5.1 Need MAIL before RCPT");
-            } else if (!parse_path(arg, "TO:", path) || path.empty()) {
-                reply("501 5.5.4 Syntax: RCPT TO:<address>");
-            } else if (to_.size() >= max_recipients) {
-                reply("452 4.5.3 Too many recipients");
-            } else {
-                to_.push_back(std::move(path));
-                reply("250 2.1.5 OK");
-            }
-        } else if (verb == "DATA") {
-            if (!arg.empty()) {
-                reply("501 5.5.4 Syntax: DATA");
-            } else if (to_.empty()) {
-                reply("503 5.5.1 Need RCPT before DATA");
-            } else {
-                reply("354 End data with <CR><LF>.<CR><LF>");
-                co_return co_await data();
-            }
-        } else if (verb == "RSET") {
-            reset();
-            reply("250 2.0.0 OK");
-        } else if (verb == "NOOP") {
-            reply("250 2.0.0 OK");
-        } else if (verb == "QUIT") {
-            reply(fmt::format("221 2.0.0 {} closing connection", box_.conf.hostname));
+        replies_.clear();
+        const auto next = envelope_.command(line, replies_);
+        for (const std::string& r : replies_) {
+            reply(r);
+        }
+        if (next == smtp::dialogue::next::data) {
+            co_return co_await data();
+        }
+        if (next == smtp::dialogue::next::quit) {
             ch_.close_when_done();
             co_return false;
-        } else if (verb == "VRFY") {
-            reply("252 2.1.5 Cannot VRFY user, but will accept message");
-        } else {
-            reply("500 5.5.2 Command not recognized");
         }
         co_return true;
     }
@@ -304,9 +215,7 @@ private:
         if (auto opened = message.open(); !opened) {
             store_error = opened.error();  // read the message to its end, then say so
         }
-        std::size_t size = 0;
-        bool too_big = false;
-        bool line_start = true;  // the next frame (or piece) begins a line
+        smtp::data_reader reader(box_.conf.max_size);
         ch_.set_frame_timeout(box_.conf.data_timeout);
         ch_.set_frame_pieces(true);  // a line as long as --max-size, in bounded pieces
         ch_.set_max_frame(write_batch);
@@ -316,26 +225,16 @@ private:
                 timed_out(line);
                 co_return false;  // the connection ended inside DATA: nothing is stored
             }
-            std::string_view text = line.text();
-            const bool whole_line = line_start && !line.piece();
-            if (whole_line && text == ".") {
+            std::string_view text;
+            bool crlf = false;
+            if (!reader.line(line.text(), line.piece(), text, crlf)) {
                 break;
             }
-            if (line_start && !text.empty() && text.front() == '.') {
-                text.remove_prefix(1);  // dot-unstuffing (§4.5.2)
-            }
-            line_start = !line.piece();
-            const std::size_t adds = text.size() + (line.piece() ? 0 : 2);
-            if (too_big || size + adds > box_.conf.max_size) {
-                too_big = true;  // keep reading to the end, keep nothing
-                continue;
-            }
-            size += adds;
-            if (store_error) {
-                continue;
+            if (reader.too_big() || store_error) {
+                continue;  // keep reading to the end, keep nothing
             }
             auto wrote = co_await message.append(text);
-            if (wrote && !line.piece()) {
+            if (wrote && crlf) {
                 wrote = co_await message.append("\r\n");
             }
             if (!wrote) {
@@ -344,7 +243,7 @@ private:
         }
         ch_.set_frame_pieces(false);
         ch_.set_max_frame(max_line);
-        if (too_big) {
+        if (reader.too_big()) {
             message.abandon();
             reply("552 5.3.4 Message size exceeds fixed maximum message size");
         } else {
@@ -360,16 +259,15 @@ private:
                 reply("451 4.3.0 Cannot store the message, try again later");
             }
         }
-        reset();
+        envelope_.reset();
         co_return true;
     }
 
     reactor& r_;
     chat::channel& ch_;
     mailbox& box_;
-    bool greeted_ = false;
-    std::optional<std::string> from_;
-    std::vector<std::string> to_;
+    smtp::dialogue envelope_;
+    std::vector<std::string> replies_;
 };
 
 task<> smtp_session(chat::channel& ch, reactor& r, mailbox& box) {
