@@ -87,9 +87,20 @@ TEST_CASE("echo: the client mode sends stdin's lines and prints the replies", "[
     stop_cleanly(server);
 }
 
+TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIGTERM",
+          "[examples][echo]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    example_server server("echo", kind, {"--threads", "2"});
+    CHECK(server.ready_line() ==
+          "echo: ready on 127.0.0.1:" + server.port_text() + " (" + backend_shown(kind) + ")");
+    run_python("echo_client.py", server);
+    stop_cleanly(server);  // every reactor stops; exit 0
+}
+
 TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
-        {"echo", {"--client"}},
+        {"echo", {"--client", "--threads N"}},
         {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS"}},
         {"resp", {"--client-query-buffer-limit BYTES"}},
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
