@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/core.h>
@@ -29,15 +30,23 @@ namespace ringchat::examples {
 
 /// Serves `handler` (as chat::serve(group, ...) takes it) at opts.where() on opts.threads
 /// reactors (0: one per CPU), placed as `o.place` says (default: a SO_REUSEPORT listener
-/// each). \return main's exit code.
+/// each). `handler` may instead be a `make(reactor_group&)` that returns the handler, called
+/// once the group is made (for state per reactor). \return main's exit code.
 template <class Handler>
-int run_group_server(std::string_view program, const common_options& opts, Handler handler,
+int run_group_server(std::string_view program, const common_options& opts, Handler make,
                      chat::group_serve_options o = {}) {
     try {
         group_options go;
         go.threads = opts.threads;
         go.reactor = opts.reactor();
         reactor_group g(go);
+        auto handler = [&] {
+            if constexpr (std::is_invocable_v<Handler&, reactor_group&>) {
+                return make(g);
+            } else {
+                return make;
+            }
+        }();
         // Before the ready line, which tells a script that it may send SIGTERM.
         g.stop_on_signals();
         const std::string name(program);
