@@ -13,21 +13,31 @@
 // serve() ends when its listener is closed (listener::close(), or the reactor's graceful
 // stop); the connections it accepted go on to their end. To watch it, hand it a serve_state
 // in serve_options::state and read the counters.
+//
+//     co_await chat::serve(group, at, &session, {.place = chat::placement::round_robin});
+//
+// On a reactor_group, called from one of its reactors: connections to `at` are served on
+// every reactor, each on the one it was placed on, never moving (see group_serve_options).
 #pragma once
 
 #include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "async_chat.hpp"
 #include "channel.hpp"
 #include "../core/listener.hpp"
 #include "../core/log.hpp"
 #include "../core/reactor.hpp"
+#include "../core/reactor_group.hpp"
 
 namespace ringchat::chat {
 
@@ -124,6 +134,132 @@ task<> serve(reactor& r, listener& l, Handler handler, serve_options options = {
 template <std::derived_from<async_chat> Chat>
 task<> serve(reactor& r, listener& l, serve_options options = {}) {
     return serve(r, l, std::type_identity<Chat>{}, std::move(options));
+}
+
+/// How serve() on a reactor_group spreads connections over its reactors.
+enum class placement : std::uint8_t {
+    /// A listener per reactor on the same address (SO_REUSEPORT): the kernel spreads them.
+    reuse_port,
+    /// One listener, on the reactor that called serve(): it hands each connection to the
+    /// next reactor in turn (itself included), with a message.
+    round_robin,
+};
+
+struct group_serve_options {
+    /// For each reactor's connections; its state is ignored (see states), and under
+    /// round_robin so is max_connections (the acceptor does not see the others' counts).
+    serve_options serve;
+    placement place = placement::reuse_port;
+    listen_options listen;  ///< reuse_port is set for placement::reuse_port
+    /// Called once every listener is bound, with the bound address (the real port when the
+    /// port was 0): a ready line, say.
+    std::function<void(const address&)> ready;
+    /// Where to put the serve_state of each reactor (index k); each is written on its own
+    /// reactor: read it there (group.on(k, ...)) or after group.run() returned.
+    std::vector<std::shared_ptr<serve_state>>* states = nullptr;
+};
+
+namespace detail {
+
+template <class Handler>
+task<> serve_owned(reactor& r, listener l, Handler handler, serve_options options) {
+    co_await serve(r, l, std::move(handler), std::move(options));
+}
+
+template <class Handler>
+task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& handler,
+                  channel_options options, std::vector<std::shared_ptr<serve_state>> states) {
+    unsigned next = g.here();
+    for (;;) {
+        auto s = co_await l.accept();
+        if (!s) {
+            break;
+        }
+        const unsigned k = next;
+        next = (next + 1) % g.size();
+        r.io().forget(s->fd());
+        g.post(k, [&g, k, fd = s->release(), handler, options, state = states[k]] {
+            reactor& here = g.at(k);
+            state->owner = &here;
+            ++state->open;
+            ++state->served;
+            here.spawn(run_connection(handler, ringchat::socket(here, fd), options, state));
+        });
+    }
+}
+
+}  // namespace detail
+
+/// serve() on every reactor of `g`, from the reactor that calls it: binds `at` (one listener
+/// per reactor, or one for all: options.place), calls options.ready, and returns when this
+/// reactor's listener closes (its graceful stop); the other reactors' listeners close with
+/// their own stops. \return the error of a bind that failed (then none serves).
+/// \pre the caller runs on `g` (g.in_group()).
+template <class Handler>
+task<std::error_code> serve(reactor_group& g, address at, Handler handler,
+                            group_serve_options options = {}) {
+    const unsigned here = g.here();
+    reactor& r = g.at(here);
+    std::vector<std::shared_ptr<serve_state>> states(g.size());
+    for (auto& s : states) {
+        s = std::make_shared<serve_state>();
+    }
+    if (options.states != nullptr) {
+        *options.states = states;
+    }
+    const bool spread = options.place == placement::reuse_port && g.size() > 1;
+    listen_options lo = options.listen;
+    lo.reuse_port = lo.reuse_port || spread;
+    auto own = listener::bind(r, at, lo);
+    if (!own) {
+        co_return own.error();
+    }
+    const address bound = own->local_address();
+    // Each listener is made, used and closed on its own reactor; bound to the real port.
+    std::vector<std::optional<listener>> others(g.size());
+    std::error_code failed;
+    for (unsigned k = 0; spread && k < g.size() && !failed; ++k) {
+        if (k != here) {
+            failed = co_await g.on(k, [&, k]() -> std::error_code {
+                auto l = listener::bind(g.at(k), bound, lo);
+                if (!l) {
+                    return l.error();
+                }
+                others[k].emplace(std::move(*l));
+                return {};
+            });
+        }
+    }
+    for (unsigned k = 0; spread && k < g.size(); ++k) {
+        if (k != here) {
+            // TRICKY: the lambda captures nothing that owns (GCC 12 may destroy a co_await
+            // operand's temporaries twice); what reactor k needs it reads from this frame.
+            co_await g.on(k, [&, k] {
+                serve_options per = options.serve;
+                per.state = states[k];
+                if (failed) {
+                    others[k].reset();
+                } else {
+                    g.at(k).spawn(detail::serve_owned(g.at(k), std::move(*others[k]), handler, per));
+                    others[k].reset();
+                }
+            });
+        }
+    }
+    if (failed) {
+        co_return failed;
+    }
+    if (options.ready) {
+        options.ready(bound);
+    }
+    if (g.size() > 1 && options.place == placement::round_robin) {
+        co_await detail::hand_round(g, r, *own, handler, options.serve.channel, states);
+    } else {
+        serve_options per = options.serve;
+        per.state = states[here];
+        co_await serve(r, *own, handler, per);
+    }
+    co_return std::error_code{};
 }
 
 /// Connects to `to` and makes a channel of the connection.

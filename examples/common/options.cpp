@@ -145,6 +145,13 @@ void command_line::seconds(std::string name, std::string help,
                         [&target](std::string_view v) { return parse_seconds(v, target); }});
 }
 
+void command_line::threads() {
+    options_.push_back({"threads", "N", "reactors, one thread each (default 1; 0 = one per CPU)",
+                        "a number of threads (0 to 1024)", [this](std::string_view v) {
+                            return cli::parse_number<unsigned>(v, parsed_.threads, 0, 1024);
+                        }});
+}
+
 std::string command_line::usage() const {
     std::string out = fmt::format("usage: {} [options]\n{}\n\noptions:\n", program_, summary_);
     for (const auto& o : options_) {
@@ -200,7 +207,11 @@ listener listen_or_exit(reactor& r, const common_options& opts, listen_options l
 }
 
 void announce_ready(std::string_view program, const listener& l, const reactor& r) {
-    fmt::print("{}: ready on {} ({})\n", program, l.local_address().to_string(), r.backend_name());
+    announce_ready(program, l.local_address(), r.backend_name());
+}
+
+void announce_ready(std::string_view program, const address& at, std::string_view backend) {
+    fmt::print("{}: ready on {} ({})\n", program, at.to_string(), backend);
     std::fflush(stdout);
 }
 

@@ -45,6 +45,9 @@ struct common_options {
     /// --grace: how long SIGINT/SIGTERM lets responses in flight finish before what is left
     /// is reset (reactor_options::grace).
     std::chrono::nanoseconds grace = std::chrono::seconds(10);
+    /// --threads, for a program that offers it (command_line::threads()): reactors, one
+    /// thread each; 0 = one per CPU. 1 (the default) runs no group (run_server).
+    unsigned threads = 1;
 
     /// host:port as an address: an IPv4 or IPv6 literal, "localhost", or "unix:PATH".
     /// \throws std::invalid_argument for a host that is none of these.
@@ -69,6 +72,9 @@ public:
     /// `--name S`: a duration in seconds, decimals allowed (0.5); 0 = none where the help
     /// says so.
     void seconds(std::string name, std::string help, std::chrono::nanoseconds& target);
+    /// `--threads N` (0 to 1024) into common_options::threads, for a program that serves on
+    /// a reactor_group when it is not 1 (examples/common/group_server.hpp).
+    void threads();
 
     /// Parses argv. `--help` prints the usage, `--version` the version line, and both exit
     /// 0; a bad option or value (an unknown option, a --port that is not one, a --host that
@@ -100,6 +106,8 @@ listener listen_or_exit(reactor& r, const common_options& opts, listen_options l
 
 /// Prints "<program>: ready on <address> (<backend>)" to stdout and flushes it.
 void announce_ready(std::string_view program, const listener& l, const reactor& r);
+/// The same line for a server bound at `at` on backend `backend` (a reactor_group's).
+void announce_ready(std::string_view program, const address& at, std::string_view backend);
 
 /// The body of a server's main(): makes the reactor (exits 1 if the backend asked for cannot
 /// be made), binds (exits 1 on failure; each with one "<program>: ..." line on stderr), prints the ready line, stops on SIGINT/SIGTERM, and

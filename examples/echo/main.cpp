@@ -5,6 +5,9 @@
 //
 //     build/examples/echo --port 7007 &
 //     printf 'hello\nworld\n' | build/examples/echo --client --port 7007
+//
+// With --threads N it serves on N reactors, one thread each, each with its own SO_REUSEPORT
+// listener on the port (the kernel spreads the connections; examples/common/group_server.hpp).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -14,6 +17,7 @@
 #include "chat/channel.hpp"
 #include "chat/serve.hpp"
 #include "core/reactor.hpp"
+#include "examples/common/group_server.hpp"
 #include "examples/common/options.hpp"
 
 using namespace ringchat;
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
     bool client = false;
     cli.flag("client", "connect to --host/--port, send each stdin line, print each reply",
              client);
+    cli.threads();
     const auto opts = cli.parse(argc, argv);
     if (client) {
         try {
@@ -86,6 +91,9 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "echo: {}\n", e.what());
             return 1;
         }
+    }
+    if (opts.threads != 1) {
+        return examples::run_group_server("echo", opts, &echo_lines);
     }
     return examples::run_server("echo", opts, &serve_echo);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Checks the chatroom example: python3 chatroom_client.py PORT (basic|slow).
+"""Checks the chatroom example: python3 chatroom_client.py PORT (basic|slow|order [N]).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""
 import socket
 import sys
@@ -162,10 +162,54 @@ def slow():
     print(f"dropped after {sent} lines; the slow one got {len(data)} bytes", file=sys.stderr)
 
 
+def order():
+    # N members (on every reactor of a --threads server, which hands connections round
+    # robin); two of them send 200 lines each, interleaved. Every member gets every line of
+    # the others, each sender's in the order sent, and all in one and the same order.
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    members = []
+    for i in range(n):
+        c = Client()
+        c.expect_start("* welcome", f"welcome {i}")
+        for k, m in enumerate(members):
+            m.expect_start("* guest", f"member {k}: the join of {i}")
+        members.append(c)
+    senders = 2
+    per = 200
+    for k in range(per):
+        for j in range(senders):
+            members[j].send(f"line {j}.{k}")
+    seen = []
+    for i, m in enumerate(members):
+        want = per * (senders - 1 if i < senders else senders)
+        got = []
+        for _ in range(want):
+            line = m.line()
+            if "> line " not in line:
+                sys.exit(f"member {i}: want a line of a sender, got {line!r}")
+            got.append(line.split("> ", 1)[1])
+        for j in range(senders):
+            if j == i:
+                continue
+            mine = [g for g in got if g.startswith(f"line {j}.")]
+            if mine != [f"line {j}.{k}" for k in range(per)]:
+                sys.exit(f"member {i}: sender {j}'s lines out of order or missing")
+        seen.append(got)
+    everyone = seen[senders]
+    for i in range(n):
+        theirs = [g for g in everyone if not g.startswith(f"line {i}.")] if i < senders else everyone
+        if seen[i] != theirs:
+            sys.exit(f"member {i} saw the lines in another order than member {senders}")
+    for m in members:
+        m.close()
+
+
 if mode == "basic":
     basic()
 elif mode == "slow":
     slow()
+elif mode == "order":
+    order()
 else:
     sys.exit(f"unknown mode {mode}")
 print("ok")

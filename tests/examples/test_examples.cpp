@@ -87,10 +87,21 @@ TEST_CASE("echo: the client mode sends stdin's lines and prints the replies", "[
     stop_cleanly(server);
 }
 
+TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIGTERM",
+          "[examples][echo]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    example_server server("echo", kind, {"--threads", "2"});
+    CHECK(server.ready_line() ==
+          "echo: ready on 127.0.0.1:" + server.port_text() + " (" + backend_shown(kind) + ")");
+    run_python("echo_client.py", server);
+    stop_cleanly(server);  // every reactor stops; exit 0
+}
+
 TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
-        {"echo", {"--client"}},
-        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS"}},
+        {"echo", {"--client", "--threads N"}},
+        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS", "--threads N"}},
         {"resp", {"--client-query-buffer-limit BYTES"}},
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
                   "--data-timeout S"}},
@@ -143,6 +154,28 @@ TEST_CASE("chatroom: a client that never reads is dropped, and the room goes on"
     example_server server("chatroom", kind, {"--max-queue", "65536"});
     run_python("chatroom_client.py", server, {"slow"});
     stop_cleanly(server);
+}
+
+TEST_CASE("chatroom: with --threads, one room over every reactor", "[examples][chatroom]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    {
+        // Connections go to the reactors in turn: the three members are on both.
+        example_server server("chatroom", kind, {"--threads", "2"});
+        run_python("chatroom_client.py", server, {"basic"});
+        stop_cleanly(server);
+    }
+    {
+        example_server server("chatroom", kind, {"--threads", "2", "--max-queue", "65536"});
+        run_python("chatroom_client.py", server, {"slow"});
+        stop_cleanly(server);
+    }
+    {
+        // Eight members, two on each of four reactors: one order for all.
+        example_server server("chatroom", kind, {"--threads", "4"});
+        run_python("chatroom_client.py", server, {"order", "8"});
+        stop_cleanly(server);
+    }
 }
 
 TEST_CASE("resp: every command through redis-cli", "[examples][resp]") {
