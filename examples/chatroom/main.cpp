@@ -301,7 +301,7 @@ struct group_room_handler {
 };
 
 task<> serve_room(reactor& r, listener& l, room& rm, chat::serve_options so) {
-    co_await chat::serve(r, l, room_handler{&rm}, so);
+    return chat::serve(r, l, room_handler{&rm}, std::move(so));
 }
 
 }  // namespace

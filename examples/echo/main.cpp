@@ -41,9 +41,7 @@ task<> echo_lines(chat::channel& ch) {
     }
 }
 
-task<> serve_echo(reactor& r, listener& l) {
-    co_await chat::serve(r, l, &echo_lines);
-}
+task<> serve_echo(reactor& r, listener& l) { return chat::serve(r, l, &echo_lines); }
 
 /// Client mode: one line out, one line back, until stdin ends. Reading stdin blocks the
 /// reactor, which serves this one connection only, so that is harmless here.
