@@ -2,7 +2,6 @@
 // chat/channel.cpp — read() over the framer, and the writer coroutine over the output FIFO.
 #include "channel.hpp"
 
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "../core/error.hpp"
 #include "../core/log.hpp"
 #include "../core/reactor.hpp"
+#include "socket_transport.hpp"
 
 namespace ringchat::chat {
 namespace {
@@ -42,9 +42,11 @@ constexpr std::size_t max_iovecs = 16;
 }  // namespace
 
 channel::channel(ringchat::socket s, channel_options options)
-    : socket_(std::move(s)),
+    : channel(std::make_unique<socket_transport>(std::move(s)), options) {}
+
+channel::channel(std::unique_ptr<chat::transport> t, channel_options options)
+    : io_(std::move(t)),
       options_(options),
-      in_(socket_),
       framer_(options.max_frame),
       input_pause_(options.high_water != 0 ? options.high_water : SIZE_MAX),
       output_cap_(options.max_output != 0 ? options.max_output : SIZE_MAX),
@@ -55,7 +57,7 @@ channel::channel(ringchat::socket s, channel_options options)
 void channel::on_reactor_stop(reactor::stop_hook& h) noexcept {
     auto& self = *static_cast<channel*>(h.owner);
     if (self.waiting_for_frame_) {
-        self.in_.cancel();  // the reader wakes with ECANCELED and ends the input (stopped)
+        self.io_->stop_receiving();  // the reader wakes with ECANCELED: the input ends (stopped)
     }
 }
 
@@ -114,9 +116,6 @@ channel::~channel() {
     if (writer_scheduled_) {
         r.unschedule(writer_scheduled_);
     }
-    if (abort_.in_flight) {
-        r.io().abandon(abort_);  // the close completes; its request must outlive it
-    }
     // The writer (if any) is destroyed with writer_; an operation it awaits is cancelled and
     // waited for by that operation's awaitable.
 }
@@ -165,7 +164,7 @@ channel::timeout_kind channel::classify_timeout(const result<recv_buffer>& chunk
 void channel::end_input(std::error_code why, frame& out) {
     input_done_ = true;
     input_error_ = why;
-    in_.cancel();
+    io_->stop_receiving();
     frame_since_ = clock::time_point();
     out = frame::end(input_error_, framer_.partial());
 }
@@ -183,18 +182,17 @@ task<result<recv_buffer>> channel::read_chunk(bool in_frame) {
         if (!open_ || input_done_) {
             co_return recv_buffer();
         }
-        if (in_.queued() > 0 && input_budget_spent()) {
+        if (io_->received() > 0 && input_budget_spent()) {
             co_await next_turn{*this};  // fairness: the rest of the backlog next turn
         }
-        if (stop_ends_input(in_frame) && in_.queued() == 0) {
+        if (stop_ends_input(in_frame) && io_->received() == 0) {
             input_done_ = true;  // a graceful stop: no new record is waited for
             input_error_ = make_error_code(errc::stopped);
-            in_.cancel();
+            io_->stop_receiving();
             co_return input_error_;
         }
-        in_.set_deadline(read_deadline(started, in_frame));
         waiting_for_frame_ = !in_frame;
-        auto chunk = co_await in_.next();
+        auto chunk = co_await receive_awaitable(*io_, read_deadline(started, in_frame));
         waiting_for_frame_ = false;
         if (stopped_by(chunk, in_frame)) {
             input_done_ = true;  // the stop hook ended this wait
@@ -273,7 +271,7 @@ bool channel::try_frame_after(framer::status got, std::span<const std::byte> dat
         if (input_budget_spent()) {
             return false;
         }
-        auto chunk = in_.try_next();
+        auto chunk = io_->try_receive();
         if (!chunk) {
             return false;  // must wait: the reader coroutine does that
         }
@@ -332,19 +330,18 @@ task<> channel::read_loop() {
         // read() has just looked in what is buffered, unless it found the reader busy.
         bool framed = !std::exchange(nothing_buffered_, false) && try_frame(reader_frame_);
         while (!framed) {
-            if (in_.queued() > 0 && input_budget_spent()) {
+            if (io_->received() > 0 && input_budget_spent()) {
                 co_await next_turn{*this};  // fairness: the rest of the backlog next turn
             }
             const bool in_frame = framer_.mid_frame();
-            if (stop_ends_input(in_frame) && in_.queued() == 0) {
+            if (stop_ends_input(in_frame) && io_->received() == 0) {
                 // A graceful stop: no new frame is waited for; the output goes on.
                 end_input(make_error_code(errc::stopped), reader_frame_);
                 framed = true;
                 continue;
             }
-            in_.set_deadline(read_deadline(started, in_frame));
             waiting_for_frame_ = !in_frame;
-            auto chunk = co_await in_.next();
+            auto chunk = co_await receive_awaitable(*io_, read_deadline(started, in_frame));
             waiting_for_frame_ = false;
             if (stopped_by(chunk, in_frame)) {
                 end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
@@ -504,17 +501,17 @@ void channel::shut(std::error_code why) noexcept {
     }
     open_ = false;
     reason_ = why;
-    in_.cancel();
-    writer_cancel_.cancel();
-    if (socket_.valid()) {
-        if (queued_bytes_ > 0 || !producers_.empty() || reset_on_shut_ || unserved_input()) {
-            // Output is dropped: the peer must not take what it got for all there was
-            // (a FIN after half a body reads as a complete response). Or a graceful stop
-            // left a request unread: a FIN would read as "closed while idle".
-            abort_connection();
-        } else {
-            (void)socket_.shutdown(SHUT_RDWR);
-        }
+    io_->stop_receiving();
+    if (sending_ != nullptr) {
+        io_->cancel_send(*sending_);
+    }
+    if (queued_bytes_ > 0 || !producers_.empty() || reset_on_shut_ || unserved_input()) {
+        // Output is dropped: the peer must not take what it got for all there was (a FIN
+        // after half a body reads as a complete response). Or a graceful stop left a request
+        // unread: a FIN would read as "closed while idle".
+        io_->close_abortive();
+    } else {
+        io_->close_orderly();
     }
     // Nothing more is sent: drop the output, but not what a send in progress points into
     // (the writer drops that when the send comes back, cancelled).
@@ -529,30 +526,9 @@ void channel::shut(std::error_code why) noexcept {
 }
 
 bool channel::unserved_input() const noexcept {
-    if (input_error_ != errc::stopped) {
-        return false;
-    }
-    if (in_.queued() > 0) {
-        return true;  // it came after the stop ended the input
-    }
-    char byte = 0;  // still in the kernel: one peek, on a stop's close only
-    return ::recv(socket_.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    // On a stop's close only: the peek it may cost is paid then, not per connection.
+    return input_error_ == errc::stopped && io_->input_waiting();
 }
-
-void channel::abort_connection() noexcept {
-    (void)socket_.reset_on_close();
-    // TRICKY: not close(2) here: a send or a re-arm already prepared for the descriptor may
-    // still be waiting to be submitted (io_uring), and the number may be reused before. The
-    // backend closes it in order, after them (io_uring: IORING_OP_CLOSE; epoll: at once,
-    // its parked requests completed first).
-    abort_.op = opcode::close;
-    abort_.fd = socket_.release();
-    abort_.owner = this;
-    abort_.on_complete = &on_aborted;
-    (void)owner().start(abort_);
-}
-
-void channel::on_aborted(io_request&, std::vector<std::coroutine_handle<>>&) noexcept {}
 
 void channel::count_sent(std::size_t n) noexcept {
     ++stats_.sends;
@@ -654,12 +630,13 @@ task<> channel::finish() {
 
 task<bool> channel::send_region(producers::file_region region) {
     in_flight_entries_ = 1;  // the producer at the front: discard_buffers() must not free it
-    auto send = socket_.send_file(region.fd, region.offset, region.length);
+    send_operation send(*io_, region.fd, region.offset, region.length);
     if (options_.write_timeout.count() > 0) {
         send.set_deadline(clock::now() + options_.write_timeout);
     }
-    send.set_cancel_source(writer_cancel_);
+    sending_ = &send.request();
     auto sent = co_await send;
+    sending_ = nullptr;
     in_flight_entries_ = 0;
     if (sent && *sent == 0) {
         // As the producer's read path says it (producers/file.hpp).
@@ -727,7 +704,7 @@ task<> channel::write_loop() {
                 }
                 // The entry is at the front (i == 0), so its producer is producers_'s first.
                 producers::any_producer& source = producers_.front();
-                if (options_.zero_copy) {
+                if (options_.zero_copy && io_->sends_files()) {
                     if (auto region = source.region(); region && region->length > 0) {
                         const bool sent = co_await send_region(*region);
                         if (!sent) {
@@ -802,29 +779,19 @@ task<> channel::write_loop() {
             continue;  // only exhausted producers were met
         }
         in_flight_entries_ = parts;
-        const auto prepare = [this](auto& op) {
-            if (options_.write_timeout.count() > 0) {
-                // Starts only if the send has to wait: one the kernel takes at once costs no
-                // clock read and no timer (on io_uring no linked timeout, an SQE and a CQE).
-                op.set_timeout_if_blocked(options_.write_timeout);
-            }
-            op.set_cancel_source(writer_cancel_);
-            op.set_on_complete(&on_sent, this);
-        };
-        // One part is a plain send: sendmsg would copy an iovec and a msghdr in for nothing.
-        // (Not = std::error_code(): its constructor calls std::system_category() out of line.)
-        result<std::size_t> sent = std::size_t{0};
-        const std::uint64_t sent_in = owner().turn();
-        if (parts == 1) {
-            auto send = socket_.send(std::span(static_cast<const std::byte*>(iov[0].iov_base),
-                                               iov[0].iov_len));
-            prepare(send);
-            sent = co_await send;
-        } else {
-            auto send = socket_.send_gather(std::span(iov, parts));
-            prepare(send);
-            sent = co_await send;
+        // (One part goes as a plain send: sendmsg would copy an iovec and a msghdr in for
+        // nothing.)
+        send_operation send(*io_, std::span<const iovec>(iov, parts));
+        if (options_.write_timeout.count() > 0) {
+            // Starts only if the send has to wait: one the kernel takes at once costs no
+            // clock read and no timer (on io_uring no linked timeout, an SQE and a CQE).
+            send.set_timeout_if_blocked(options_.write_timeout);
         }
+        send.set_on_complete(&on_sent, this);
+        const std::uint64_t sent_in = owner().turn();
+        sending_ = &send.request();
+        result<std::size_t> sent = co_await send;
+        sending_ = nullptr;
         in_flight_entries_ = 0;
         const bool counted = std::exchange(sent_counted_, false);  // by on_sent
         const bool discarded = std::exchange(discard_in_flight_, false);

@@ -9,11 +9,12 @@
 //         }
 //     }
 //
-// Input: read() awaits chunks from the socket's multishot receiver and cuts them with the
-// framer (chat/framer.hpp). Output: push() and push_with_producer() append to a FIFO that a
-// writer coroutine, owned by the channel, drains: it gathers queued chunks into one sendmsg
-// of up to out_buffer_size bytes, asks producers for more(), and closes the channel at a
-// close_when_done() marker once everything queued before it is sent.
+// Input: read() awaits chunks from the channel's transport (chat/transport.hpp: a socket, by
+// default) and cuts them with the framer (chat/framer.hpp). Output: push() and
+// push_with_producer() append to a FIFO that a writer coroutine, owned by the channel, drains:
+// it gathers queued chunks into one send of up to out_buffer_size bytes, asks producers for
+// more(), and closes the channel at a close_when_done() marker once everything queued before
+// it is sent.
 // Invariants: memory is bounded by max_frame on input and, on output, by high_water plus what
 // one frame's handling pushes (read() hands out no frame while more than high_water is
 // queued), with max_output as the hard cap for pushes that do not come from reading; nothing
@@ -33,7 +34,7 @@
 
 #include "framer.hpp"
 #include "terminator.hpp"
-#include "../core/io_awaitable.hpp"
+#include "transport.hpp"
 #include "../core/reactor.hpp"
 #include "../core/receiver.hpp"
 #include "../core/ring_deque.hpp"
@@ -63,7 +64,7 @@ struct channel_options {
     /// cannot starve the writers and the other connections of a turn. 0 = no bound.
     std::size_t input_per_turn = 64 * 1024;
     /// Send a producer's file_region (producers::file) with sendfile(2) instead of reading it
-    /// into memory first.
+    /// into memory first, where the transport can (a socket can).
     bool zero_copy = true;
     /// 0 = none. idle: no byte in or out for that long; read: one read() waiting that long
     /// (the whole wait, however the bytes trickle in); write: one send waiting that long
@@ -159,10 +160,13 @@ private:
 
 class channel {
 public:
+    /// A channel over a connected socket (a socket_transport).
     explicit channel(ringchat::socket s, channel_options options = {});
+    /// A channel over any transport (chat/transport.hpp).
+    explicit channel(std::unique_ptr<chat::transport> t, channel_options options = {});
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
-    /// Closes the socket; output still queued is dropped, and the peer gets a reset (use
+    /// Closes the transport; output still queued is dropped, and the peer gets a reset (use
     /// finish() to flush first).
     ~channel();
 
@@ -255,6 +259,9 @@ public:
     task<> flush();
     /// Sends everything queued, then closes (bounded by write_timeout). A session's end.
     task<> finish();
+    /// The peer reads an end of stream after what was sent; the input goes on (a lingering
+    /// close reads what the peer still sends). Call it once flush() has completed.
+    void end_output() noexcept { io_->end_output(); }
     /// Closes now: pending reads end with ECANCELED, queued output is dropped. Whenever a
     /// channel closes with output still queued (this, an error, a timeout, max_output, the
     /// end of a stop's grace period), the connection is reset (SO_LINGER 0), not ended with
@@ -273,8 +280,10 @@ public:
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
     const channel_stats& stats() const noexcept { return stats_; }
     const channel_options& options() const noexcept { return options_; }
-    ringchat::socket& socket() noexcept { return socket_; }
-    reactor& owner() noexcept { return socket_.owner(); }
+    chat::transport& transport() noexcept { return *io_; }
+    /// The kernel socket under the transport (null for one without, or once closed).
+    ringchat::socket* socket() noexcept { return io_->socket(); }
+    reactor& owner() const noexcept { return io_->owner(); }
 
 private:
     friend class read_awaitable;
@@ -336,10 +345,6 @@ private:
     }
     void wake_all(std::vector<std::coroutine_handle<>>& waiters);
     void shut(std::error_code why) noexcept;
-    /// Closes with a reset, through the backend: after the cancels shut() just queued, so
-    /// that nothing of ours still names the descriptor once it is reused.
-    void abort_connection() noexcept;
-    static void on_aborted(io_request& r, std::vector<std::coroutine_handle<>>& ready) noexcept;
     /// A send of the writer's went out: `n` bytes leave the queue (and count in stats_).
     void count_sent(std::size_t n) noexcept;
     /// A writer's send completed through the backend: counts what the kernel took.
@@ -360,7 +365,7 @@ private:
     static void on_reactor_stop(reactor::stop_hook& h) noexcept;
     /// The reactor is stopping and no frame is in progress: no new frame is waited for.
     bool stop_ends_input(bool in_frame) const noexcept {
-        return !in_frame && open_ && socket_.owner().stopping();
+        return !in_frame && open_ && owner().stopping();
     }
     /// The receiver's ECANCELED is the stop hook's (not a close's): the input ends as stopped.
     bool stopped_by(const result<recv_buffer>& chunk, bool in_frame) const noexcept {
@@ -403,9 +408,8 @@ private:
     task<bool> send_region(producers::file_region region);
     task<> write_loop();
 
-    ringchat::socket socket_;
+    std::unique_ptr<chat::transport> io_;
     channel_options options_;
-    receiver in_;
     framer framer_;
     recv_buffer current_;
     // The reader coroutine (read_loop) serves read() calls that must wait: parked in
@@ -417,7 +421,7 @@ private:
     bool reader_inline_ = false;     // read() is running the reader from its await_suspend
     bool reset_on_shut_ = false;     // output was refused (max_output): the close is a reset
     bool framed_inline_ = false;     // ... and the reader parked with the frame meanwhile
-    task<> reader_task_;  // TRICKY: after in_, so destroyed first (its wait on in_ dies first)
+    task<> reader_task_;  // TRICKY: after io_, so destroyed first (its wait on io_ dies first)
     ring_deque<entry> out_;
     ring_deque<producers::any_producer> producers_;  // one per producer entry in out_, in order
     // The buffer of the last small chunk sent, kept for the next push(): a session that
@@ -429,10 +433,10 @@ private:
     std::size_t queued_bytes_ = 0;
     std::size_t input_pause_;  // high_water, or SIZE_MAX for none: one compare per read()
     std::size_t output_cap_;   // max_output, or SIZE_MAX for none: one compare per push()
-    // TRICKY: declared after what the writer's send points into (socket_, out_) and after
-    // its cancel source, so that it is destroyed (its send cancelled and awaited) first.
-    cancel_source writer_cancel_;
+    // TRICKY: declared after what the writer's send points into (io_, out_), so that it is
+    // destroyed (its send cancelled and awaited) first.
     task<> writer_;
+    io_request* sending_ = nullptr;  // the writer's send in progress (shut() cancels it)
     std::coroutine_handle<> writer_waiting_;    // parked for output
     std::coroutine_handle<> writer_scheduled_;  // woken, not resumed yet
     std::vector<std::coroutine_handle<>> drain_waiters_;
@@ -443,7 +447,6 @@ private:
     std::size_t input_this_turn_ = 0;
     clock::time_point frame_since_;   // the frame in progress was first waited for then (0: none)
     reactor::stop_hook stop_hook_{&on_reactor_stop, this};
-    io_request abort_;  // the abortive close (abort_connection)
     bool waiting_for_frame_ = false;  // the reader waits for input with no frame in progress
     std::error_code input_error_;     // why the input ended while the channel stays open
     channel_stats stats_;

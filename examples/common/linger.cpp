@@ -30,7 +30,7 @@ task<> lingering_close(chat::channel& ch, std::chrono::milliseconds limit, std::
     if (!ch.is_open()) {
         co_return;
     }
-    (void)ch.socket().shutdown(SHUT_WR);
+    ch.end_output();
     auto done = std::make_shared<bool>(false);
     ch.owner().spawn(close_later(ch.owner(), ch, limit, done));
     ch.set_terminator(chat::terminator::none());  // whatever arrives, as it arrives

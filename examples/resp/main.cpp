@@ -83,7 +83,8 @@ bool parse_memory(std::string_view text, std::size_t& out) noexcept {
 /// Redis' log line for a client closed at the query-buffer limit, with what is known of it.
 void log_query_limit(chat::channel& ch, const resp::request_parser& parser,
                      const std::vector<std::string>& args) {
-    const auto peer = ch.socket().peer_address();
+    const auto peer = ch.socket() != nullptr ? ch.socket()->peer_address()
+                                             : result<address>(std::make_error_code(std::errc::not_connected));
     const std::string_view name =
         args.empty() ? std::string_view() : std::string_view(args.front()).substr(0, 64);
     fmt::print(stderr,

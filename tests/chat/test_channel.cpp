@@ -770,7 +770,7 @@ TEST_CASE("discard_buffers drops queued output, a close marker included", "[chan
     test::run(kind, [](reactor& r) -> task<> {
         auto [ours, peer] = test::socket_pair(r);
         channel ch(std::move(ours));
-        const std::size_t junk = fill_send_buffer(ch.socket());
+        const std::size_t junk = fill_send_buffer(*ch.socket());
         REQUIRE(junk > 0);
         // The writer's first send waits; the rest is queued behind it.
         ch.push(std::string(1 << 20, 'x'));

@@ -838,7 +838,7 @@ TEST_CASE("a short chunk being sent stays put while later pushes grow the output
         REQUIRE(::setsockopt(ours.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
         channel ch(std::move(ours));
         // The socket's buffer is full: the next send has to wait, pointing at its chunk.
-        const std::size_t filled = test::fill_send_buffer(ch.socket());
+        const std::size_t filled = test::fill_send_buffer(*ch.socket());
         ch.push("+PONG\r\n");  // short: a string keeps it inside itself, in the queue's entry
         co_await turns(r, 3);  // the writer's send is out, waiting for room
         // Many entries: the queue grows, and what it holds moves.

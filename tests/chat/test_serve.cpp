@@ -134,7 +134,7 @@ TEST_CASE("serve's connection limit holds newcomers until a slot frees", "[serve
         (*second)->push("two\n");
         co_await r.sleep_for(20ms);
         char probe = 0;
-        CHECK(::recv((*second)->socket().fd(), &probe, 1, MSG_DONTWAIT) < 0);  // not served
+        CHECK(::recv((*second)->socket()->fd(), &probe, 1, MSG_DONTWAIT) < 0);  // not served
         (*first)->push("quit\n");
         auto bye = co_await (*first)->read();
         REQUIRE(bye);
