@@ -21,6 +21,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,9 @@ class async_chat {
 public:
     explicit async_chat(ringchat::socket s, channel_options options = {})
         : ch_(std::move(s), options) {}
+    /// Over any transport (chat/transport.hpp): a memory_transport in a protocol's tests.
+    explicit async_chat(std::unique_ptr<transport> t, channel_options options = {})
+        : ch_(std::move(t), options) {}
     virtual ~async_chat() = default;
     async_chat(const async_chat&) = delete;
     async_chat& operator=(const async_chat&) = delete;
