@@ -14,7 +14,8 @@
 // push_with_producer() append to a FIFO that a writer coroutine, owned by the channel, drains:
 // it gathers queued chunks into one send of up to out_buffer_size bytes, asks producers for
 // more(), and closes the channel at a close_when_done() marker once everything queued before
-// it is sent.
+// it is sent. The input side is chat/channel_reader.cpp, the output side
+// chat/channel_writer.cpp, and what both share (a close) chat/channel.cpp.
 // Invariants: memory is bounded by max_frame on input and, on output, by high_water plus what
 // one frame's handling pushes (read() hands out no frame while more than high_water is
 // queued), with max_output as the hard cap for pushes that do not come from reading; nothing
@@ -26,12 +27,15 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "frame.hpp"
 #include "framer.hpp"
 #include "terminator.hpp"
 #include "transport.hpp"
@@ -85,77 +89,6 @@ struct channel_stats {
     std::uint64_t bytes_sent = 0;      ///< all bytes sent, bytes_zero_copy included
     std::uint64_t bytes_zero_copy = 0; ///< of those, sent from file regions (sendfile/splice)
     std::uint64_t bytes_received = 0;
-};
-
-/// What read() gives: a frame, or why there is none (end of stream, an error).
-class frame {
-public:
-    frame() = default;
-    static frame of(std::span<const std::byte> data) noexcept {
-        frame f;
-        f.data_ = data;
-        f.has_ = true;
-        return f;
-    }
-    static frame end(std::error_code why, std::string partial) {
-        frame f;
-        f.error_value_ = why.value();
-        f.error_category_ = why ? &why.category() : nullptr;
-        if (!partial.empty()) {
-            f.partial_ = std::make_unique<std::string>(std::move(partial));
-        }
-        return f;
-    }
-
-    /// True when this holds a frame; false at end of stream or on an error.
-    explicit operator bool() const noexcept { return has_; }
-    /// The frame's data (without its terminator); valid until the next read().
-    std::span<const std::byte> data() const noexcept { return data_; }
-    std::string_view text() const noexcept {
-        return {reinterpret_cast<const char*>(data_.data()), data_.size()};
-    }
-    /// Why there is no frame: empty at a clean end of stream; ECONNRESET, ETIMEDOUT,
-    /// ECANCELED (closed here), or errc::frame_too_long (the frame was dropped; the next
-    /// read() goes on with the frame after it).
-    std::error_code error() const noexcept {
-        return error_category_ != nullptr ? std::error_code(error_value_, *error_category_)
-                                          : std::error_code();
-    }
-    /// A part of a frame longer than max_frame, with set_frame_pieces(true): the rest
-    /// follows in the next read()s, its last part with piece() false (and the terminator
-    /// after it). Each part holds at least max_frame bytes.
-    bool piece() const noexcept { return piece_; }
-    /// At end of stream: bytes received after the last terminator (asyncio's partial).
-    const std::string& partial() const noexcept {
-        static const std::string none;
-        return partial_ ? *partial_ : none;
-    }
-
-private:
-    friend class channel;
-    // In place, for the read path: no temporary frame, no string moved.
-    void hold(std::span<const std::byte> data, bool piece = false) noexcept {
-        data_ = data;
-        has_ = true;
-        piece_ = piece;
-        error_category_ = nullptr;
-        partial_.reset();
-    }
-    void forget() noexcept {
-        data_ = {};
-        has_ = false;
-    }
-
-    // A frame is made and moved for every read(), so it is kept cheap to move and destroy: the
-    // error in two parts, not a std::error_code (whose default constructor calls
-    // std::system_category() out of line), and the partial, which only an end of stream has,
-    // behind a pointer rather than a std::string.
-    std::span<const std::byte> data_;
-    const std::error_category* error_category_ = nullptr;  // null: no error
-    int error_value_ = 0;
-    std::unique_ptr<std::string> partial_;
-    bool has_ = false;
-    bool piece_ = false;
 };
 
 class channel {
@@ -297,6 +230,10 @@ private:
     /// Small pushes are appended to the last queued chunk up to this size, so that 1,000
     /// pushes of 16 bytes are a few allocations and one gathered send, not 1,000 of each.
     static constexpr std::size_t coalesce_limit = 4096;
+    /// Parts in one gathered send. Pushes coalesce into chunks of up to coalesce_limit, so 16
+    /// parts hold out_buffer_size's 64 KiB; the array lives in the writer's frame, one per
+    /// connection, so it is kept small.
+    static constexpr std::size_t max_iovecs = 16;
 
     /// The chunk queued last, if `n` more bytes may be appended to it: bytes, not in a send
     /// in progress (nor is anything after it), and not grown past coalesce_limit. Null when
@@ -405,7 +342,27 @@ private:
     bool try_frame_after(framer::status got, std::span<const std::byte> data, frame& out);
     bool reader_busy() const noexcept { return reader_task_.valid() && !reader_; }
     task<> read_loop();
+    // The writer (chat/channel_writer.cpp), in its steps.
+    struct writer_parked;
+    struct writer_turn_end;
+    /// What the front of the queue holds for the next send.
+    struct gathered {
+        std::size_t parts = 0;  ///< iovecs filled with queued bytes: send them
+        bool producer = false;  ///< a producer is at the front: ask it for more()
+        bool close = false;     ///< the close marker is at the front
+    };
+    gathered gather(iovec (&iov)[max_iovecs]) noexcept;
+    /// The close marker reached the front: an orderly close.
+    void close_at_marker() noexcept;
+    /// The front producer's file region, when it goes without a copy (zero_copy, a transport
+    /// that sends files).
+    std::optional<producers::file_region> region_to_send();
     task<bool> send_region(producers::file_region region);
+    /// Queues what the front producer's more() gave; false when the channel closed meanwhile.
+    bool queue_produced(producers::chunk next);
+    void producer_failed(std::exception_ptr failure) noexcept;
+    /// Takes what a gathered send sent off the queue; false when it failed (closed).
+    bool sent_gathered(const result<std::size_t>& sent, std::size_t parts) noexcept;
     task<> write_loop();
 
     std::unique_ptr<chat::transport> io_;
