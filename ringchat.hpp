@@ -21,9 +21,13 @@
 
 #include "chat/async_chat.hpp"
 #include "chat/channel.hpp"
+#include "chat/frame.hpp"
 #include "chat/framer.hpp"
+#include "chat/memory_transport.hpp"
 #include "chat/serve.hpp"
+#include "chat/socket_transport.hpp"
 #include "chat/terminator.hpp"
+#include "chat/transport.hpp"
 
 #include "producers/chunked.hpp"
 #include "producers/composite.hpp"

@@ -6,9 +6,13 @@
                                     first line names the file), the README's meson.build and
                                     CMakeLists.txt (extended to build every program), and the
                                     transcripts (```console blocks) to DIR
-  readme.py check DIR BUILD         runs each program built in BUILD on a free port, feeds it
-                                    the input of its transcript, compares the answer with the
-                                    transcript's, then stops it with SIGTERM (it must exit 0)
+  readme.py check DIR BUILD         runs each program built in BUILD: a server (its source
+                                    names a "127.0.0.1:PORT") on a free port, fed the input of
+                                    its transcript (`$ printf '...' | nc 127.0.0.1 PORT`), its
+                                    answer compared with the transcript's, then stopped with
+                                    SIGTERM (it must exit 0); any other program (a test) run by
+                                    itself, its output compared with its transcript's
+                                    (`$ ./NAME`), and it must exit 0
 
 Every ```cpp block of the README must be a whole program: a fragment could drift unseen.
 """
@@ -48,6 +52,10 @@ def extract(readme, out):
                 transcripts.append({"port": cmd.group(2),
                                     "input": cmd.group(1).encode().decode("unicode_escape"),
                                     "output": after})
+            run = re.search(r"^\$ \./(\w+)$", body, re.M)
+            if run:
+                transcripts.append({"program": run.group(1), "port": None,
+                                    "output": body[run.end():].lstrip("\n")})
     if not programs or meson is None or cmake is None:
         sys.exit("readme.py: the README lacks its C++ programs, its meson.build or its "
                  "CMakeLists.txt")
@@ -62,16 +70,37 @@ def extract(readme, out):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(body)
     for p in programs:
-        p["transcript"] = next((t for t in transcripts if t["port"] == p["port"]), None)
+        if p["port"] is not None:
+            p["transcript"] = next((t for t in transcripts if t["port"] == p["port"]), None)
+        else:
+            p["transcript"] = next((t for t in transcripts if t.get("program") == p["name"]),
+                                   None)
         if p["transcript"] is None:
             sys.exit(f"readme.py: no transcript in the README for {p['name']} "
-                     f"(port {p['port']})")
+                     f"(port {p['port']})" if p["port"] else
+                     f"readme.py: no transcript in the README for {p['name']} "
+                     f"('$ ./{p['name']}')")
     with open(os.path.join(out, "programs.json"), "w", encoding="utf-8") as f:
         json.dump(programs, f, indent=1)
     print(" ".join(p["name"] for p in programs))
 
 
+def check_test(program, exe):
+    try:
+        done = subprocess.run([exe], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{program['name']}: {e}"
+    want = program["transcript"]["output"]
+    if done.stdout.decode() != want:
+        return f"{program['name']}: printed {done.stdout.decode()!r}, the README says {want!r}"
+    if done.returncode != 0:
+        return f"{program['name']}: exit {done.returncode}: {done.stderr.decode()}"
+    return None
+
+
 def check_one(program, exe):
+    if program["port"] is None:
+        return check_test(program, exe)
     proc = subprocess.Popen([exe, "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         ready = proc.stdout.readline().decode()
