@@ -143,7 +143,8 @@ class engine {
 public:
     /// An engine of `ctx`'s role. A client's `server_name` is sent as SNI and checked against
     /// the server's certificate (an IP address is checked against its IP addresses and not
-    /// sent: RFC 6066 allows no address in SNI); empty = no name sent, none checked.
+    /// sent: RFC 6066 allows no address in SNI); empty = no name sent, none checked (then any
+    /// certificate the trusted CAs issued passes, whoever it was issued to).
     /// \throws std::invalid_argument for a server_name on a server, or one OpenSSL refuses
     /// (over 255 bytes, a NUL byte); std::bad_alloc when OpenSSL cannot allocate.
     explicit engine(const context& ctx, std::string_view server_name = {});
