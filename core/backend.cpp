@@ -47,12 +47,7 @@ reactor_options reactor_options::from_env(reactor_options base) {
 
 void backend::track(io_request& r) noexcept {
     r.in_flight = true;
-    r.prev = nullptr;
-    r.next = head_;
-    if (head_ != nullptr) {
-        head_->prev = &r;
-    }
-    head_ = &r;
+    tracked_.push_front(r);
     ++in_flight_count_;
 }
 
@@ -67,15 +62,7 @@ void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
     r.result_flags = flags;
     if ((flags & io_more) == 0 && r.in_flight) {
         r.in_flight = false;
-        if (r.prev != nullptr) {
-            r.prev->next = r.next;
-        } else {
-            head_ = r.next;
-        }
-        if (r.next != nullptr) {
-            r.next->prev = r.prev;
-        }
-        r.prev = r.next = nullptr;
+        tracked_.erase(r);
         --in_flight_count_;
     }
     if (r.on_complete != nullptr) {
@@ -86,24 +73,22 @@ void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
 }
 
 void backend::cancel_all() noexcept {
-    for (io_request* r = head_; r != nullptr;) {
-        io_request* next = r->next;  // cancel() may complete r at once and unlink it
-        if (!r->cancel_requested) {
-            r->cancel_requested = true;
-            cancel(*r);
+    for (auto it = tracked_.begin(); it != tracked_.end();) {
+        io_request& r = *it++;  // cancel() may complete r at once and unlink it
+        if (!r.cancel_requested) {
+            r.cancel_requested = true;
+            cancel(r);
         }
-        r = next;
     }
 }
 
 void backend::cancel_on_stop() noexcept {
-    for (io_request* r = head_; r != nullptr;) {
-        io_request* next = r->next;  // as in cancel_all()
-        if (r->cancel_on_stop && !r->cancel_requested) {
-            r->cancel_requested = true;
-            cancel(*r);
+    for (auto it = tracked_.begin(); it != tracked_.end();) {
+        io_request& r = *it++;  // as in cancel_all()
+        if (r.cancel_on_stop && !r.cancel_requested) {
+            r.cancel_requested = true;
+            cancel(r);
         }
-        r = next;
     }
 }
 

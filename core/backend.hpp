@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "intrusive_list.hpp"
 #include "io_request.hpp"
 
 namespace ringchat {
@@ -117,7 +118,8 @@ protected:
 private:
     buffer_waiter* starving_ = nullptr;  // a FIFO: notified from the front
     buffer_waiter* starving_tail_ = nullptr;
-    io_request* head_ = nullptr;
+    // Every request in flight, newest first (track() pushes at the front).
+    intrusive_list<io_request, &io_request::in_flight_link> tracked_;
     std::size_t in_flight_count_ = 0;
 };
 
