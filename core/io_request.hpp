@@ -77,7 +77,7 @@ struct io_request {
     bool in_flight = false;
     bool cancel_requested = false;
     list_hook<io_request> in_flight_link;  ///< the backend's list of requests in flight
-    io_request* wait_next = nullptr;  ///< epoll: the next request parked on the same fd
+    queue_hook<io_request> parked_link;    ///< epoll: in its fd's queue of parked requests
     std::size_t heap_index = 0;  ///< epoll: position in the deadline heap (0 = none)
     alignas(8) std::byte backend_storage[16] = {};  ///< io_uring: the timeout's timespec
 
