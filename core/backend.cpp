@@ -99,51 +99,25 @@ void backend::cancel_on_stop() noexcept {
 // left to wake them. A notified receiver that then takes no buffer (its stream ended) still
 // completes, which brings another turn, and the buffer goes to the next waiter then.
 void backend::serve_buffer_waiters() noexcept {
-    for (std::uint32_t n = starving_ != nullptr ? free_buffers() : 0;
-         n > 0 && starving_ != nullptr;) {
-        buffer_waiter* w = starving_;
-        starving_ = w->next;
-        if (starving_ == nullptr) {
-            starving_tail_ = nullptr;
-        }
-        w->next = nullptr;
-        w->queued = false;
-        if (w->notify(*w)) {
+    // Each waiter leaves the queue before it is notified: notify() may queue it again.
+    for (std::uint32_t n = starving_.empty() ? 0 : free_buffers(); n > 0 && !starving_.empty();) {
+        buffer_waiter& w = starving_.pop_front();
+        if (w.notify(w)) {
             --n;
         }
     }
 }
 
 void backend::wait_for_buffer(buffer_waiter& w) noexcept {
-    if (w.queued) {
-        return;
+    if (!starving_.linked(w)) {
+        starving_.push_back(w);
     }
-    w.queued = true;
-    w.next = nullptr;
-    if (starving_tail_ != nullptr) {
-        starving_tail_->next = &w;
-    } else {
-        starving_ = &w;
-    }
-    starving_tail_ = &w;
 }
 
 void backend::stop_waiting_for_buffer(buffer_waiter& w) noexcept {
-    if (!w.queued) {
-        return;
+    if (starving_.linked(w)) {
+        starving_.erase(w);
     }
-    buffer_waiter* before = nullptr;
-    for (buffer_waiter** p = &starving_; *p != nullptr; before = *p, p = &(*p)->next) {
-        if (*p == &w) {
-            *p = w.next;
-            if (starving_tail_ == &w) {
-                starving_tail_ = before;
-            }
-            break;
-        }
-    }
-    w.next = nullptr;
-    w.queued = false;
 }
 
 void backend::abandon(io_request& r) noexcept {
