@@ -72,22 +72,29 @@ void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
     }
 }
 
-void backend::cancel_all() noexcept {
-    for (auto it = tracked_.begin(); it != tracked_.end();) {
-        io_request& r = *it++;  // cancel() may complete r at once and unlink it
-        if (!r.cancel_requested) {
-            r.cancel_requested = true;
-            cancel(r);
-        }
-    }
-}
+void backend::cancel_all() noexcept { cancel_tracked(false); }
 
-void backend::cancel_on_stop() noexcept {
+void backend::cancel_on_stop() noexcept { cancel_tracked(true); }
+
+// TRICKY: cancel() may complete requests at once, inside this walk: on epoll always (the
+// request itself, then whatever its callback cancels in turn: a receiver's recv cancels its
+// timer), on io_uring when the SQ is full and make_room() reaps. The request cancelled is
+// why the walk takes its successor first; when the successor went too, the walk went on from
+// it (unlinked, so no next) and ended there, and a stop left the requests after it running.
+// A lost successor now sends the walk back to the front, from where it passes over again only
+// what is still in flight and either cancelled already or not to be cancelled. Each restart
+// follows a cancel, and a stop refuses new requests (reactor::start(), closes excepted), so
+// the walk ends. Callbacks resume nobody, so the lost successor's memory is there to ask.
+void backend::cancel_tracked(bool only_on_stop) noexcept {
     for (auto it = tracked_.begin(); it != tracked_.end();) {
-        io_request& r = *it++;  // as in cancel_all()
-        if (r.cancel_on_stop && !r.cancel_requested) {
-            r.cancel_requested = true;
-            cancel(r);
+        io_request& r = *it++;
+        if (r.cancel_requested || (only_on_stop && !r.cancel_on_stop)) {
+            continue;
+        }
+        r.cancel_requested = true;
+        cancel(r);
+        if (it != tracked_.end() && !tracked_.linked(*it)) {
+            it = tracked_.begin();
         }
     }
 }

@@ -107,6 +107,8 @@ public:
 
 protected:
     virtual void give_back(std::uint16_t id) noexcept = 0;
+    /// Cancels the requests in flight (only_on_stop: those marked cancel_on_stop).
+    void cancel_tracked(bool only_on_stop) noexcept;
     /// Every start() that does not complete at once calls track(); finish() untracks.
     void track(io_request& r) noexcept;
     /// Records a completion and queues its waiter (or calls on_complete).

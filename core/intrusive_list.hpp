@@ -40,7 +40,8 @@
 //     }
 //
 // If the body may erase other elements too, the successor it holds may be gone: linked(*it)
-// says so (its memory is still there: nothing is destroyed inside such a body).
+// says so (its memory is still there: nothing is destroyed inside such a body), and the walk
+// can start again from the front (backend::cancel_tracked()).
 #pragma once
 
 #include <cassert>
