@@ -47,12 +47,7 @@ reactor_options reactor_options::from_env(reactor_options base) {
 
 void backend::track(io_request& r) noexcept {
     r.in_flight = true;
-    r.prev = nullptr;
-    r.next = head_;
-    if (head_ != nullptr) {
-        head_->prev = &r;
-    }
-    head_ = &r;
+    tracked_.push_front(r);
     ++in_flight_count_;
 }
 
@@ -67,15 +62,7 @@ void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
     r.result_flags = flags;
     if ((flags & io_more) == 0 && r.in_flight) {
         r.in_flight = false;
-        if (r.prev != nullptr) {
-            r.prev->next = r.next;
-        } else {
-            head_ = r.next;
-        }
-        if (r.next != nullptr) {
-            r.next->prev = r.prev;
-        }
-        r.prev = r.next = nullptr;
+        tracked_.erase(r);
         --in_flight_count_;
     }
     if (r.on_complete != nullptr) {
@@ -85,25 +72,30 @@ void backend::finish(io_request& r, std::int32_t res, std::uint32_t flags,
     }
 }
 
-void backend::cancel_all() noexcept {
-    for (io_request* r = head_; r != nullptr;) {
-        io_request* next = r->next;  // cancel() may complete r at once and unlink it
-        if (!r->cancel_requested) {
-            r->cancel_requested = true;
-            cancel(*r);
-        }
-        r = next;
-    }
-}
+void backend::cancel_all() noexcept { cancel_tracked(false); }
 
-void backend::cancel_on_stop() noexcept {
-    for (io_request* r = head_; r != nullptr;) {
-        io_request* next = r->next;  // as in cancel_all()
-        if (r->cancel_on_stop && !r->cancel_requested) {
-            r->cancel_requested = true;
-            cancel(*r);
+void backend::cancel_on_stop() noexcept { cancel_tracked(true); }
+
+// TRICKY: cancel() may complete requests at once, inside this walk: on epoll always (the
+// request itself, then whatever its callback cancels in turn: a receiver's recv cancels its
+// timer), on io_uring when the SQ is full and make_room() reaps. The request cancelled is
+// why the walk takes its successor first; when the successor went too, the walk went on from
+// it (unlinked, so no next) and ended there, and a stop left the requests after it running.
+// A lost successor now sends the walk back to the front, from where it passes over again only
+// what is still in flight and either cancelled already or not to be cancelled. Each restart
+// follows a cancel, and a stop refuses new requests (reactor::start(), closes excepted), so
+// the walk ends. Callbacks resume nobody, so the lost successor's memory is there to ask.
+void backend::cancel_tracked(bool only_on_stop) noexcept {
+    for (auto it = tracked_.begin(); it != tracked_.end();) {
+        io_request& r = *it++;
+        if (r.cancel_requested || (only_on_stop && !r.cancel_on_stop)) {
+            continue;
         }
-        r = next;
+        r.cancel_requested = true;
+        cancel(r);
+        if (it != tracked_.end() && !tracked_.linked(*it)) {
+            it = tracked_.begin();
+        }
     }
 }
 
@@ -114,51 +106,25 @@ void backend::cancel_on_stop() noexcept {
 // left to wake them. A notified receiver that then takes no buffer (its stream ended) still
 // completes, which brings another turn, and the buffer goes to the next waiter then.
 void backend::serve_buffer_waiters() noexcept {
-    for (std::uint32_t n = starving_ != nullptr ? free_buffers() : 0;
-         n > 0 && starving_ != nullptr;) {
-        buffer_waiter* w = starving_;
-        starving_ = w->next;
-        if (starving_ == nullptr) {
-            starving_tail_ = nullptr;
-        }
-        w->next = nullptr;
-        w->queued = false;
-        if (w->notify(*w)) {
+    // Each waiter leaves the queue before it is notified: notify() may queue it again.
+    for (std::uint32_t n = starving_.empty() ? 0 : free_buffers(); n > 0 && !starving_.empty();) {
+        buffer_waiter& w = starving_.pop_front();
+        if (w.notify(w)) {
             --n;
         }
     }
 }
 
 void backend::wait_for_buffer(buffer_waiter& w) noexcept {
-    if (w.queued) {
-        return;
+    if (!starving_.linked(w)) {
+        starving_.push_back(w);
     }
-    w.queued = true;
-    w.next = nullptr;
-    if (starving_tail_ != nullptr) {
-        starving_tail_->next = &w;
-    } else {
-        starving_ = &w;
-    }
-    starving_tail_ = &w;
 }
 
 void backend::stop_waiting_for_buffer(buffer_waiter& w) noexcept {
-    if (!w.queued) {
-        return;
+    if (starving_.linked(w)) {
+        starving_.erase(w);
     }
-    buffer_waiter* before = nullptr;
-    for (buffer_waiter** p = &starving_; *p != nullptr; before = *p, p = &(*p)->next) {
-        if (*p == &w) {
-            *p = w.next;
-            if (starving_tail_ == &w) {
-                starving_tail_ = before;
-            }
-            break;
-        }
-    }
-    w.next = nullptr;
-    w.queued = false;
 }
 
 void backend::abandon(io_request& r) noexcept {

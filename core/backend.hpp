@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "intrusive_list.hpp"
 #include "io_request.hpp"
 
 namespace ringchat {
@@ -76,11 +77,12 @@ public:
     /// and says whether it receives again now (true) or later (its reader is not waiting).
     struct buffer_waiter {
         bool (*notify)(buffer_waiter&) noexcept = nullptr;
-        buffer_waiter* next = nullptr;
+        list_hook<buffer_waiter> link;  ///< in the backend's FIFO of waiters
         void* owner = nullptr;
-        bool queued = false;
     };
+    /// Queues `w` (at the back; nothing if it is queued already).
     void wait_for_buffer(buffer_waiter& w) noexcept;
+    /// Takes `w` out of the queue, if it is there: O(1).
     void stop_waiting_for_buffer(buffer_waiter& w) noexcept;
     /// Before each poll: notifies waiters, first come first served, until as many receive
     /// again as there are free buffers.
@@ -105,6 +107,8 @@ public:
 
 protected:
     virtual void give_back(std::uint16_t id) noexcept = 0;
+    /// Cancels the requests in flight (only_on_stop: those marked cancel_on_stop).
+    void cancel_tracked(bool only_on_stop) noexcept;
     /// Every start() that does not complete at once calls track(); finish() untracks.
     void track(io_request& r) noexcept;
     /// Records a completion and queues its waiter (or calls on_complete).
@@ -115,9 +119,9 @@ protected:
     std::uint32_t buffer_size_ = 0;
 
 private:
-    buffer_waiter* starving_ = nullptr;  // a FIFO: notified from the front
-    buffer_waiter* starving_tail_ = nullptr;
-    io_request* head_ = nullptr;
+    intrusive_list<buffer_waiter, &buffer_waiter::link> starving_;  // a FIFO: served from the front
+    // Every request in flight, newest first (track() pushes at the front).
+    intrusive_list<io_request, &io_request::in_flight_link> tracked_;
     std::size_t in_flight_count_ = 0;
 };
 

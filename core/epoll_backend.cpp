@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdint>
 #include <limits>
@@ -163,27 +164,17 @@ bool epoll_backend::ensure_registered(int fd, fd_state& st) noexcept {
 }
 
 void epoll_backend::park(io_request& r, fd_state& st) noexcept {
-    io_request** tail = is_reader(r.op) ? &st.readers : &st.writers;
-    while (*tail != nullptr) {
-        tail = &(*tail)->wait_next;
-    }
-    r.wait_next = nullptr;
-    *tail = &r;
+    (is_reader(r.op) ? st.readers : st.writers).push_back(r);
 }
 
 void epoll_backend::unpark(io_request& r) noexcept {
-    if (r.fd < 0 || static_cast<std::size_t>(r.fd) >= fds_.size()) {
+    // A request that was never parked (a sleep) has nothing to leave.
+    if (!parked_queue::linked(r)) {
         return;
     }
     fd_state& st = fds_[static_cast<std::size_t>(r.fd)];
-    for (io_request** p = is_reader(r.op) ? &st.readers : &st.writers; *p != nullptr;
-         p = &(*p)->wait_next) {
-        if (*p == &r) {
-            *p = r.wait_next;
-            r.wait_next = nullptr;
-            return;
-        }
-    }
+    [[maybe_unused]] const bool found = (is_reader(r.op) ? st.readers : st.writers).erase(r);
+    assert(found && "parked on its own fd, in its own direction");
 }
 
 void epoll_backend::schedule_retry(int fd, fd_state& st) noexcept {
@@ -231,9 +222,9 @@ bool epoll_backend::start(io_request& r) noexcept {
     }
     fd_state& st = state_of(r.fd);
     const bool reading = is_reader(r.op);
-    io_request* queue = reading ? st.readers : st.writers;
+    const bool first = (reading ? st.readers : st.writers).empty();
     const bool multishot = r.op == opcode::accept_multishot || r.op == opcode::recv_multishot;
-    if (!multishot && r.op != opcode::connect && queue == nullptr) {
+    if (!multishot && r.op != opcode::connect && first) {
         if (inline_budget_ > 0) {
             // Speculate: most sends, and recvs on busy connections, finish at once.
             int res = perform(r);
@@ -269,10 +260,10 @@ bool epoll_backend::start(io_request& r) noexcept {
 void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noexcept {
     fd_state& st = fds_[static_cast<std::size_t>(fd)];
     bool& is_ready = reading ? st.readable : st.writable;
-    io_request*& head = reading ? st.readers : st.writers;
+    auto& parked = reading ? st.readers : st.writers;
     int budget = completions_per_fd_per_turn;
-    while (head != nullptr && is_ready && budget-- > 0) {
-        io_request& r = *head;
+    while (!parked.empty() && is_ready && budget-- > 0) {
+        io_request& r = parked.front();
         if (r.op == opcode::recv_multishot) {
             if (free_.empty()) {
                 complete(r, -ENOBUFS, 0, ready);  // as io_uring does when its ring is empty
@@ -353,7 +344,7 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
         }
         complete(r, res, 0, ready);
     }
-    if (head != nullptr && is_ready) {
+    if (!parked.empty() && is_ready) {
         schedule_retry(fd, st);
     }
 }
@@ -371,11 +362,11 @@ void epoll_backend::forget(int fd) noexcept {
     }
     fd_state& st = fds_[static_cast<std::size_t>(fd)];
     // A request still parked on a descriptor being closed can never complete: end it.
-    while (st.readers != nullptr) {
-        complete(*st.readers, -EBADF, 0, deferred_);
+    while (!st.readers.empty()) {
+        complete(st.readers.front(), -EBADF, 0, deferred_);
     }
-    while (st.writers != nullptr) {
-        complete(*st.writers, -EBADF, 0, deferred_);
+    while (!st.writers.empty()) {
+        complete(st.writers.front(), -EBADF, 0, deferred_);
     }
     if (st.registered) {
         epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);

@@ -39,6 +39,7 @@ protected:
     void give_back(std::uint16_t id) noexcept override { free_.push_back(id); }
 
 private:
+    using parked_queue = intrusive_queue<io_request, &io_request::parked_link>;
     struct fd_state {
         bool registered = false;
         bool readable = false;
@@ -46,8 +47,9 @@ private:
         bool queued = false;  // in retry_
         bool hung_up = false;  // an event said EPOLLRDHUP/HUP/ERR: an EOF or error may wait
         bool bulk = false;     // the last recv filled all its buffers: gather several next
-        io_request* readers = nullptr;
-        io_request* writers = nullptr;
+        // FIFOs: the front is tried first; a multishot request stays there until it ends.
+        parked_queue readers;
+        parked_queue writers;
     };
     epoll_backend() = default;
 

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "intrusive_list.hpp"
+
 namespace ringchat {
 
 using clock = std::chrono::steady_clock;
@@ -74,9 +76,8 @@ struct io_request {
     // Bookkeeping, owned by the backend.
     bool in_flight = false;
     bool cancel_requested = false;
-    io_request* prev = nullptr;  ///< the backend's list of requests in flight
-    io_request* next = nullptr;
-    io_request* wait_next = nullptr;  ///< epoll: the next request parked on the same fd
+    list_hook<io_request> in_flight_link;  ///< the backend's list of requests in flight
+    queue_hook<io_request> parked_link;    ///< epoll: in its fd's queue of parked requests
     std::size_t heap_index = 0;  ///< epoll: position in the deadline heap (0 = none)
     alignas(8) std::byte backend_storage[16] = {};  ///< io_uring: the timeout's timespec
 

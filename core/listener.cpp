@@ -26,8 +26,8 @@ struct listener::state {
     io_request accept_req;
     io_request pause_req;
     std::deque<int> queued;
-    accept_awaitable* waiting_head = nullptr;
-    accept_awaitable* waiting_tail = nullptr;
+    // accept() callers, first come first served; in it exactly while their `waiting` is set.
+    intrusive_list<accept_awaitable, &accept_awaitable::link> waiters;
     bool closed = false;
     // A graceful stop closes the listener: serve() loops end, connections accepted go on.
     reactor::stop_hook stop_hook{&on_stop, this};
@@ -41,16 +41,13 @@ struct listener::state {
 
     ~state() {
         // Accepts still waiting end with ECANCELED and must not touch this state again.
-        for (accept_awaitable* w = waiting_head; w != nullptr;) {
-            accept_awaitable* next = w->next;
-            w->waiting = false;
-            w->next = nullptr;
-            w->error = std::error_code(ECANCELED, std::system_category());
-            w->s_ = nullptr;
-            owner->io().deferred().push_back(w->waiter);
-            w = next;
+        while (!waiters.empty()) {
+            accept_awaitable& w = waiters.pop_front();
+            w.waiting = false;
+            w.error = std::error_code(ECANCELED, std::system_category());
+            w.s_ = nullptr;
+            owner->io().deferred().push_back(w.waiter);
         }
-        waiting_head = waiting_tail = nullptr;
         shut();
         for (int fd : queued) {
             ::close(fd);
@@ -99,42 +96,30 @@ struct listener::state {
     }
 
     void unlink(accept_awaitable& a) noexcept {
-        accept_awaitable* prev = nullptr;
-        for (accept_awaitable* w = waiting_head; w != nullptr; prev = w, w = w->next) {
-            if (w == &a) {
-                (prev != nullptr ? prev->next : waiting_head) = a.next;
-                if (waiting_tail == &a) {
-                    waiting_tail = prev;
-                }
-                break;
-            }
+        if (waiters.linked(a)) {
+            waiters.erase(a);
         }
-        a.next = nullptr;
         a.waiting = false;
     }
 
     void hand_over(int new_fd, ready_queue& ready) noexcept {
-        if (accept_awaitable* w = waiting_head) {
-            waiting_head = w->next;
-            if (waiting_head == nullptr) {
-                waiting_tail = nullptr;
-            }
-            w->waiting = false;
-            w->fd = new_fd;
-            ready.push_back(w->waiter);
+        if (!waiters.empty()) {
+            accept_awaitable& w = waiters.pop_front();
+            w.waiting = false;
+            w.fd = new_fd;
+            ready.push_back(w.waiter);
         } else {
             queued.push_back(new_fd);
         }
     }
 
     void fail_waiters(std::error_code e, ready_queue& ready) noexcept {
-        while (accept_awaitable* w = waiting_head) {
-            waiting_head = w->next;
-            w->waiting = false;
-            w->error = e;
-            ready.push_back(w->waiter);
+        while (!waiters.empty()) {
+            accept_awaitable& w = waiters.pop_front();
+            w.waiting = false;
+            w.error = e;
+            ready.push_back(w.waiter);
         }
-        waiting_tail = nullptr;
     }
 
     static void on_accept(io_request& r, ready_queue& ready) noexcept {
@@ -152,7 +137,7 @@ struct listener::state {
                 }
                 return;
             }
-            if (s.waiting_head != nullptr) {
+            if (!s.waiters.empty()) {
                 s.arm();  // the multishot ended by itself: re-arm
             }
             return;
@@ -172,7 +157,7 @@ struct listener::state {
                 // Cancelled because the queue was full. An accept() that drained the queue
                 // while the cancel was on its way found this request still in flight and did
                 // not arm: arm now if anyone waits or there is room again (arm() checks).
-                if (s.waiting_head != nullptr || s.queued.size() < s.options.max_queued / 2) {
+                if (!s.waiters.empty() || s.queued.size() < s.options.max_queued / 2) {
                     s.arm();
                 }
                 return;
@@ -240,13 +225,7 @@ bool listener::accept_awaitable::await_ready() noexcept {
 bool listener::accept_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
     waiter = h;
     waiting = true;
-    next = nullptr;
-    if (s_->waiting_tail != nullptr) {
-        s_->waiting_tail->next = this;
-    } else {
-        s_->waiting_head = this;
-    }
-    s_->waiting_tail = this;
+    s_->waiters.push_back(*this);
     if (timer_.has_deadline() || source_ != nullptr) {
         // A cancel_source cancels requests: without a deadline the timer is that request.
         if (!timer_.has_deadline()) {

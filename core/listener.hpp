@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "address.hpp"
+#include "intrusive_list.hpp"
 #include "io_awaitable.hpp"
 #include "result.hpp"
 #include "socket.hpp"
@@ -69,7 +70,7 @@ public:
         result<socket> await_resume();
 
         // The waiting list, owned by the listener's state.
-        accept_awaitable* next = nullptr;
+        list_hook<accept_awaitable> link;
         std::coroutine_handle<> waiter;
         int fd = -1;
         std::error_code error;

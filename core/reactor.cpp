@@ -3,6 +3,7 @@
 #include "reactor.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <csignal>
 #include <cstring>
 #include <exception>
@@ -186,36 +187,23 @@ void reactor::stop(std::chrono::nanoseconds grace) noexcept {
     backend_->cancel_on_stop();  // plain sleeps: periodic tasks end now
     // TRICKY: a hook may unlink itself (a listener closing) but resumes nobody, so the list
     // only loses the hook being run: take its successor first.
-    for (stop_hook* h = hooks_; h != nullptr;) {
-        stop_hook* next = h->next;
-        h->on_stop(*h);
-        h = next;
+    for (auto it = hooks_.begin(); it != hooks_.end();) {
+        stop_hook& h = *it++;
+        h.on_stop(h);
+        assert((it == hooks_.end() || hooks_.linked(*it)) && "a stop hook removed another");
     }
 }
 
 void reactor::add_stop_hook(stop_hook& h) noexcept {
-    if (h.linked) {
-        return;
+    if (!hooks_.linked(h)) {
+        hooks_.push_front(h);
     }
-    h.prev = nullptr;
-    h.next = hooks_;
-    if (hooks_ != nullptr) {
-        hooks_->prev = &h;
-    }
-    hooks_ = &h;
-    h.linked = true;
 }
 
 void reactor::remove_stop_hook(stop_hook& h) noexcept {
-    if (!h.linked) {
-        return;
+    if (hooks_.linked(h)) {
+        hooks_.erase(h);
     }
-    (h.prev != nullptr ? h.prev->next : hooks_) = h.next;
-    if (h.next != nullptr) {
-        h.next->prev = h.prev;
-    }
-    h.prev = h.next = nullptr;
-    h.linked = false;
 }
 
 void reactor::request_stop() noexcept {

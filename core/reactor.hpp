@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "backend.hpp"
+#include "intrusive_list.hpp"
 #include "io_awaitable.hpp"
 #include "task.hpp"
 
@@ -74,11 +75,11 @@ public:
     struct stop_hook {
         void (*on_stop)(stop_hook&) noexcept = nullptr;
         void* owner = nullptr;  ///< for on_stop
-        stop_hook* prev = nullptr;
-        stop_hook* next = nullptr;
-        bool linked = false;
+        list_hook<stop_hook> link{};  ///< the reactor's list; {}: stop_hook{fn, owner} omits it
     };
+    /// Adds `h` (nothing if it is added already); the hook added last runs first.
     void add_stop_hook(stop_hook& h) noexcept;
+    /// Removes `h`, if it is there.
     void remove_stop_hook(stop_hook& h) noexcept;
     /// Thread- and signal-safe: stop() at the next loop turn.
     /// \note From another thread, the reactor must outlive this call (it may stop and
@@ -139,7 +140,7 @@ private:
     bool hard_stop_ = false;
     std::chrono::nanoseconds grace_;
     clock::time_point grace_ends_ = clock::time_point::max();
-    stop_hook* hooks_ = nullptr;
+    intrusive_list<stop_hook, &stop_hook::link> hooks_;  // newest first
     // What other threads asked for, taken with one exchange per turn (as a lone flag for
     // request_stop() was before): remote_stop, remote_mail.
     enum : std::uint8_t { remote_stop = 1, remote_mail = 2 };
