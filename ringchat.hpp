@@ -30,6 +30,7 @@
 #include "chat/transport.hpp"
 #if RINGCHAT_HAS_TLS
 #include "chat/tls.hpp"
+#include "chat/tls_transport.hpp"
 #endif
 
 #include "producers/chunked.hpp"

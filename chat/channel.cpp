@@ -74,6 +74,18 @@ void channel::shut(std::error_code why) noexcept {
     schedule_writer();
 }
 
+bool channel::replace_transport(
+    const std::function<std::unique_ptr<chat::transport>(std::unique_ptr<chat::transport>)>& wrap) {
+    // The reader must not be waiting on the transport, nor the writer sending through it.
+    if (!open_ || !out_.empty() || sending_ != nullptr || reader_busy() || reader_consumer_) {
+        return false;
+    }
+    framer_.discard();
+    current_.release();
+    io_ = wrap(std::move(io_));  // (wrap returns a transport: the channel needs one)
+    return true;
+}
+
 void channel::discard_buffers() {
     // The chunk the last frame may point into is kept: the frame stays valid until the next
     // read(), which releases the chunk once the framer needs more.

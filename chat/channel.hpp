@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -195,6 +196,14 @@ public:
     /// The peer reads an end of stream after what was sent; the input goes on (a lingering
     /// close reads what the peer still sends). Call it once flush() has completed.
     void end_output() noexcept { io_->end_output(); }
+    /// Puts the channel on the transport `wrap(std::move(current))` returns (never null):
+    /// STARTTLS's upgrade to a tls_transport over the plaintext one. Call it between frames
+    /// with no output queued (after flush()); input received and not framed yet is dropped
+    /// (RFC 3207: a client sends nothing more until the handshake). False, and nothing
+    /// changed, where those do not hold or the channel is closed.
+    bool replace_transport(
+        const std::function<std::unique_ptr<chat::transport>(std::unique_ptr<chat::transport>)>&
+            wrap);
     /// Closes now: pending reads end with ECANCELED, queued output is dropped. Whenever a
     /// channel closes with output still queued (this, an error, a timeout, max_output, the
     /// end of a stop's grace period), the connection is reset (SO_LINGER 0), not ended with

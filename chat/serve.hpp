@@ -34,6 +34,8 @@
 
 #include "async_chat.hpp"
 #include "channel.hpp"
+#include "socket_transport.hpp"
+#include "transport.hpp"
 #include "../core/listener.hpp"
 #include "../core/log.hpp"
 #include "../core/reactor.hpp"
@@ -43,9 +45,14 @@ namespace ringchat::chat {
 
 struct serve_state;
 
+/// Makes a connection's transport from its socket (chat::tls_server(ctx): TLS).
+using transport_factory = std::function<std::unique_ptr<transport>(ringchat::socket)>;
+
 struct serve_options {
     channel_options channel;
     std::size_t max_connections = 0;  ///< 0 = no limit
+    /// Each connection's transport; empty: the socket itself (a socket_transport).
+    transport_factory make_transport;
     /// Where serve() keeps its counters (null: a state of its own, which nobody else sees).
     std::shared_ptr<serve_state> state;
 };
@@ -74,11 +81,19 @@ struct is_type_identity : std::false_type {};
 template <class T>
 struct is_type_identity<std::type_identity<T>> : std::true_type {};
 
+inline std::unique_ptr<transport> make_transport(const transport_factory& make,
+                                                 ringchat::socket s) {
+    if (make) {
+        return make(std::move(s));
+    }
+    return std::make_unique<socket_transport>(std::move(s));
+}
+
 template <class Handler>
 task<> run_connection(Handler handler, ringchat::socket s, channel_options options,
-                      std::shared_ptr<serve_state> state) {
+                      transport_factory make, std::shared_ptr<serve_state> state) {
     if constexpr (is_type_identity<Handler>::value) {
-        typename Handler::type chat(std::move(s), options);
+        typename Handler::type chat(make_transport(make, std::move(s)), options);
         try {
             co_await chat.run();
         } catch (const std::exception& e) {
@@ -87,7 +102,7 @@ task<> run_connection(Handler handler, ringchat::socket s, channel_options optio
             chat.close();
         }
     } else {
-        channel ch(std::move(s), options);
+        channel ch(make_transport(make, std::move(s)), options);
         try {
             co_await handler(ch);
         } catch (const std::exception& e) {
@@ -126,7 +141,8 @@ task<> serve(reactor& r, listener& l, Handler handler, serve_options options = {
         }
         ++state->open;
         ++state->served;
-        r.spawn(detail::run_connection(handler, std::move(*s), options.channel, state));
+        r.spawn(detail::run_connection(handler, std::move(*s), options.channel,
+                                       options.make_transport, state));
     }
 }
 
@@ -168,7 +184,8 @@ task<> serve_owned(reactor& r, listener l, Handler handler, serve_options option
 
 template <class Handler>
 task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& handler,
-                  channel_options options, std::vector<std::shared_ptr<serve_state>> states) {
+                  channel_options options, transport_factory make,
+                  std::vector<std::shared_ptr<serve_state>> states) {
     unsigned next = g.here();
     for (;;) {
         auto s = co_await l.accept();
@@ -178,12 +195,13 @@ task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& hand
         const unsigned k = next;
         next = (next + 1) % g.size();
         r.io().forget(s->fd());
-        g.post(k, [&g, k, fd = s->release(), handler, options, state = states[k]] {
+        g.post(k, [&g, k, fd = s->release(), handler, options, make, state = states[k]] {
             reactor& here = g.at(k);
             state->owner = &here;
             ++state->open;
             ++state->served;
-            here.spawn(run_connection(handler, ringchat::socket(here, fd), options, state));
+            here.spawn(
+                run_connection(handler, ringchat::socket(here, fd), options, make, state));
         });
     }
 }
@@ -253,7 +271,8 @@ task<std::error_code> serve(reactor_group& g, address at, Handler handler,
         options.ready(bound);
     }
     if (g.size() > 1 && options.place == placement::round_robin) {
-        co_await detail::hand_round(g, r, *own, handler, options.serve.channel, states);
+        co_await detail::hand_round(g, r, *own, handler, options.serve.channel,
+                                    options.serve.make_transport, states);
     } else {
         serve_options per = options.serve;
         per.state = states[here];
@@ -273,6 +292,19 @@ inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
         co_return s.error();
     }
     co_return std::make_unique<channel>(std::move(*s), options);
+}
+
+/// connect() with the connection's transport made by `make` (chat::tls_client(ctx, name)).
+inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
+                                                      transport_factory make,
+                                                      channel_options options = {},
+                                                      std::chrono::nanoseconds timeout =
+                                                          std::chrono::seconds(30)) {
+    auto s = co_await ringchat::socket::connect(r, to, timeout);
+    if (!s) {
+        co_return s.error();
+    }
+    co_return std::make_unique<channel>(detail::make_transport(make, std::move(*s)), options);
 }
 
 }  // namespace ringchat::chat

@@ -150,6 +150,9 @@ public:
             return "the peer closed the connection during the TLS handshake";
         case errc::shut_down:
             return "write after shutdown(): the TLS session is being closed";
+        case errc::handshake_timeout:
+            return "the TLS handshake did not complete in time (a peer that stalls, or does "
+                   "not speak TLS and waits)";
         }
         return "unknown tls error";
     }

@@ -51,6 +51,7 @@ enum class errc {
                           ///< what was received may be cut short (a read() after feed_eof())
     closed_in_handshake,  ///< the network's end of stream came during the handshake
     shut_down,            ///< write() after shutdown()
+    handshake_timeout,    ///< the handshake did not complete within its deadline (a transport's)
 };
 
 /// The category of tls::errc ("tls").
