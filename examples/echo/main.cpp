@@ -8,6 +8,7 @@
 //
 // With --threads N it serves on N reactors, one thread each, each with its own SO_REUSEPORT
 // listener on the port (the kernel spreads the connections; examples/common/group_server.hpp).
+// The session itself, one connection's lines, is examples/echo/session.cpp.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -19,6 +20,7 @@
 #include "core/reactor.hpp"
 #include "examples/common/group_server.hpp"
 #include "examples/common/options.hpp"
+#include "examples/echo/session.hpp"
 
 using namespace ringchat;
 
@@ -26,22 +28,11 @@ namespace {
 
 constexpr std::uint16_t default_port = 7007;
 
-/// One connection: each line back, with its "\n". A line over max_frame (64 KiB) or the
-/// peer's close ends the session; serve() then flushes what is queued and closes.
-task<> echo_lines(chat::channel& ch) {
-    ch.set_terminator("\n");
-    while (auto line = co_await ch.read()) {
-        // Small lines are copied into the output queue (appended to the chunk queued last,
-        // so they cost no allocation each); a large one the framer joined is handed over.
-        ch.push(std::move(line));
-        ch.push("\n");
-        if (ch.queued_bytes() >= ch.options().low_water) {
-            co_await ch.drain();  // a peer that sends but does not read cannot grow our memory
-        }
-    }
+task<> serve_echo(reactor& r, listener& l) {
+    chat::serve_options so;
+    so.channel = echo::channel_options();
+    return chat::serve(r, l, &echo::echo_lines, so);
 }
-
-task<> serve_echo(reactor& r, listener& l) { return chat::serve(r, l, &echo_lines); }
 
 /// Client mode: one line out, one line back, until stdin ends. Reading stdin blocks the
 /// reactor, which serves this one connection only, so that is harmless here.
@@ -91,7 +82,9 @@ int main(int argc, char** argv) {
         }
     }
     if (opts.threads != 1) {
-        return examples::run_group_server("echo", opts, &echo_lines);
+        chat::group_serve_options o;
+        o.serve.channel = echo::channel_options();
+        return examples::run_group_server("echo", opts, &echo::echo_lines, o);
     }
     return examples::run_server("echo", opts, &serve_echo);
 }

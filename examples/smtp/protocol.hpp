@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // examples/smtp/protocol.hpp — the SMTP receiver's protocol, without I/O: the command parser
 // and the envelope it builds (HELO/EHLO, MAIL FROM, RCPT TO, DATA, RSET, NOOP, QUIT, VRFY),
-// and the DATA reader's dot-unstuffing (RFC 5321 §4.5.2). The session (main.cpp) reads the
+// and the DATA reader's dot-unstuffing (RFC 5321 §4.5.2). The session (session.cpp) reads the
 // lines and writes the message; these decide what each line means and what is answered. Kept
 // apart so that tests/fuzz drives exactly what the server runs.
 #pragma once

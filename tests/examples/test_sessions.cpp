@@ -1,0 +1,864 @@
+// SPDX-License-Identifier: MIT
+// tests/examples/test_sessions.cpp — each example's session (examples/*/session.cpp, the code
+// its serve() runs per connection) over chat::memory_transport, a scripted peer, on both
+// backends. A sample conversation with several pipelined requests, cut at every split point
+// (sent ahead, and one chunk a turn so that the session waits between them) and in 20 random
+// chunkings of 1 to 7 bytes (read back in short sends), must get the same answer byte for byte
+// each time and end as the protocol ends it (QUIT, "Connection: close": an orderly close); so
+// must a malformed request (resp's protocol error, http's 400, then a lingering close). And a
+// peer that pipelines requests but stops reading: the session's queued output stays within
+// the channel's high_water and one answer, and nothing is lost once the peer reads again.
+//
+// Each run is what serve() does with a connection (chat/serve.hpp): the handler, with the
+// example's own channel_options, then finish(). Invariant: no timing is asserted, and no
+// timeout of the sessions' is reached; a lingering close's 2 s timer sleeps out after its
+// session ended (test::run waits for it), which is most of the error cases' run time.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "chat/channel.hpp"
+#include "chat/memory_transport.hpp"
+#include "examples/chatroom/session.hpp"
+#include "examples/echo/session.hpp"
+#include "examples/http/session.hpp"
+#include "examples/resp/request.hpp"
+#include "examples/resp/session.hpp"
+#include "examples/resp/store.hpp"
+#include "examples/smtp/session.hpp"
+#include "tests/support/peers.hpp"
+#include "tests/support/support.hpp"
+
+using namespace ringchat;
+using chat::channel;
+using chat::memory_transport;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A channel over a fresh memory transport, and the peer's handle on it.
+struct scripted {
+    memory_transport* peer;
+    std::unique_ptr<channel> ch;
+};
+
+scripted make(reactor& r, const chat::channel_options& options) {
+    auto owned = std::make_unique<memory_transport>(r);
+    memory_transport* peer = owned.get();
+    return {peer, std::make_unique<channel>(std::move(owned), options)};
+}
+
+/// One way to send a conversation: its chunks, and how the peer sends and reads them.
+struct cutting {
+    std::string how;  ///< for CAPTURE
+    std::vector<std::string> chunks;
+    bool ahead = false;            ///< all sent before the session starts (else one a turn)
+    std::size_t read_at_most = 0;  ///< the peer takes this much per send (short sends; 0: all)
+};
+
+/// Every split point (0 and the end: one chunk), sent ahead and one chunk a turn; then 20
+/// random chunkings of 1 to 7 bytes, one a turn, read in short sends of `seed` bytes.
+std::vector<cutting> cuttings(std::string_view bytes) {
+    std::vector<cutting> all;
+    for (std::size_t at = 0; at <= bytes.size(); ++at) {
+        const std::string how = "split at " + std::to_string(at);
+        all.push_back({how + ", sent ahead", chat::split_at(bytes, at), true, 0});
+        all.push_back({how + ", one chunk a turn", chat::split_at(bytes, at), false, 0});
+    }
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+        all.push_back({"random chunks, seed " + std::to_string(seed),
+                       chat::random_chunks(bytes, seed, 7), false, seed});
+    }
+    return all;
+}
+
+/// The peer's sending side: `chunks`, one per reactor turn (the session waits for each),
+/// then the end of its stream if `end`. \return how many chunks it sent.
+task<std::size_t> send_chunks(reactor& r, memory_transport& peer,
+                              std::vector<std::string> chunks, bool end) {
+    for (const std::string& c : chunks) {
+        co_await test::yield_now{r};
+        peer.feed(c);
+    }
+    if (end) {
+        peer.feed_end();
+    }
+    co_return chunks.size();
+}
+
+/// What serve() does with a connection (chat/serve.hpp, run_connection): the handler, then
+/// finish(), which sends what is queued and closes. \return true (for test::background).
+template <class Handler>
+task<bool> serve_one(Handler handler, channel& ch) {
+    co_await handler(ch);
+    co_await ch.finish();
+    co_return true;
+}
+
+/// What the peer saw of one conversation.
+struct heard {
+    std::string bytes;          ///< everything the session sent
+    memory_transport::end end;  ///< how the connection ended
+    std::error_code reason;     ///< the channel's close_reason()
+};
+
+/// One conversation: `c` sent (then the end of the stream) to `handler`, run as serve()
+/// runs it with `options`.
+template <class Handler>
+task<heard> converse(reactor& r, Handler handler, chat::channel_options options, cutting c) {
+    auto s = make(r, options);
+    s.peer->set_send_capacity(c.read_at_most);
+    if (c.ahead) {
+        s.peer->feed(c.chunks);
+        s.peer->feed_end();
+        c.chunks.clear();
+    }
+    const std::size_t later = c.chunks.size();
+    test::background<std::size_t> peer_side(
+        r, send_chunks(r, *s.peer, std::move(c.chunks), !c.ahead));
+    const bool served = co_await serve_one(handler, *s.ch);
+    const std::size_t sent = co_await peer_side.join();
+    (void)served;
+    CHECK(sent == later);
+    heard h{s.peer->take_sent(), s.peer->state(), s.ch->close_reason()};
+    co_return h;
+}
+
+/// What a peer that stopped reading saw.
+struct stalled {
+    std::size_t most_queued = 0;        ///< the most output queued at any turn
+    std::size_t read_while_stalled = 0;  ///< bytes it could read with a window of 0 (none)
+    bool ended_while_stalled = false;   ///< the session ended while nobody read
+    std::string bytes;                  ///< everything, once it read again
+    memory_transport::end end = memory_transport::end::open;
+};
+
+/// The peer pipelines `flood` (then ends its stream) and reads nothing for 200 turns, then
+/// reads everything, one take per turn; the session is `handler` as serve() runs it.
+template <class Handler>
+task<stalled> stall(reactor& r, Handler handler, chat::channel_options options,
+                    std::string flood) {
+    auto s = make(r, options);
+    s.peer->set_window(0);
+    for (std::size_t at = 0; at < flood.size(); at += 16 * 1024) {
+        s.peer->feed(std::string_view(flood).substr(at, 16 * 1024));
+    }
+    s.peer->feed_end();
+    test::background<bool> session(r, serve_one(handler, *s.ch));
+    stalled out;
+    for (int i = 0; i < 200; ++i) {
+        co_await test::yield_now{r};
+        out.most_queued = std::max(out.most_queued, s.ch->queued_bytes());
+    }
+    out.read_while_stalled = s.peer->sent().size();
+    out.ended_while_stalled = !s.ch->is_open();
+    s.peer->set_window(SIZE_MAX);
+    for (int i = 0; i < 100'000 && s.ch->is_open(); ++i) {
+        co_await test::yield_now{r};
+        out.most_queued = std::max(out.most_queued, s.ch->queued_bytes());
+        out.bytes += s.peer->take_sent();
+    }
+    const bool finished = co_await session.join();
+    (void)finished;
+    out.bytes += s.peer->take_sent();
+    out.end = s.peer->state();
+    co_return out;
+}
+
+std::string repeat(std::string_view s, std::size_t n) {
+    std::string out;
+    out.reserve(s.size() * n);
+    for (std::size_t i = 0; i < n; ++i) {
+        out += s;
+    }
+    return out;
+}
+
+/// A fresh directory under the temp folder, removed with the object.
+class temp_dir {
+public:
+    explicit temp_dir(const std::string& name)
+        : path_(fs::temp_directory_path() /
+                ("ringchat-sessions-" + name + "-" + std::to_string(::getpid()))) {
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const noexcept { return path_; }
+
+private:
+    fs::path path_;
+};
+
+void write_file(const fs::path& p, std::string_view data) {
+    std::ofstream out(p, std::ios::binary);
+    out << data;
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// echo
+
+namespace {
+
+const std::string echo_long_line(5000, 'L');  // past 4 KiB: a frame the framer may join
+const std::string echo_conversation = "hello\nworld\n\n  spaces and\ttabs \r\n" + echo_long_line +
+                                      "\nlast\nno newline at the end";
+// Every line back; the unfinished last one is dropped at the end of the stream.
+const std::string echo_answer = "hello\nworld\n\n  spaces and\ttabs \r\n" + echo_long_line +
+                                "\nlast\n";
+
+}  // namespace
+
+TEST_CASE("sessions: echo gives every line back, at every split point", "[sessions][echo]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        const auto all = cuttings(echo_conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            heard got = co_await converse(r, &echo::echo_lines, echo::channel_options(), c);
+            CHECK(got.bytes == echo_answer);
+            CHECK(got.end == memory_transport::end::orderly);  // the peer's end: the server's
+            CHECK_FALSE(got.reason);
+        }
+    });
+}
+
+TEST_CASE("sessions: echo to a peer that stops reading queues a bounded output",
+          "[sessions][echo]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        const std::string line = std::string(999, 'e') + "\n";
+        const std::string flood = repeat(line, 1000);  // 1 MB pipelined
+        const auto options = echo::channel_options();
+        stalled got = co_await stall(r, &echo::echo_lines, options, flood);
+        CHECK(got.read_while_stalled == 0);
+        CHECK_FALSE(got.ended_while_stalled);
+        CHECK(got.most_queued > 0);
+        CHECK(got.most_queued <= options.high_water + line.size());
+        CHECK(got.bytes.size() == flood.size());
+        CHECK((got.bytes == flood));
+        CHECK(got.end == memory_transport::end::orderly);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// resp
+
+namespace {
+
+std::string command(std::initializer_list<std::string_view> args) {
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (std::string_view a : args) {
+        out += "$" + std::to_string(a.size()) + "\r\n";
+        out += a;
+        out += "\r\n";
+    }
+    return out;
+}
+
+// redis-cli's kind of traffic (multibulk) mixed with inline commands, pipelined, as
+// tests/examples/resp_client.py sends them; a value with CRLF and NUL inside.
+const std::string resp_value("hello\r\n\0world", 13);
+const std::string resp_conversation =
+    "PING\r\n" + command({"SET", "greeting", resp_value}) + "GET greeting\r\n" +
+    command({"INCR", "n"}) + "INCRBY n 41\r\n" + command({"GET", "nokey"}) +
+    "LPUSH l a \"b c\"\r\n" + command({"LRANGE", "l", "0", "-1"}) + "*0\r\n\r\n" +
+    "FOO bar baz\r\n" + command({"EXISTS", "greeting", "nokey", "l"}) +
+    command({"ECHO", "bye"}) + "QUIT\r\n";
+const std::string resp_answer =
+    "+PONG\r\n+OK\r\n$13\r\n" + resp_value + "\r\n:1\r\n:42\r\n$-1\r\n:2\r\n"
+    "*2\r\n$3\r\nb c\r\n$1\r\na\r\n"
+    "-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n"
+    ":2\r\n$3\r\nbye\r\n+OK\r\n";
+
+}  // namespace
+
+TEST_CASE("sessions: resp answers a pipelined mix of requests, at every split point",
+          "[sessions][resp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        const auto all = cuttings(resp_conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            resp::store db;  // the server's store, fresh for each conversation
+            heard got = co_await converse(r, resp::handler{&db, resp::default_query_limit},
+                                          resp::channel_options(), c);
+            CHECK(got.bytes == resp_answer);
+            CHECK(got.end == memory_transport::end::orderly);  // QUIT: +OK, then the close
+            CHECK_FALSE(got.reason);
+        }
+    });
+}
+
+TEST_CASE("sessions: resp to a client that pipelines and never reads queues a bounded output",
+          "[sessions][resp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        const std::string value(1000, 'v');
+        const std::string one_answer = "$1000\r\n" + value + "\r\n";
+        const std::string flood =
+            command({"SET", "k", value}) + repeat("GET k\r\n", 1000) + "QUIT\r\n";
+        resp::store db;
+        const auto options = resp::channel_options();
+        stalled got =
+            co_await stall(r, resp::handler{&db, resp::default_query_limit}, options, flood);
+        CHECK(got.read_while_stalled == 0);
+        CHECK_FALSE(got.ended_while_stalled);
+        CHECK(got.most_queued > 0);
+        CHECK(got.most_queued <= options.high_water + one_answer.size());
+        CHECK(got.most_queued <= resp::high_water + one_answer.size());
+        CHECK((got.bytes == "+OK\r\n" + repeat(one_answer, 1000) + "+OK\r\n"));
+        CHECK(got.end == memory_transport::end::orderly);
+    });
+}
+
+TEST_CASE("sessions: resp answers a malformed request with a protocol error, then closes, "
+          "at every split point",
+          "[sessions][resp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        // The request after the malformed one is read and dropped (the lingering close).
+        const std::string conversation = "PING\r\n*1\r\n$abc\r\n" + command({"GET", "k"});
+        const auto all = cuttings(conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            resp::store db;
+            heard got = co_await converse(r, resp::handler{&db, resp::default_query_limit},
+                                          resp::channel_options(), c);
+            CHECK(got.bytes == "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK_FALSE(got.reason);
+        }
+    });
+}
+
+TEST_CASE("sessions: resp closes a client past the query buffer limit without a reply",
+          "[sessions][resp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        // The least limit, 1 MiB; arguments one byte over it (3 + 1 + the value), sent 64 KiB
+        // a turn. The session logs one line on stderr, "addr=?": no socket under the channel.
+        const std::string value(resp::min_query_limit - 3, 'v');
+        const std::string flood = command({"PING"}) + command({"SET", "k", value});
+        std::vector<std::string> chunks;
+        for (std::size_t at = 0; at < flood.size(); at += 64 * 1024) {
+            chunks.push_back(flood.substr(at, 64 * 1024));
+        }
+        resp::store db;
+        // TRICKY: named first; GCC 12 destroys a braced temporary argument of a coroutine
+        // inside a co_await expression twice.
+        cutting sent{"64 KiB chunks", std::move(chunks)};
+        heard got = co_await converse(r, resp::handler{&db, resp::min_query_limit},
+                                      resp::channel_options(), std::move(sent));
+        // The PING's reply went out while the rest came; nothing after it, no error reply.
+        CHECK(got.bytes == "+PONG\r\n");
+        // Closed at once, queued output or not; here the client sent nothing past the request,
+        // all of it read, so a socket too would end with a FIN.
+        CHECK(got.end == memory_transport::end::orderly);
+        CHECK(db.size() == 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// http
+
+namespace {
+
+/// Responses carry the time in their Date field: it becomes "Date: -".
+std::string without_dates(std::string s) {
+    const std::string_view field = "\r\nDate: ";
+    for (auto at = s.find(field); at != std::string::npos; at = s.find(field, at + 1)) {
+        const auto value = at + field.size();
+        const auto end = s.find("\r\n", value);
+        if (end == std::string::npos) {
+            break;
+        }
+        s.replace(value, end - value, "-");
+    }
+    return s;
+}
+
+/// A directory to serve, its files' times fixed (Last-Modified is then known).
+class http_root {
+public:
+    http_root() : dir_("http") {
+        write_file(dir_.path() / "hello.txt", hello);
+        write_file(dir_.path() / "index.html", index);
+        write_file(dir_.path() / "page.txt", page);
+        for (const char* name : {"hello.txt", "index.html", "page.txt"}) {
+            const timespec times[2] = {{1'000'000'000, 0}, {1'000'000'000, 0}};
+            ::utimensat(AT_FDCWD, (dir_.path() / name).c_str(), times, 0);
+        }
+    }
+    std::string root() const { return dir_.path().string(); }
+
+    static constexpr std::string_view hello = "hello, world!\n";
+    static constexpr std::string_view index = "<!DOCTYPE html>\n<h1>ringchat</h1>\n";
+    static inline const std::string page = std::string(4000, 'p') + "\n";
+    static constexpr std::string_view modified = "Sun, 09 Sep 2001 01:46:40 GMT";
+
+private:
+    temp_dir dir_;
+};
+
+/// The server as main.cpp makes it, with its defaults.
+std::unique_ptr<http::server> http_server(const http_root& root) {
+    const http::config cfg;
+    const auto validity = std::chrono::seconds(1);
+    return std::make_unique<http::server>(
+        http::server{http::site(root.root()), cfg,
+                     http::file_cache({http::cache_size(256, validity), validity}), {}});
+}
+
+std::string file_response(std::string_view type, std::string_view body, bool head,
+                          std::string_view connection = {}) {
+    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(type) +
+                      "\r\nAccept-Ranges: bytes\r\nLast-Modified: " +
+                      std::string(http_root::modified) +
+                      "\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\nDate: -\r\nServer: ringchat-http\r\n" + std::string(connection) +
+                      "\r\n";
+    if (!head) {
+        out += body;
+    }
+    return out;
+}
+
+const std::string not_found_page =
+    "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+    "<body><h1>404 Not Found</h1></body></html>\n";
+
+// curl's and http.client's kind of requests, pipelined: a GET with keep-alive, a HEAD, a 404,
+// a POST with a length and one chunked (to /echo), then a GET that asks for the close.
+const std::string http_conversation =
+    "GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n"
+    "HEAD /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    "GET /missing.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 11\r\n\r\nhello world"
+    "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5\r\nhello\r\n6;ext=1\r\n, body\r\n0\r\n\r\n"
+    "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+std::string http_answer() {
+    return file_response("text/plain; charset=utf-8", http_root::hello, false) +
+           file_response("text/plain; charset=utf-8", http_root::hello, true) +
+           "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\n"
+           "Content-Length: " + std::to_string(not_found_page.size()) +
+           "\r\nDate: -\r\nServer: ringchat-http\r\n\r\n" + not_found_page +
+           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
+           "Date: -\r\nServer: ringchat-http\r\n\r\nhello world"
+           "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+           "Transfer-Encoding: chunked\r\nDate: -\r\nServer: ringchat-http\r\n\r\n"
+           "b\r\nhello, body\r\n0\r\n\r\n" +
+           file_response("text/html; charset=utf-8", http_root::index, false,
+                         "Connection: close\r\n");
+}
+
+}  // namespace
+
+TEST_CASE("sessions: http answers pipelined requests in order, at every split point",
+          "[sessions][http]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    const http_root site;
+    test::run(kind, [&site](reactor& r) -> task<> {
+        const std::string answer = http_answer();
+        const auto all = cuttings(http_conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            auto srv = http_server(site);  // the file cache fresh for each conversation
+            heard got = co_await converse(r, http::handler{srv.get()},
+                                          http::channel_options(srv->cfg, true), c);
+            CHECK(without_dates(got.bytes) == answer);
+            CHECK(got.end == memory_transport::end::orderly);  // "Connection: close"
+            CHECK_FALSE(got.reason);
+        }
+    });
+}
+
+TEST_CASE("sessions: http to a client that pipelines GETs and never reads queues a bounded "
+          "output",
+          "[sessions][http]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    const http_root site;
+    test::run(kind, [&site](reactor& r) -> task<> {
+        const std::string get = "GET /page.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        const std::string flood =
+            repeat(get, 300) +
+            "GET /page.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        const std::string one_answer =
+            file_response("text/plain; charset=utf-8", http_root::page, false);
+        auto srv = http_server(site);
+        const auto options = http::channel_options(srv->cfg, true);
+        stalled got = co_await stall(r, http::handler{srv.get()}, options, flood);
+        CHECK(got.read_while_stalled == 0);
+        CHECK_FALSE(got.ended_while_stalled);
+        CHECK(got.most_queued > 0);
+        CHECK(got.most_queued <= options.high_water + one_answer.size());
+        const std::string want =
+            repeat(one_answer, 300) +
+            file_response("text/plain; charset=utf-8", http_root::page, false,
+                          "Connection: close\r\n");
+        const std::string normalised = without_dates(got.bytes);
+        CHECK(normalised.size() == want.size());
+        CHECK((normalised == want));
+        CHECK(got.end == memory_transport::end::orderly);
+    });
+}
+
+TEST_CASE("sessions: http answers a malformed request with 400, then closes, at every split "
+          "point",
+          "[sessions][http]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    const http_root site;
+    test::run(kind, [&site](reactor& r) -> task<> {
+        // HTTP/1.1 without Host is refused (RFC 9112 §3.2); what follows it is read and
+        // dropped (the lingering close).
+        const std::string conversation =
+            "GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            "GET /hello.txt HTTP/1.1\r\nAccept: */*\r\n\r\n"
+            "GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        const std::string bad_page =
+            "<!DOCTYPE html>\n<html><head><title>400 Bad Request</title></head>"
+            "<body><h1>400 Bad Request</h1></body></html>\n";
+        const std::string answer =
+            file_response("text/plain; charset=utf-8", http_root::hello, false) +
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=utf-8\r\n"
+            "Content-Length: " + std::to_string(bad_page.size()) +
+            "\r\nDate: -\r\nServer: ringchat-http\r\nConnection: close\r\n\r\n" + bad_page;
+        const auto all = cuttings(conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            auto srv = http_server(site);
+            heard got = co_await converse(r, http::handler{srv.get()},
+                                          http::channel_options(srv->cfg, true), c);
+            CHECK(without_dates(got.bytes) == answer);
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK_FALSE(got.reason);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// smtp
+
+namespace {
+
+/// A maildir (tmp/, new/, cur/) as main.cpp makes it, and the mailbox over it.
+class maildir {
+public:
+    maildir() : dir_("smtp") {
+        for (const char* sub : {"tmp", "new", "cur"}) {
+            fs::create_directories(dir_.path() / sub);
+        }
+        box.conf.maildir = dir_.path();
+    }
+    /// The messages in new/, each taken out (removed) as it is read: name → content.
+    std::vector<std::pair<std::string, std::string>> take_new() {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& entry : fs::directory_iterator(dir_.path() / "new")) {
+            out.emplace_back(entry.path().filename().string(), read_file(entry.path()));
+            fs::remove(entry.path());
+        }
+        return out;
+    }
+    bool tmp_empty() const { return fs::is_empty(dir_.path() / "tmp"); }
+
+    smtp::mailbox box;
+
+private:
+    temp_dir dir_;
+};
+
+/// "250 2.0.0 OK: queued as NAME" becomes "... queued as -"; \return NAME (the last one).
+std::string without_queue_name(std::string& s) {
+    const std::string_view mark = "queued as ";
+    std::string name;
+    for (auto at = s.find(mark); at != std::string::npos; at = s.find(mark, at + 1)) {
+        const auto value = at + mark.size();
+        const auto end = s.find("\r\n", value);
+        if (end == std::string::npos) {
+            break;
+        }
+        name = s.substr(value, end - value);
+        s.replace(value, end - value, "-");
+    }
+    return name;
+}
+
+// smtplib's conversation (tests/examples/smtp_client.py), pipelined as RFC 2920 allows a
+// client that saw PIPELINING, with the message sent at once too: a dot-stuffed line, an
+// empty one, a line that is only a dot once unstuffed.
+const std::string smtp_conversation =
+    "EHLO client.example\r\n"
+    "MAIL FROM:<alice@example.org>\r\n"
+    "RCPT TO:<bob@example.org>\r\n"
+    "RCPT TO:<carol@example.org>\r\n"
+    "DATA\r\n"
+    "Subject: hi\r\n\r\nhello\r\n..a line that starts with a dot\r\n..\r\nlast line\r\n.\r\n"
+    "NOOP\r\n"
+    "FROB\r\n"
+    "QUIT\r\n";
+const std::string smtp_message =
+    "Subject: hi\r\n\r\nhello\r\n.a line that starts with a dot\r\n.\r\nlast line\r\n";
+const std::string smtp_answer =
+    "220 ringchat.local ringchat ESMTP ready\r\n"
+    "250-ringchat.local greets client.example\r\n"
+    "250-SIZE 10485760\r\n"
+    "250-8BITMIME\r\n"
+    "250 PIPELINING\r\n"
+    "250 2.1.0 OK\r\n"
+    "250 2.1.5 OK\r\n"
+    "250 2.1.5 OK\r\n"
+    "354 End data with <CR><LF>.<CR><LF>\r\n"
+    "250 2.0.0 OK: queued as -\r\n"
+    "250 2.0.0 OK\r\n"
+    "500 5.5.2 Command not recognized\r\n"
+    "221 2.0.0 ringchat.local closing connection\r\n";
+
+}  // namespace
+
+TEST_CASE("sessions: smtp takes a pipelined message and stores it unstuffed, at every split "
+          "point",
+          "[sessions][smtp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    maildir mail;
+    test::run(kind, [&mail](reactor& r) -> task<> {
+        const auto all = cuttings(smtp_conversation);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            auto handler = [&r, &mail](channel& ch) { return smtp::session(ch, r, mail.box); };
+            heard got = co_await converse(r, handler, smtp::channel_options(), c);
+            const std::string name = without_queue_name(got.bytes);
+            CHECK(got.bytes == smtp_answer);
+            CHECK(got.end == memory_transport::end::orderly);  // QUIT: 221, then the close
+            CHECK_FALSE(got.reason);
+            const auto stored = mail.take_new();
+            REQUIRE(stored.size() == 1);
+            CHECK(stored[0].first == name);
+            CHECK(stored[0].second == smtp_message);
+            CHECK(mail.tmp_empty());
+        }
+    });
+}
+
+TEST_CASE("sessions: smtp to a client that pipelines and never reads queues a bounded output",
+          "[sessions][smtp]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    maildir mail;
+    test::run(kind, [&mail](reactor& r) -> task<> {
+        const std::string one_answer =
+            "250-ringchat.local greets x\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n"
+            "250 PIPELINING\r\n";
+        const std::string flood = repeat("EHLO x\r\n", 5000) + "QUIT\r\n";
+        const auto options = smtp::channel_options();
+        auto handler = [&r, &mail](channel& ch) { return smtp::session(ch, r, mail.box); };
+        stalled got = co_await stall(r, handler, options, flood);
+        CHECK(got.read_while_stalled == 0);
+        CHECK_FALSE(got.ended_while_stalled);
+        CHECK(got.most_queued > 0);
+        CHECK(got.most_queued <= options.high_water + one_answer.size());
+        CHECK((got.bytes == "220 ringchat.local ringchat ESMTP ready\r\n" +
+                                repeat(one_answer, 5000) +
+                                "221 2.0.0 ringchat.local closing connection\r\n"));
+        CHECK(got.end == memory_transport::end::orderly);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// chatroom
+
+namespace {
+
+// The first member (bob) is in the room; alice joins, and pipelines these.
+const std::string alice_lines = "/nick alice\nhello bob\n/who\n/frob now\n\n/help\n";
+
+const std::string alice_answer =
+    std::string("* welcome to the room, guest2; /help lists the commands\n"
+                "* you are now alice\n"
+                "* 2 here: bob alice\n"
+                "* unknown command /frob; try /help\n") +
+    chatroom::help_text + "<bob> hi alice\n* bye\n";
+const std::string bob_answer =
+    "* welcome to the room, guest1; /help lists the commands\n"
+    "* you are now bob\n"
+    "* guest2 joined\n"
+    "* guest2 is now alice\n"
+    "<alice> hello bob\n"
+    "* alice left\n";
+
+/// Turns until `peer` has been sent something that ends with `tail` (a bounded wait).
+task<bool> until_sent(reactor& r, memory_transport& peer, std::string tail) {
+    for (int i = 0; i < 10'000; ++i) {
+        if (peer.sent().ends_with(tail)) {
+            co_return true;
+        }
+        co_await test::yield_now{r};
+    }
+    co_return false;
+}
+
+}  // namespace
+
+TEST_CASE("sessions: chatroom passes lines between two members, at every split point",
+          "[sessions][chatroom]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        const auto all = cuttings(alice_lines);
+        for (const cutting& c : all) {
+            CAPTURE(c.how);
+            chatroom::registry names;
+            chatroom::room rm(1 << 20, names);  // --max-queue's default
+            const auto options = chatroom::channel_options(std::chrono::seconds(10));
+            auto bob = make(r, options);
+            auto alice = make(r, options);
+            test::background<bool> bob_side(r, serve_one(chatroom::room_handler{&rm}, *bob.ch));
+            bob.peer->feed("/nick bob\n");
+            const bool bob_named = co_await until_sent(r, *bob.peer, "* you are now bob\n");
+            CHECK(bob_named);
+
+            test::background<bool> alice_side(r,
+                                              serve_one(chatroom::room_handler{&rm}, *alice.ch));
+            alice.peer->set_send_capacity(c.read_at_most);
+            std::vector<std::string> later = c.chunks;
+            if (c.ahead) {
+                alice.peer->feed(c.chunks);
+                later.clear();
+            }
+            test::background<std::size_t> alice_sends(
+                r, send_chunks(r, *alice.peer, later, false));
+            const std::size_t sent = co_await alice_sends.join();
+            CHECK(sent == later.size());
+            const bool helped = co_await until_sent(r, *alice.peer, chatroom::help_text);
+            CHECK(helped);
+            bob.peer->feed("hi alice\n");
+            const bool heard_bob = co_await until_sent(r, *alice.peer, "<bob> hi alice\n");
+            CHECK(heard_bob);
+            alice.peer->feed("/quit\n");
+            const bool alice_done = co_await alice_side.join();
+            CHECK(alice_done);
+            CHECK(alice.peer->take_sent() == alice_answer);
+            CHECK(alice.peer->state() == memory_transport::end::orderly);
+
+            const bool left = co_await until_sent(r, *bob.peer, "* alice left\n");
+            CHECK(left);
+            bob.peer->feed_end();  // bob closes: a leave too
+            const bool bob_done = co_await bob_side.join();
+            CHECK(bob_done);
+            CHECK(bob.peer->take_sent() == bob_answer);
+            CHECK(bob.peer->state() == memory_transport::end::orderly);
+            CHECK(names.who() == "* 0 here:\n");
+        }
+    });
+}
+
+TEST_CASE("sessions: chatroom to a member that sends commands and never reads queues a "
+          "bounded output",
+          "[sessions][chatroom]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        chatroom::registry names;
+        chatroom::room rm(1 << 20, names);
+        const auto options = chatroom::channel_options(std::chrono::seconds(10));
+        const std::string flood = repeat("/help\n", 5000) + "/quit\n";
+        stalled got = co_await stall(r, chatroom::room_handler{&rm}, options, flood);
+        CHECK(got.read_while_stalled == 0);
+        CHECK_FALSE(got.ended_while_stalled);
+        CHECK(got.most_queued > 0);
+        CHECK(got.most_queued <= options.high_water + std::string_view(chatroom::help_text).size());
+        CHECK((got.bytes == "* welcome to the room, guest1; /help lists the commands\n" +
+                                repeat(chatroom::help_text, 5000) + "* bye\n"));
+        CHECK(got.end == memory_transport::end::orderly);
+    });
+}
+
+TEST_CASE("sessions: chatroom drops a member that stops reading; the room goes on",
+          "[sessions][chatroom]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        chatroom::registry names;
+        constexpr std::size_t max_queue = 65536;  // as tests/examples runs it (--max-queue)
+        chatroom::room rm(max_queue, names);
+        const auto options = chatroom::channel_options(std::chrono::seconds(10));
+        auto slow = make(r, options);
+        auto talker = make(r, options);
+        test::background<bool> slow_side(r, serve_one(chatroom::room_handler{&rm}, *slow.ch));
+        const bool welcomed = co_await until_sent(r, *slow.peer, "/help lists the commands\n");
+        CHECK(welcomed);
+        (void)slow.peer->take_sent();
+        slow.peer->set_window(0);  // from now on it reads nothing
+
+        test::background<bool> talker_side(r,
+                                           serve_one(chatroom::room_handler{&rm}, *talker.ch));
+        const std::string line = std::string(999, 't') + "\n";
+        talker.peer->feed(repeat(line, 100));  // 100 KB for the slow one: past max_queue
+        const std::string dropped = "* guest1 was dropped (reading too slowly)\n";
+        const bool told = co_await until_sent(r, *talker.peer, dropped);
+        CHECK(told);
+        CHECK(slow.ch->queued_bytes() <= max_queue + 1024);  // its queue was thrown away
+        talker.peer->feed("/who\n");
+        const bool who = co_await until_sent(r, *talker.peer, "* 1 here: guest2\n");
+        CHECK(who);
+
+        // The slow one reads again: the farewell alone (nothing had left: its window was 0,
+        // and what was queued was dropped), then an orderly close.
+        slow.peer->set_window(SIZE_MAX);
+        const bool slow_done = co_await slow_side.join();
+        CHECK(slow_done);
+        CHECK(slow.peer->take_sent() ==
+              "\n* you were dropped: you read too slowly (more than 65536 bytes were waiting "
+              "for you)\n");
+        CHECK(slow.peer->state() == memory_transport::end::orderly);
+
+        talker.peer->feed("/quit\n");
+        const bool talker_done = co_await talker_side.join();
+        CHECK(talker_done);
+        CHECK(talker.peer->take_sent() ==
+              "* welcome to the room, guest2; /help lists the commands\n" + dropped +
+                  "* 1 here: guest2\n* bye\n");
+        CHECK(talker.peer->state() == memory_transport::end::orderly);
+    });
+}
