@@ -248,7 +248,7 @@ task<bool> channel::send_region(producers::file_region region) {
     }
     if (!sent) {
         if (open_) {
-            shut(sent.error());
+            shut(io_->failure() ? io_->failure() : sent.error());
         }
         drop_output();
         co_return false;
@@ -367,7 +367,7 @@ bool channel::sent_gathered(const result<std::size_t>& sent, std::size_t parts) 
     const bool discarded = std::exchange(discard_in_flight_, false);
     if (!sent) {
         if (open_) {
-            shut(sent.error());
+            shut(io_->failure() ? io_->failure() : sent.error());  // the transport's cause
         }
         drop_output();
         return false;

@@ -151,6 +151,9 @@ void tls_transport::fail(std::error_code why) noexcept {
     if (!input_error_) {
         input_error_ = why;
     }
+    if (!engine_.handshake_done() && !handshake_error_) {
+        handshake_error_ = why;
+    }
     if (sending_ != nullptr && sending_end_ == 0) {
         finish_send(-ECONNABORTED);  // it waited for a handshake that will never be
     }

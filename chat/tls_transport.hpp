@@ -73,6 +73,9 @@ public:
     void end_output() noexcept override;
     void close_orderly() noexcept override;
     void close_abortive() noexcept override;
+    std::error_code failure() const noexcept override {
+        return engine_.error() ? engine_.error() : handshake_error_;
+    }
     bool input_waiting() noexcept override { return !plain_.empty() || net_->input_waiting(); }
     ringchat::socket* socket() noexcept override { return net_->socket(); }
 
@@ -114,6 +117,7 @@ private:
     // Input: plaintext for the channel, and its one waiter.
     ring_deque<recv_buffer> plain_;
     std::error_code input_error_;
+    std::error_code handshake_error_;  // what ended the handshake (failure())
     bool input_ended_ = false;  // the peer's close_notify and end of stream
     bool timed_out_ = false;
     std::coroutine_handle<> consumer_;

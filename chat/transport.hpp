@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <system_error>
 
 #include "../core/backend.hpp"
 #include "../core/io_request.hpp"
@@ -75,6 +76,10 @@ public:
     /// Whether a sendfile request (a file region, without a copy through user space) may be
     /// started. A channel reads the file into memory where it may not.
     virtual bool sends_files() const noexcept { return false; }
+    /// Why sends fail, where the transport knows more than the errno a send completes with
+    /// (TLS: the handshake's error, where the send gets ECONNABORTED); empty otherwise. The
+    /// channel closes with it.
+    virtual std::error_code failure() const noexcept { return {}; }
 
     // The end of the connection.
 

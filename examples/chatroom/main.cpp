@@ -56,12 +56,14 @@ int main(int argc, char** argv) {
     cli.number("write-timeout", "SECONDS",
                "a send blocked that long closes the connection (default 10; 0 = none)",
                write_timeout_s);
+    cli.tls();
     cli.threads();
     const auto opts = cli.parse(argc, argv);
 
     chatroom::registry names;  // outlives every session, as the rooms do
     chat::serve_options so;
     so.channel = chatroom::channel_options(std::chrono::seconds(write_timeout_s));
+    so.make_transport = examples::transport_or_exit(opts);
     if (opts.threads != 1) {
         std::vector<std::unique_ptr<chatroom::room>> rooms;
         chat::group_serve_options o;

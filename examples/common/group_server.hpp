@@ -57,7 +57,7 @@ int run_group_server(std::string_view program, const common_options& opts, Handl
                 co_return;  // reactor k serves what serve() hands it
             }
             o.ready = [&](const address& bound) {
-                announce_ready(name, bound, r.backend_name());
+                announce_ready(name, bound, r.backend_name(), opts.tls_mode());
             };
             const std::error_code e = co_await chat::serve(g, at, handler, o);
             if (e) {

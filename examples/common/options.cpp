@@ -13,6 +13,10 @@
 
 #include "core/reactor.hpp"
 #include "examples/common/cli.hpp"
+#include "version.hpp"
+#if RINGCHAT_HAS_TLS
+#include "chat/tls_transport.hpp"
+#endif
 
 namespace ringchat::examples {
 
@@ -152,6 +156,19 @@ void command_line::threads() {
                         }});
 }
 
+void command_line::tls() {
+    options_.push_back({"tls-cert", "FILE", "TLS with this certificate (PEM; and --tls-key): on connecting, or by STARTTLS (smtp)",
+                        "a file", [this](std::string_view v) {
+                            parsed_.tls_cert = v;
+                            return !v.empty();
+                        }});
+    options_.push_back({"tls-key", "FILE", "the private key of --tls-cert (PEM)", "a file",
+                        [this](std::string_view v) {
+                            parsed_.tls_key = v;
+                            return !v.empty();
+                        }});
+}
+
 std::string command_line::usage() const {
     std::string out = fmt::format("usage: {} [options]\n{}\n\noptions:\n", program_, summary_);
     for (const auto& o : options_) {
@@ -188,12 +205,62 @@ common_options command_line::parse(int argc, char** argv) {
             a.bad_value(found->what);
         }
     }
+    if (parsed_.tls_cert.empty() != parsed_.tls_key.empty()) {
+        a.error(parsed_.tls_cert.empty() ? "--tls-key: needs --tls-cert"
+                                         : "--tls-cert: needs --tls-key");
+    }
+    if (!parsed_.tls_cert.empty() && RINGCHAT_HAS_TLS == 0) {
+        a.error("--tls-cert: this ringchat was built without TLS (OpenSSL: meson -Dtls)");
+    }
     try {
         (void)parsed_.where();
     } catch (const std::exception&) {
         a.error(fmt::format("--host: not an address: '{}'", parsed_.host));
     }
     return parsed_;
+}
+
+#if RINGCHAT_HAS_TLS
+namespace {
+
+chat::tls::context server_context_or_exit(const common_options& opts) {
+    chat::tls::context_options o;
+    o.cert_file = opts.tls_cert;
+    o.key_file = opts.tls_key;
+    auto ctx = chat::tls::context::server(o);
+    if (!ctx) {
+        cli::startup_error(opts.program, ctx.error().message());
+    }
+    return std::move(*ctx);
+}
+
+}  // namespace
+#endif
+
+chat::transport_factory transport_or_exit(const common_options& opts) {
+    if (opts.tls_cert.empty()) {
+        return {};
+    }
+#if RINGCHAT_HAS_TLS
+    return chat::tls_server(server_context_or_exit(opts));
+#else
+    cli::startup_error(opts.program, "built without TLS");
+#endif
+}
+
+std::function<std::unique_ptr<chat::transport>(std::unique_ptr<chat::transport>)>
+starttls_or_exit(const common_options& opts) {
+    if (opts.tls_cert.empty()) {
+        return {};
+    }
+#if RINGCHAT_HAS_TLS
+    return [ctx = server_context_or_exit(opts)](std::unique_ptr<chat::transport> plain) {
+        return std::unique_ptr<chat::transport>(
+            std::make_unique<chat::tls_transport>(std::move(plain), ctx));
+    };
+#else
+    cli::startup_error(opts.program, "built without TLS");
+#endif
 }
 
 listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo) {
@@ -206,12 +273,15 @@ listener listen_or_exit(reactor& r, const common_options& opts, listen_options l
     return std::move(*l);
 }
 
-void announce_ready(std::string_view program, const listener& l, const reactor& r) {
-    announce_ready(program, l.local_address(), r.backend_name());
+void announce_ready(std::string_view program, const listener& l, const reactor& r,
+                    std::string_view tls) {
+    announce_ready(program, l.local_address(), r.backend_name(), tls);
 }
 
-void announce_ready(std::string_view program, const address& at, std::string_view backend) {
-    fmt::print("{}: ready on {} ({})\n", program, at.to_string(), backend);
+void announce_ready(std::string_view program, const address& at, std::string_view backend,
+                    std::string_view tls) {
+    fmt::print("{}: ready on {} ({}{}{})\n", program, at.to_string(), backend,
+               tls.empty() ? "" : ", ", tls);
     std::fflush(stdout);
 }
 
@@ -227,7 +297,7 @@ int run_server(std::string_view program, const common_options& opts,
         // SIGINT, SIGTERM: a graceful stop, then run() returns. Before the ready line, which
         // tells a script that it may send SIGTERM.
         r.stop_on_signals();
-        announce_ready(program, l, r);
+        announce_ready(program, l, r, opts.tls_mode());
         r.spawn(start(r, l));
         r.run();
     } catch (const std::exception& e) {

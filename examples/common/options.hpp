@@ -27,6 +27,7 @@
 #include "core/backend.hpp"
 #include "core/listener.hpp"
 #include "core/task.hpp"
+#include "chat/serve.hpp"
 #include "examples/common/cli.hpp"
 
 namespace ringchat {
@@ -48,6 +49,16 @@ struct common_options {
     /// --threads, for a program that offers it (command_line::threads()): reactors, one
     /// thread each; 0 = one per CPU. 1 (the default) runs no group (run_server).
     unsigned threads = 1;
+    /// --tls-cert, --tls-key (command_line::tls()): serve over TLS with these PEM files
+    /// (both empty: plaintext).
+    std::string tls_cert;
+    std::string tls_key;
+    /// The program offers TLS by STARTTLS on a plaintext port (smtp), not on connecting.
+    bool starttls = false;
+    /// What the ready line says of TLS: "", "TLS" or "STARTTLS".
+    std::string_view tls_mode() const noexcept {
+        return tls_cert.empty() ? "" : starttls ? "STARTTLS" : "TLS";
+    }
 
     /// host:port as an address: an IPv4 or IPv6 literal, "localhost", or "unix:PATH".
     /// \throws std::invalid_argument for a host that is none of these.
@@ -75,6 +86,9 @@ public:
     /// `--threads N` (0 to 1024) into common_options::threads, for a program that serves on
     /// a reactor_group when it is not 1 (examples/common/group_server.hpp).
     void threads();
+    /// `--tls-cert FILE` and `--tls-key FILE` into common_options::tls_cert, tls_key (parse()
+    /// refuses one without the other, and both where the library was built without TLS).
+    void tls();
 
     /// Parses argv. `--help` prints the usage, `--version` the version line, and both exit
     /// 0; a bad option or value (an unknown option, a --port that is not one, a --host that
@@ -100,14 +114,25 @@ private:
     common_options parsed_;
 };
 
+/// What serve_options::make_transport is for these options: TLS with --tls-cert and
+/// --tls-key, or empty (plaintext). A certificate or key that cannot be loaded prints
+/// "<program>: tls: cannot load ..." to stderr and exits 1.
+chat::transport_factory transport_or_exit(const common_options& opts);
+/// For STARTTLS (opts.starttls): what wraps a plaintext transport in TLS with --tls-cert and
+/// --tls-key (empty without them); exits 1 as transport_or_exit() does.
+std::function<std::unique_ptr<chat::transport>(std::unique_ptr<chat::transport>)>
+starttls_or_exit(const common_options& opts);
 /// Binds a listener at opts.where(); on failure prints "<program>: cannot listen on ..." and
 /// exits 1.
 listener listen_or_exit(reactor& r, const common_options& opts, listen_options lo = {});
 
-/// Prints "<program>: ready on <address> (<backend>)" to stdout and flushes it.
-void announce_ready(std::string_view program, const listener& l, const reactor& r);
+/// Prints "<program>: ready on <address> (<backend>)" to stdout and flushes it ("(<backend>,
+/// <tls>)" with a `tls` mode: common_options::tls_mode()).
+void announce_ready(std::string_view program, const listener& l, const reactor& r,
+                    std::string_view tls = {});
 /// The same line for a server bound at `at` on backend `backend` (a reactor_group's).
-void announce_ready(std::string_view program, const address& at, std::string_view backend);
+void announce_ready(std::string_view program, const address& at, std::string_view backend,
+                    std::string_view tls = {});
 
 /// The body of a server's main(): makes the reactor (exits 1 if the backend asked for cannot
 /// be made), binds (exits 1 on failure; each with one "<program>: ..." line on stderr), prints the ready line, stops on SIGINT/SIGTERM, and

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -21,6 +22,10 @@
 #include "examples/common/group_server.hpp"
 #include "examples/common/options.hpp"
 #include "examples/echo/session.hpp"
+#include "version.hpp"
+#if RINGCHAT_HAS_TLS
+#include "chat/tls_transport.hpp"
+#endif
 
 using namespace ringchat;
 
@@ -28,16 +33,36 @@ namespace {
 
 constexpr std::uint16_t default_port = 7007;
 
-task<> serve_echo(reactor& r, listener& l) {
-    chat::serve_options so;
-    so.channel = echo::channel_options();
-    return chat::serve(r, l, &echo::echo_lines, so);
+task<> serve_echo(reactor& r, listener& l, chat::serve_options so) {
+    return chat::serve(r, l, &echo::echo_lines, std::move(so));
+}
+
+/// --tls: the client's transport (the server verified against --ca, or the system's CAs,
+/// and the name --host gives); empty without --tls.
+chat::transport_factory client_transport(bool tls, const std::string& ca,
+                                         const examples::common_options& opts) {
+    if (!tls) {
+        return {};
+    }
+#if RINGCHAT_HAS_TLS
+    chat::tls::context_options o;
+    o.ca_file = ca;
+    auto ctx = chat::tls::context::client(o);
+    if (!ctx) {
+        cli::startup_error("echo", ctx.error().message());
+    }
+    return chat::tls_client(std::move(*ctx), opts.host);
+#else
+    (void)ca;
+    (void)opts;
+    cli::startup_error("echo", "--tls: this ringchat was built without TLS");
+#endif
 }
 
 /// Client mode: one line out, one line back, until stdin ends. Reading stdin blocks the
 /// reactor, which serves this one connection only, so that is harmless here.
-task<int> run_client(reactor& r, address to) {
-    auto ch = co_await chat::connect(r, to);
+task<int> run_client(reactor& r, address to, chat::transport_factory make) {
+    auto ch = co_await chat::connect(r, to, std::move(make));
     if (!ch) {
         fmt::print(stderr, "echo: cannot connect to {}: {}\n", to.to_string(),
                    ch.error().message());
@@ -70,12 +95,18 @@ int main(int argc, char** argv) {
     bool client = false;
     cli.flag("client", "connect to --host/--port, send each stdin line, print each reply",
              client);
+    bool tls = false;
+    std::string ca;
+    cli.flag("tls", "with --client: connect over TLS (the server's name: --host)", tls);
+    cli.text("ca", "FILE", "with --tls: the CA certificates to verify the server with (PEM; "
+             "default: the system's)", ca);
+    cli.tls();
     cli.threads();
     const auto opts = cli.parse(argc, argv);
     if (client) {
         try {
             reactor r(opts.reactor());
-            return r.block_on(run_client(r, opts.where()));
+            return r.block_on(run_client(r, opts.where(), client_transport(tls, ca, opts)));
         } catch (const std::exception& e) {
             fmt::print(stderr, "echo: {}\n", e.what());
             return 1;
@@ -84,7 +115,13 @@ int main(int argc, char** argv) {
     if (opts.threads != 1) {
         chat::group_serve_options o;
         o.serve.channel = echo::channel_options();
+        o.serve.make_transport = examples::transport_or_exit(opts);
         return examples::run_group_server("echo", opts, &echo::echo_lines, o);
     }
-    return examples::run_server("echo", opts, &serve_echo);
+    chat::serve_options so;
+    so.channel = echo::channel_options();
+    so.make_transport = examples::transport_or_exit(opts);
+    return examples::run_server("echo", opts, [so](reactor& r, listener& l) {
+        return serve_echo(r, l, so);
+    });
 }

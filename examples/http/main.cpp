@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     bool no_zero_copy = false;
     cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
              no_zero_copy);
+    cli.tls();
     const auto opts = cli.parse(argc, argv);
     if (cfg.max_header < 64) {
         cli.usage_error("--max-header: must be at least 64");
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
     }
     chat::serve_options so;
     so.channel = http::channel_options(cfg, !no_zero_copy);
+    so.make_transport = examples::transport_or_exit(opts);
     return examples::run_server("http", opts, [&srv, so](reactor& r, listener& l) {
         return serve_http(r, l, *srv, so);
     });

@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
              "closed, as Redis does (default 1gb, least 1mb; units as Redis reads them: "
              "k = 1000, kb = 1024, m, mb, g, gb)",
              query_limit_text);
+    cli.tls();
     const auto opts = cli.parse(argc, argv);
     std::size_t query_limit = 0;
     if (!parse_memory(query_limit_text, query_limit)) {
@@ -110,6 +111,7 @@ int main(int argc, char** argv) {
     resp::store db;  // outlives every session
     chat::serve_options so;
     so.channel = resp::channel_options();
+    so.make_transport = examples::transport_or_exit(opts);
     return examples::run_server("resp", opts, [&db, query_limit, so](reactor& r, listener& l) {
         return serve_resp(r, l, db, query_limit, so);
     });

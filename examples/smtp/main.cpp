@@ -91,7 +91,9 @@ int main(int argc, char** argv) {
                 "a line of message data must be complete S seconds after its first byte; else "
                 "421 and close (default 180)",
                 data_timeout);
-    const auto opts = cli.parse(argc, argv);
+    cli.tls();  // offered by STARTTLS
+    auto opts = cli.parse(argc, argv);
+    opts.starttls = true;
     if (maildir.empty()) {
         cli.usage_error("--maildir DIR is required");
     }
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
     box.conf.hostname = hostname;
     box.conf.command_timeout = command_timeout;
     box.conf.data_timeout = data_timeout;
+    box.conf.starttls = examples::starttls_or_exit(opts);
     std::error_code ec;
     for (const char* sub : {"tmp", "new", "cur"}) {
         std::filesystem::create_directories(box.conf.maildir / sub, ec);

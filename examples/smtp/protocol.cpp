@@ -47,6 +47,12 @@ void dialogue::reset() {
     to_.clear();
 }
 
+void dialogue::started_tls() noexcept {
+    reset();
+    greeted_ = false;
+    in_tls_ = true;
+}
+
 dialogue::next dialogue::command(std::string_view line, std::vector<std::string>& replies) {
     const auto reply = [&replies](std::string text) { replies.push_back(std::move(text)); };
     if (line.find_first_of("\r\n") != std::string_view::npos) {
@@ -70,6 +76,9 @@ dialogue::next dialogue::command(std::string_view line, std::vector<std::string>
             reply(fmt::format("250-{} greets {}", hostname_, arg));
             reply(fmt::format("250-SIZE {}", max_size_));
             reply("250-8BITMIME");
+            if (starttls_offered_ && !in_tls_) {
+                reply("250-STARTTLS");
+            }
             reply("250 PIPELINING");
         }
     } else if (verb == "MAIL") {
@@ -113,6 +122,13 @@ dialogue::next dialogue::command(std::string_view line, std::vector<std::string>
     } else if (verb == "QUIT") {
         reply(fmt::format("221 2.0.0 {} closing connection", hostname_));
         return next::quit;
+    } else if (verb == "STARTTLS" && starttls_offered_ && !in_tls_) {
+        if (!arg.empty()) {
+            reply("501 5.5.4 Syntax: STARTTLS");
+        } else {
+            reply("220 2.0.0 Ready to start TLS");
+            return next::starttls;
+        }
     } else if (verb == "VRFY") {
         reply("252 2.1.5 Cannot VRFY user, but will accept message");
     } else {

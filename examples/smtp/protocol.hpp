@@ -39,6 +39,8 @@ public:
         command,  ///< read the next command line
         data,     ///< 354 was answered: read the message (data_reader), then call delivered()
         quit,     ///< 221 was answered: close when it is sent
+        starttls, ///< 220 was answered to STARTTLS: once it is sent, the handshake
+                  ///< (RFC 3207), then started_tls()
     };
 
     dialogue(std::string hostname, std::size_t max_size)
@@ -49,6 +51,12 @@ public:
     next command(std::string_view line, std::vector<std::string>& replies);
     /// Forgets the envelope (RSET, and after each message).
     void reset();
+    /// EHLO offers STARTTLS (until TLS is on).
+    void offer_starttls(bool on) noexcept { starttls_offered_ = on; }
+    /// The TLS handshake follows: all that was known of the client is forgotten (RFC 3207
+    /// §4.2: it greets again), and STARTTLS is no longer offered.
+    void started_tls() noexcept;
+    bool in_tls() const noexcept { return in_tls_; }
 
     bool greeted() const noexcept { return greeted_; }
     const std::optional<std::string>& from() const noexcept { return from_; }
@@ -60,6 +68,8 @@ private:
     std::string hostname_;
     std::size_t max_size_;
     bool greeted_ = false;
+    bool starttls_offered_ = false;
+    bool in_tls_ = false;
     std::optional<std::string> from_;
     std::vector<std::string> to_;
 };

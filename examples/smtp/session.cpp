@@ -120,7 +120,9 @@ private:
 class conversation {
 public:
     conversation(reactor& r, chat::channel& ch, mailbox& box)
-        : r_(r), ch_(ch), box_(box), envelope_(box.conf.hostname, box.conf.max_size) {}
+        : r_(r), ch_(ch), box_(box), envelope_(box.conf.hostname, box.conf.max_size) {
+        envelope_.offer_starttls(static_cast<bool>(box.conf.starttls));
+    }
 
     task<> run() {
         ch_.set_terminator("\r\n");
@@ -173,6 +175,21 @@ private:
             ch_.close_when_done();
             co_return false;
         }
+        if (next == dialogue::next::starttls) {
+            co_return co_await start_tls();
+        }
+        co_return true;
+    }
+
+    /// The 220 goes out in plaintext, then the channel is put on TLS: what the client sent
+    /// after STARTTLS (it may not, RFC 3207 §4.2) is dropped, and it greets again.
+    task<bool> start_tls() {
+        co_await ch_.flush();
+        if (!ch_.is_open() || !ch_.replace_transport(box_.conf.starttls)) {
+            ch_.close();
+            co_return false;
+        }
+        envelope_.started_tls();
         co_return true;
     }
 

@@ -16,9 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "chat/channel.hpp"
+#include "chat/transport.hpp"
 #include "core/reactor.hpp"
 #include "core/task.hpp"
 
@@ -30,6 +33,11 @@ struct config {
     std::string hostname = "ringchat.local";
     std::chrono::nanoseconds command_timeout = std::chrono::minutes(5);  // §4.5.3.2.7
     std::chrono::nanoseconds data_timeout = std::chrono::minutes(3);     // §4.5.3.2.5
+    /// STARTTLS (RFC 3207): offered when set; it makes the TLS transport over the plaintext
+    /// one (chat::channel::replace_transport()).
+    std::function<std::unique_ptr<ringchat::chat::transport>(
+        std::unique_ptr<ringchat::chat::transport>)>
+        starttls;
 };
 
 /// What the server shares between its sessions: where mail goes, and unique file names.

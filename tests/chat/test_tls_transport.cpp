@@ -242,6 +242,9 @@ TEST_CASE("tls transport: a server certificate that fails verification ends the 
         CHECK_FALSE(got);
         CHECK_THAT(got.error().message(), Catch::Contains("expired"));
         CHECK_FALSE(p.client->is_open());
+        // The send that waited for the handshake failed too: the channel's reason is the
+        // certificate's, not the send's ECONNABORTED.
+        CHECK_THAT(p.client->close_reason().message(), Catch::Contains("expired"));
         const int lines = co_await server.join();  // the server sees the alert, and ends
         CHECK(lines == 0);
         CHECK(p.server->close_reason());

@@ -100,14 +100,16 @@ TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIG
 
 TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
-        {"echo", {"--client", "--threads N"}},
-        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS", "--threads N"}},
-        {"resp", {"--client-query-buffer-limit BYTES"}},
+        {"echo", {"--client", "--tls", "--ca FILE", "--tls-cert FILE", "--tls-key FILE",
+                  "--threads N"}},
+        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS", "--tls-cert FILE",
+                      "--tls-key FILE", "--threads N"}},
+        {"resp", {"--client-query-buffer-limit BYTES", "--tls-cert FILE", "--tls-key FILE"}},
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
-                  "--data-timeout S"}},
+                  "--data-timeout S", "--tls-cert FILE", "--tls-key FILE"}},
         {"http", {"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
                   "--body-timeout S", "--file-cache N", "--file-cache-validity S",
-                  "--no-zero-copy"}},
+                  "--no-zero-copy", "--tls-cert FILE", "--tls-key FILE"}},
     };
     for (const auto& [name, own] : programs) {
         CAPTURE(name);

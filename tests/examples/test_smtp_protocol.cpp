@@ -34,6 +34,30 @@ TEST_CASE("smtp protocol: a session's commands and their replies", "[examples][s
     CHECK(d.to() == std::vector<std::string>{"b@y"});
 }
 
+TEST_CASE("smtp protocol: STARTTLS offered, answered 220, then forgotten after the upgrade",
+          "[examples][smtp]") {
+    smtp::dialogue plain("ringchat.local", 100);
+    CHECK(answer(plain, "STARTTLS") == std::vector<std::string>{"500 5.5.2 Command not recognized"});
+    smtp::dialogue d("ringchat.local", 100);
+    d.offer_starttls(true);
+    CHECK(answer(d, "EHLO client") ==
+          std::vector<std::string>{"250-ringchat.local greets client", "250-SIZE 100",
+                                   "250-8BITMIME", "250-STARTTLS", "250 PIPELINING"});
+    CHECK(answer(d, "MAIL FROM:<a@x>") == std::vector<std::string>{"250 2.1.0 OK"});
+    CHECK(answer(d, "STARTTLS now") == std::vector<std::string>{"501 5.5.4 Syntax: STARTTLS"});
+    std::vector<std::string> replies;
+    CHECK(d.command("starttls", replies) == smtp::dialogue::next::starttls);
+    CHECK(replies == std::vector<std::string>{"220 2.0.0 Ready to start TLS"});
+    d.started_tls();
+    // RFC 3207 §4.2: the client greets again, the envelope is gone, STARTTLS is not offered.
+    CHECK_FALSE(d.greeted());
+    CHECK_FALSE(d.from());
+    CHECK(answer(d, "EHLO client") ==
+          std::vector<std::string>{"250-ringchat.local greets client", "250-SIZE 100",
+                                   "250-8BITMIME", "250 PIPELINING"});
+    CHECK(answer(d, "STARTTLS") == std::vector<std::string>{"500 5.5.2 Command not recognized"});
+}
+
 TEST_CASE("smtp protocol: a bare CR or LF in a command is refused, never echoed (fuzz finding)",
           "[examples][smtp]") {
     // fuzz_smtp: "EHLO cl\nient" was answered "250-ringchat.local greets cl\nient": a client
