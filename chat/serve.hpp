@@ -281,20 +281,9 @@ task<std::error_code> serve(reactor_group& g, address at, Handler handler,
     co_return std::error_code{};
 }
 
-/// Connects to `to` and makes a channel of the connection.
+/// Connects to `to` and makes a channel of the connection, over the transport `make` makes
+/// (chat::tls_client(ctx, name)), or the socket itself where `make` is empty.
 /// \return ECONNREFUSED, ETIMEDOUT ... as errors.
-inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
-                                                      channel_options options = {},
-                                                      std::chrono::nanoseconds timeout =
-                                                          std::chrono::seconds(30)) {
-    auto s = co_await ringchat::socket::connect(r, to, timeout);
-    if (!s) {
-        co_return s.error();
-    }
-    co_return std::make_unique<channel>(std::move(*s), options);
-}
-
-/// connect() with the connection's transport made by `make` (chat::tls_client(ctx, name)).
 inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
                                                       transport_factory make,
                                                       channel_options options = {},
@@ -305,6 +294,14 @@ inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
         co_return s.error();
     }
     co_return std::make_unique<channel>(detail::make_transport(make, std::move(*s)), options);
+}
+
+/// connect() over the socket itself.
+inline task<result<std::unique_ptr<channel>>> connect(reactor& r, address to,
+                                                      channel_options options = {},
+                                                      std::chrono::nanoseconds timeout =
+                                                          std::chrono::seconds(30)) {
+    return connect(r, std::move(to), transport_factory(), options, timeout);
 }
 
 }  // namespace ringchat::chat
