@@ -45,29 +45,36 @@ task<> async_chat::run() {
             in = std::as_bytes(std::span(buffer.data(), buffer.size()));
         }
         discarded_ = false;
-        while (!in.empty() && !discarded_) {
-            // A count still running shows the data being delivered; count(0) is none (§4.3).
-            const bool counting = term_.kind() == terminator_kind::count && term_.active();
-            const scan_step step = scan(in, term_);
+        bool stopped = false;
+        const auto held = scan_each(in, term_, [&](std::span<const std::byte> data,
+                                                   const scan_step& step) {
             // A record is what lies between terminators; with none active there is no record.
             collected_ = step.found || !term_.active() ? 0 : collected_ + step.deliver;
             if (limit != 0 && collected_ > limit) {
                 // The frame limit: a record longer than max_frame closes the channel.
                 ch_.close(make_error_code(errc::frame_too_long));
-                break;
+                stopped = true;
+                return false;
             }
-            if (step.deliver > 0) {
-                in_collect_ = counting ? step.deliver : 0;
-                collect_incoming_data(in.first(step.deliver));
+            if (!data.empty()) {
+                // A count still running shows the data being delivered (scan() has counted
+                // it down already: it was running if it is still, or just reached 0); a count
+                // of 0 is none (§4.3).
+                const bool counting = term_.kind() == terminator_kind::count &&
+                                      (step.found || term_.active());
+                in_collect_ = counting ? data.size() : 0;
+                collect_incoming_data(data);
                 in_collect_ = 0;
             }
-            if (!step.found) {
-                held_.assign(reinterpret_cast<const char*>(in.data()) + step.deliver,
-                             in.size() - step.deliver);
-                break;
+            if (step.found) {
+                found_terminator();
+                stopped = discarded_;  // discard_buffers() in it: the rest of this read goes
+                return !stopped;
             }
-            in = in.subspan(step.deliver + step.skip);
-            found_terminator();
+            return true;
+        });
+        if (!stopped && !held.empty()) {
+            held_.assign(reinterpret_cast<const char*>(held.data()), held.size());
         }
     }
     ch_.close();

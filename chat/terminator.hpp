@@ -127,28 +127,48 @@ scan_step scan(std::span<const std::byte> in, terminator& t) noexcept;
 /// caller has found already: `at` is find_terminator(in, text).
 scan_step scan_text(std::span<const std::byte> in, std::string_view text, std::size_t at) noexcept;
 
-/// Runs the whole loop over `in`: `collect(std::span<const std::byte>)` for each non-empty run
-/// of data, `found()` at each terminator. `t` is re-read after every `found()`, which may change
-/// it (through a reference it holds) and so decides how the rest of `in` is cut.
+/// asynchat's handle_read loop over `in`, the one every caller of scan() runs: scans, calls
+/// `on_step(data, step)` with each step's data (`in[0, deliver)`, possibly empty) and the step,
+/// and goes on after the terminator with whatever terminator is then in force, until `in` is
+/// used up, a step finds no terminator, or `on_step` returns false (asynchat's
+/// discard_buffers() in found_terminator; a frame limit). `on_step` calls found_terminator
+/// when `step.found`; it may change `t` then (through a reference it holds), not before.
+/// \return The bytes at the end of `in` that are held (a possible terminator prefix), or, when
+/// `on_step` stopped the loop, nothing.
+template <class OnStep>
+std::span<const std::byte> scan_each(std::span<const std::byte> in, terminator& t,
+                                     OnStep&& on_step) {
+    while (!in.empty()) {
+        const scan_step step = scan(in, t);
+        if (!on_step(in.first(step.deliver), step)) {
+            return {};
+        }
+        if (!step.found) {
+            return in.subspan(step.deliver);
+        }
+        in = in.subspan(step.deliver + step.skip);
+    }
+    return {};
+}
+
+/// Runs the whole loop over `in` (scan_each()): `collect(std::span<const std::byte>)` for each
+/// non-empty run of data, `found()` at each terminator.
 /// \return How many bytes at the end of `in` are held (a possible terminator prefix).
 /// \note The caller owns the held bytes: it keeps them and feeds them again in front of the
 /// next read (or drops them; asynchat never delivers a held prefix at end of stream).
-/// \note Change `t` in `found()` or between calls, not in `collect()`. Nothing stops the loop
-/// early (asynchat's discard_buffers() in found_terminator): a caller needing that uses scan().
+/// \note Change `t` in `found()` or between calls, not in `collect()`.
 template <class Collect, class Found>
 std::size_t feed(std::span<const std::byte> in, terminator& t, Collect&& collect, Found&& found) {
-    while (!in.empty()) {
-        const scan_step step = scan(in, t);
-        if (step.deliver > 0) {
-            collect(in.first(step.deliver));
-        }
-        if (!step.found) {
-            return in.size() - step.deliver;
-        }
-        in = in.subspan(step.deliver + step.skip);
-        found();
-    }
-    return 0;
+    return scan_each(in, t, [&](std::span<const std::byte> data, const scan_step& step) {
+               if (!data.empty()) {
+                   collect(data);
+               }
+               if (step.found) {
+                   found();
+               }
+               return true;
+           })
+        .size();
 }
 
 }  // namespace ringchat::chat
