@@ -10,7 +10,7 @@ loopback port (pinned to CPU 0 when there are two CPUs or more; the load generat
 waits for its ready line, runs bench/loadgen (which checks every reply byte for byte and reads
 the server's CPU time around the measured interval), and stops the server by its PID.
 
-Usage: python3 bench/suite.py [--build build-release] [--full] [--only SCENARIO,...]
+Usage: python3 bench/suite.py [--build build-release] [--full] [--only NAME-OR-PATTERN,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
        python3 bench/suite.py --report bench/results/STAMP.json   (a saved run, shown again)
 Progress goes to stderr, one line per step; the report to stdout, at most WIDTH (100) columns,
@@ -21,6 +21,7 @@ that did not come up), 2 when the programs are missing.
 """
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -437,7 +438,7 @@ class Suite:
         run_s = self.warmup + self.duration + 0.1   # a server started, measured, stopped
         for name, conns, depth, size, contenders, _ in self.echo_plan():
             p.expect("echo", self.reps * len(contenders), run_s + conns / 2000)
-        if not self.args.no_extras:
+        if self.builtin_extras():
             requests = 100000 if self.full else 20000
             p.expect("syscalls", len(self.syscall_plan()), 0.5 + requests / 40000)
             p.expect("idle", len(self.idle_plan()), 1.0 + self.idle_connections()[0] / 5000)
@@ -448,10 +449,35 @@ class Suite:
             if os.path.exists(f"{self.build}/bench/file_send"):
                 p.expect("file_send", 1, 12.0 if self.full else 2.0)
         for extra in EXTRA_SCENARIOS:
-            if len(extra) > 2:
+            if len(extra) > 2 and self.extra_selected(extra[1]):
                 for kind, count, nominal in extra[2](self):
                     p.expect(kind, count, nominal)
         p.expect("report", 1, 0.5)
+
+    # ---- what runs: --only and --no-extras
+    def only_patterns(self):
+        return [n for n in (self.args.only or "").split(",") if n]
+
+    def selected(self, name):
+        """Whether --only (names or shell patterns: https*) names this scenario."""
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.only_patterns())
+
+    def extras_named(self):
+        """The extra scenarios (http, https, ...) that --only names."""
+        return [e[1] for e in EXTRA_SCENARIOS if self.selected(e[1])]
+
+    def builtin_extras(self):
+        """Whether syscalls, idle connections, RESP and file_send run: not with --no-extras,
+        nor when --only names an extra scenario (then only what it names runs)."""
+        return not self.args.no_extras and not self.extras_named()
+
+    def extra_selected(self, name):
+        """Whether the extra scenario `name` runs: not with --no-extras; when --only names
+        extra scenarios, those only; else all of them."""
+        if self.args.no_extras:
+            return False
+        named = self.extras_named()
+        return not named or name in named
 
     def note(self, msg):
         log(msg)
@@ -483,7 +509,7 @@ class Suite:
         """[(scenario, connections, depth, size, contenders, names left out)] to run."""
         plan = []
         for name, conns, depth, size, small in ECHO_SCENARIOS:
-            if self.args.only and name not in self.args.only.split(","):
+            if self.args.only and not self.selected(name):
                 continue
             contenders = [c for c in self.contenders
                           if not c.slow or small or self.full]
@@ -1125,7 +1151,7 @@ def find_nginx():
 
 def http_plan(suite):
     """The steps http_scenarios will take: [(kind, count, nominal seconds each)]."""
-    if suite.args.no_extras or not os.path.exists(f"{suite.build}/examples/http"):
+    if not suite.extra_selected("http") or not os.path.exists(f"{suite.build}/examples/http"):
         return []
     steps = []
     if shutil.which("wrk"):
@@ -1136,7 +1162,7 @@ def http_plan(suite):
 
 
 def http_scenarios(suite):
-    if suite.args.no_extras:
+    if not suite.extra_selected("http"):
         return
     prog = f"{suite.build}/examples/http"
     wrk, curl = shutil.which("wrk"), shutil.which("curl")
@@ -1278,7 +1304,10 @@ def main():
     ap.add_argument("--full", action="store_true", help="longer runs, more repetitions")
     ap.add_argument("--reps", type=int, help="repetitions per contender (quick 3, full 5)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (quick 0.8, full 3)")
-    ap.add_argument("--only", help="echo scenarios to run, comma-separated")
+    ap.add_argument("--only", metavar="NAME,...",
+                    help="scenarios to run, comma-separated names or shell patterns: echo "
+                         "scenarios (pingpong-50, pipelined-*) and extra ones (http, https*); "
+                         "naming an extra one leaves out syscalls, idle, RESP and file_send")
     ap.add_argument("--contenders", help="echo contenders to run, comma-separated")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--no-extras", action="store_true",
@@ -1313,19 +1342,26 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     suite = Suite(args)
+    known = [s[0] for s in ECHO_SCENARIOS] + [e[1] for e in EXTRA_SCENARIOS]
+    unknown = [p for p in suite.only_patterns() if not fnmatch.filter(known, p)]
+    if unknown:
+        print(f"bench: --only: no scenario named {', '.join(unknown)} (there are: "
+              f"{', '.join(known)})", file=sys.stderr)
+        return 2
     suite.plan()
     log(f"{suite.results['mode']} mode: {suite.reps} runs per contender, {suite.duration} s each "
         f"after {suite.warmup} s of warm-up; "
         + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned")
         + f"; {suite.progress.total} steps, about {fmt_clock(suite.progress.left_s())} in all")
     suite.echo()
-    if not args.no_extras:
+    if suite.builtin_extras():
         suite.syscalls()
         suite.idle()
         suite.resp()
         suite.file_send()
-    for fn, *_ in EXTRA_SCENARIOS:
-        fn(suite)
+    for fn, name, *_ in EXTRA_SCENARIOS:
+        if suite.extra_selected(name):
+            fn(suite)
     suite.progress.step("report", "report and chart")
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

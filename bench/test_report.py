@@ -157,6 +157,32 @@ class Report(unittest.TestCase):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
+class Selection(unittest.TestCase):
+    def suite(self, only, no_extras=False):
+        suite = suite_for(made_up_results(), tempfile.gettempdir())
+        suite.args.only, suite.args.no_extras = only, no_extras
+        return suite
+
+    def test_echo_names_and_patterns_keep_every_extra(self):
+        suite = self.suite("pingpong-*,pipelined-50x16")
+        self.assertEqual([p[0] for p in suite.echo_plan()],
+                         ["pingpong-1", "pingpong-50", "pingpong-1000", "pipelined-50x16"])
+        self.assertTrue(suite.builtin_extras())
+        self.assertTrue(suite.extra_selected("http"))
+
+    def test_naming_an_extra_scenario_runs_only_what_is_named(self):
+        suite = self.suite("http")
+        self.assertEqual(suite.echo_plan(), [])
+        self.assertFalse(suite.builtin_extras())
+        self.assertTrue(suite.extra_selected("http"))
+        self.assertEqual(self.suite("*").extras_named(), [e[1] for e in S.EXTRA_SCENARIOS])
+
+    def test_no_extras_wins(self):
+        suite = self.suite(None, no_extras=True)
+        self.assertFalse(suite.builtin_extras())
+        self.assertFalse(suite.extra_selected("http"))
+
+
 class ProgressLines(unittest.TestCase):
     def test_one_line_per_step_with_i_of_n_and_the_time_left(self):
         p = S.Progress()
