@@ -1101,9 +1101,37 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     types {{ text/html html; application/octet-stream bin; }}
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
+    server {{ listen 127.0.0.1:{port}{ssl}; root {root};{tls} }}
 }}
 """
+
+
+def nginx_conf(conf_dir, port, root, cert=None, key=None):
+    """Writes nginx.conf into conf_dir and returns its path; with cert and key, the server
+    speaks TLS 1.3 only, with that certificate (everything else at nginx's defaults: session
+    tickets on, no session cache)."""
+    tls = (f" ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.3;"
+           if cert else "")
+    conf = os.path.join(conf_dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=conf_dir, port=port, root=root, ssl=" ssl" if cert else "",
+                                  tls=tls))
+    return conf
+
+
+BIG_MIB = 64
+
+
+def make_site(root):
+    """The files the HTTP and HTTPS scenarios serve: index.html (about 1 KiB) and big.bin
+    (BIG_MIB MiB)."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<html><body>" + "ringchat " * 110 + "</body></html>\n")  # about 1 KiB
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        block = bytes(range(256)) * 4096
+        for _ in range(BIG_MIB):
+            f.write(block)
 
 
 def tree_cpu_us(pid):
@@ -1172,14 +1200,8 @@ def http_scenarios(suite):
     suite.results["http"], suite.results["http_file"] = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "www")
-        os.makedirs(root)
-        with open(os.path.join(root, "index.html"), "w") as f:
-            f.write("<html><body>" + "ringchat " * 110 + "</body></html>\n")  # about 1 KiB
-        big_mib = 64
-        with open(os.path.join(root, "big.bin"), "wb") as f:
-            block = bytes(range(256)) * 4096
-            for _ in range(big_mib):
-                f.write(block)
+        make_site(root)
+        big_mib = BIG_MIB
         peers = [("ringchat-http-uring", [prog, "--root", root, "--backend", "uring"]),
                  ("ringchat-http-epoll", [prog, "--root", root, "--backend", "epoll"])]
         nginx = find_nginx()
@@ -1200,9 +1222,7 @@ def http_scenarios(suite):
                             server = Server(argv, name, env=suite.env)
                         else:
                             port = free_port()
-                            conf = os.path.join(conf_dir, "nginx.conf")
-                            with open(conf, "w") as f:
-                                f.write(NGINX_CONF.format(dir=conf_dir, port=port, root=root))
+                            conf = nginx_conf(conf_dir, port, root)
                             server = PortServer([nginx, "-c", conf], name, port)
                         with server as s:
                             before = tree_cpu_us(s.pid)
