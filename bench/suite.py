@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """bench/suite.py -- ringchat's bench suite: line echo on io_uring and epoll against hand-written
 baselines and Python's asynchat; syscalls per request; idle connections' memory; RESP against
-redis-server. Standard library only.
+redis-server; HTTP and HTTPS (keep-alive, handshakes, a large file) against nginx. Standard
+library only.
 
 Every contender of a scenario runs in turn (A B C A B C ...), several times; the table shows
 medians with the min-max spread, and the ratios. Each run starts a fresh server on a free
@@ -10,7 +11,7 @@ loopback port (pinned to CPU 0 when there are two CPUs or more; the load generat
 waits for its ready line, runs bench/loadgen (which checks every reply byte for byte and reads
 the server's CPU time around the measured interval), and stops the server by its PID.
 
-Usage: python3 bench/suite.py [--build build-release] [--full] [--only SCENARIO,...]
+Usage: python3 bench/suite.py [--build build-release] [--full] [--only NAME-OR-PATTERN,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
        python3 bench/suite.py --report bench/results/STAMP.json   (a saved run, shown again)
 Progress goes to stderr, one line per step; the report to stdout, at most WIDTH (100) columns,
@@ -21,6 +22,7 @@ that did not come up), 2 when the programs are missing.
 """
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -161,7 +163,7 @@ ECHO_SCENARIOS = [
 # the built-in scenarios; the plan (which the progress lines' estimate of the time left uses) is
 # optional, and each step calls suite.progress.step(kind, what).
 EXTRA_SCENARIOS = []
-NOT_YET = []
+NOT_YET = ["TLS echo's CPU per request over plaintext echo's (bench/loadgen speaks no TLS)"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,6 +426,7 @@ class Suite:
                         "build": self.build, "echo": [], "syscalls": [], "idle": [], "resp": [],
                         "notes": [], "failures": []}
         self.progress = Progress()
+        self.cleanups = []    # functions run at the end (the HTTPS scenarios' temporary folder)
         self.contenders = echo_contenders(self.build)
         if args.contenders:
             keep = set(args.contenders.split(","))
@@ -437,7 +440,7 @@ class Suite:
         run_s = self.warmup + self.duration + 0.1   # a server started, measured, stopped
         for name, conns, depth, size, contenders, _ in self.echo_plan():
             p.expect("echo", self.reps * len(contenders), run_s + conns / 2000)
-        if not self.args.no_extras:
+        if self.builtin_extras():
             requests = 100000 if self.full else 20000
             p.expect("syscalls", len(self.syscall_plan()), 0.5 + requests / 40000)
             p.expect("idle", len(self.idle_plan()), 1.0 + self.idle_connections()[0] / 5000)
@@ -448,10 +451,35 @@ class Suite:
             if os.path.exists(f"{self.build}/bench/file_send"):
                 p.expect("file_send", 1, 12.0 if self.full else 2.0)
         for extra in EXTRA_SCENARIOS:
-            if len(extra) > 2:
+            if len(extra) > 2 and self.extra_selected(extra[1]):
                 for kind, count, nominal in extra[2](self):
                     p.expect(kind, count, nominal)
         p.expect("report", 1, 0.5)
+
+    # ---- what runs: --only and --no-extras
+    def only_patterns(self):
+        return [n for n in (self.args.only or "").split(",") if n]
+
+    def selected(self, name):
+        """Whether --only (names or shell patterns: https*) names this scenario."""
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.only_patterns())
+
+    def extras_named(self):
+        """The extra scenarios (http, https, ...) that --only names."""
+        return [e[1] for e in EXTRA_SCENARIOS if self.selected(e[1])]
+
+    def builtin_extras(self):
+        """Whether syscalls, idle connections, RESP and file_send run: not with --no-extras,
+        nor when --only names an extra scenario (then only what it names runs)."""
+        return not self.args.no_extras and not self.extras_named()
+
+    def extra_selected(self, name):
+        """Whether the extra scenario `name` runs: not with --no-extras; when --only names
+        extra scenarios, those only; else all of them."""
+        if self.args.no_extras:
+            return False
+        named = self.extras_named()
+        return not named or name in named
 
     def note(self, msg):
         log(msg)
@@ -483,7 +511,7 @@ class Suite:
         """[(scenario, connections, depth, size, contenders, names left out)] to run."""
         plan = []
         for name, conns, depth, size, small in ECHO_SCENARIOS:
-            if self.args.only and name not in self.args.only.split(","):
+            if self.args.only and not self.selected(name):
                 continue
             contenders = [c for c in self.contenders
                           if not c.slow or small or self.full]
@@ -733,7 +761,7 @@ class Suite:
     # ---- the verdict: ringchat on io_uring against ringchat on epoll, in words
     def comparisons(self):
         """[(label, CPU-per-request comparison, req/s comparison)] for every scenario where
-        ringchat ran on both backends: the echo scenarios, HTTP (wrk) and RESP."""
+        ringchat ran on both backends: the echo scenarios, HTTP (wrk), HTTPS and RESP."""
         out = []
         for name, *_ in ECHO_SCENARIOS:
             u, e = self.summary(name, "ringchat-uring"), self.summary(name, "ringchat-epoll")
@@ -748,6 +776,22 @@ class Suite:
                                 runs("ringchat-http-epoll", "server_cpu_us_per_req"), True),
                         compare(runs("ringchat-http-uring", "rps"),
                                 runs("ringchat-http-epoll", "rps"), False)))
+        # over TLS: keep-alive, then new connections (resumed, full), by CPU per connection
+        for label, key, kind, cpu_key, rate_key in (
+                ("https (wrk)", "https", None, "server_cpu_us_per_req", "rps"),
+                ("https resumed", "https_handshakes", "resumed", "server_cpu_us_per_conn",
+                 "conn_per_s"),
+                ("https full hs", "https_handshakes", "full", "server_cpu_us_per_conn",
+                 "conn_per_s")):
+            tls = [r for r in self.results.get(key) or []
+                   if r.get("ok") and (kind is None or r.get("kind") == kind)]
+            side = lambda c, k: [r[k] for r in tls if r["contender"] == c]
+            if side("ringchat-http-uring", rate_key) and side("ringchat-http-epoll", rate_key):
+                out.append((label,
+                            compare(side("ringchat-http-uring", cpu_key),
+                                    side("ringchat-http-epoll", cpu_key), True),
+                            compare(side("ringchat-http-uring", rate_key),
+                                    side("ringchat-http-epoll", rate_key), False)))
         for pipeline in (1, 16):
             side = {}
             for c in ("ringchat-resp-uring", "ringchat-resp-epoll"):
@@ -894,9 +938,10 @@ class Suite:
                       "together):", "", table(rhead, rrows), ""]
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
-        extra_lines, extra_md = http_report(self)
-        lines += extra_lines
-        md += extra_md
+        for part in (http_report, https_report):
+            extra_lines, extra_md = part(self)
+            lines += extra_lines
+            md += extra_md
 
         if "file_send" in self.results:
             lines += ["File sending (bench/file_send):", "", self.results["file_send"], ""]
@@ -1075,9 +1120,37 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     types {{ text/html html; application/octet-stream bin; }}
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
+    server {{ listen 127.0.0.1:{port}{ssl}; root {root};{tls} }}
 }}
 """
+
+
+def nginx_conf(conf_dir, port, root, cert=None, key=None):
+    """Writes nginx.conf into conf_dir and returns its path; with cert and key, the server
+    speaks TLS 1.3 only, with that certificate (everything else at nginx's defaults: session
+    tickets on, no session cache)."""
+    tls = (f" ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.3;"
+           if cert else "")
+    conf = os.path.join(conf_dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=conf_dir, port=port, root=root, ssl=" ssl" if cert else "",
+                                  tls=tls))
+    return conf
+
+
+BIG_MIB = 64
+
+
+def make_site(root):
+    """The files the HTTP and HTTPS scenarios serve: index.html (about 1 KiB) and big.bin
+    (BIG_MIB MiB)."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<html><body>" + "ringchat " * 110 + "</body></html>\n")  # about 1 KiB
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        block = bytes(range(256)) * 4096
+        for _ in range(BIG_MIB):
+            f.write(block)
 
 
 def tree_cpu_us(pid):
@@ -1125,7 +1198,7 @@ def find_nginx():
 
 def http_plan(suite):
     """The steps http_scenarios will take: [(kind, count, nominal seconds each)]."""
-    if suite.args.no_extras or not os.path.exists(f"{suite.build}/examples/http"):
+    if not suite.extra_selected("http") or not os.path.exists(f"{suite.build}/examples/http"):
         return []
     steps = []
     if shutil.which("wrk"):
@@ -1136,7 +1209,7 @@ def http_plan(suite):
 
 
 def http_scenarios(suite):
-    if suite.args.no_extras:
+    if not suite.extra_selected("http"):
         return
     prog = f"{suite.build}/examples/http"
     wrk, curl = shutil.which("wrk"), shutil.which("curl")
@@ -1146,14 +1219,8 @@ def http_scenarios(suite):
     suite.results["http"], suite.results["http_file"] = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "www")
-        os.makedirs(root)
-        with open(os.path.join(root, "index.html"), "w") as f:
-            f.write("<html><body>" + "ringchat " * 110 + "</body></html>\n")  # about 1 KiB
-        big_mib = 64
-        with open(os.path.join(root, "big.bin"), "wb") as f:
-            block = bytes(range(256)) * 4096
-            for _ in range(big_mib):
-                f.write(block)
+        make_site(root)
+        big_mib = BIG_MIB
         peers = [("ringchat-http-uring", [prog, "--root", root, "--backend", "uring"]),
                  ("ringchat-http-epoll", [prog, "--root", root, "--backend", "epoll"])]
         nginx = find_nginx()
@@ -1174,9 +1241,7 @@ def http_scenarios(suite):
                             server = Server(argv, name, env=suite.env)
                         else:
                             port = free_port()
-                            conf = os.path.join(conf_dir, "nginx.conf")
-                            with open(conf, "w") as f:
-                                f.write(NGINX_CONF.format(dir=conf_dir, port=port, root=root))
+                            conf = nginx_conf(conf_dir, port, root)
                             server = PortServer([nginx, "-c", conf], name, port)
                         with server as s:
                             before = tree_cpu_us(s.pid)
@@ -1271,6 +1336,526 @@ def http_report(suite):
 EXTRA_SCENARIOS.append((http_scenarios, "http", http_plan))
 
 
+# --------------------------------------------------------------------------------------------
+# HTTPS: the HTTP scenarios over TLS 1.3, ringchat `http --tls-cert --tls-key` (both backends)
+# against nginx (`listen ... ssl`, TLSv1.3 only) with the same certificate, made once per run:
+# keep-alive requests (wrk), new connections (handshakes: wrk with Connection: close, which
+# resumes sessions, and openssl s_time -new, which does full ones), and the 64 MiB file (curl).
+
+HTTPS_CONTENDERS = ("ringchat-http-uring", "ringchat-http-epoll", "nginx")
+HANDSHAKE_CONNS = 32   # wrk -c for the Connection: close runs
+
+
+def http_has_tls(build):
+    """(True, "") where examples/http serves over TLS, else (False, why)."""
+    prog = f"{build}/examples/http"
+    if not os.path.exists(prog):
+        return False, "examples/http is not built"
+    try:
+        usage = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"examples/http --help: {e}"
+    if "--tls-cert" not in usage:
+        return False, "examples/http has no --tls-cert (a build from before TLS)"
+    try:
+        with open(f"{build}/version.hpp") as f:
+            if re.search(r"#define RINGCHAT_HAS_TLS 0\b", f.read()):
+                return False, ("examples/http was built without TLS (OpenSSL 3 not found: "
+                               "apt-get install libssl-dev, then meson configure -Dtls=enabled)")
+    except OSError:
+        pass
+    return True, ""
+
+
+def https_ready(suite):
+    """(True, "") where the HTTPS scenarios can run, else (False, why); worked out once."""
+    if not hasattr(suite, "_https_ready"):
+        ok, why = http_has_tls(suite.build)
+        if ok and not shutil.which("openssl"):
+            ok, why = False, "the openssl command is missing (apt-get install openssl)"
+        suite._https_ready = (ok, why)
+    return suite._https_ready
+
+
+def https_setup(suite):
+    """The run's certificate and site, made once for every HTTPS scenario (a P-256 key, valid 2
+    days, for localhost and 127.0.0.1): {"dir", "root", "cert", "key"}, or None after a note."""
+    if hasattr(suite, "_https"):
+        return suite._https
+    suite._https = None
+    ok, why = https_ready(suite)
+    if not ok:
+        suite.note(f"HTTPS: skipped ({why})")
+        return None
+    tmp = tempfile.TemporaryDirectory(prefix="ringchat-bench-tls-")
+    suite.cleanups.append(tmp.cleanup)
+    cert, key = os.path.join(tmp.name, "cert.pem"), os.path.join(tmp.name, "key.pem")
+    p = subprocess.run([shutil.which("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        suite.fail(f"HTTPS: openssl req could not make a certificate: {p.stderr.strip()[-200:]}")
+        return None
+    root = os.path.join(tmp.name, "www")
+    make_site(root)
+    suite._https = {"dir": tmp.name, "root": root, "cert": cert, "key": key}
+    return suite._https
+
+
+def https_server(suite, setup, name, tls=True):
+    """Starts one contender on a free port: ringchat's http over TLS (or plaintext, tls=False),
+    or nginx over TLS."""
+    if name == "nginx":
+        port = free_port()
+        conf = nginx_conf(setup["dir"], port, setup["root"], setup["cert"], setup["key"])
+        return PortServer([find_nginx(), "-c", conf], name, port)
+    argv = [f"{suite.build}/examples/http", "--root", setup["root"], "--backend",
+            name.rsplit("-", 1)[1]]
+    if tls:
+        argv += ["--tls-cert", setup["cert"], "--tls-key", setup["key"]]
+    return Server(argv, name, env=suite.env)
+
+
+def tls_probe(suite, setup, name, port):
+    """What `openssl s_client` negotiates with a contender (once per run each, before a measured
+    run, outside its interval): protocol, cipher, key exchange group; and whether the server
+    resumes a session from the ticket it sent (wrk offers it on every new connection)."""
+    probed = suite.results.setdefault("https_tls", {})
+    if name in probed:
+        return
+    openssl = shutil.which("openssl")
+    sess = os.path.join(setup["dir"], f"{name}.sess")
+    request = "GET /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    texts = []
+    for extra in (["-sess_out", sess], ["-sess_in", sess]):
+        try:
+            p = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{port}",
+                                "-servername", "localhost", "-CAfile", setup["cert"], "-ign_eof"]
+                               + extra, input=request, capture_output=True, text=True,
+                               timeout=15, preexec_fn=pinned(1))
+            texts.append(p.stdout + p.stderr)
+        except subprocess.TimeoutExpired:
+            texts.append("")
+        if not os.path.exists(sess):
+            break
+    first = texts[0]
+    new = re.search(r"^New, (\S+), Cipher is (\S+)", first, re.M)
+    group = re.search(r"Server Temp Key: ([^,\n]+)", first)
+    probed[name] = {
+        "protocol": new.group(1) if new else None, "cipher": new.group(2) if new else None,
+        "group": group.group(1).strip() if group else None,
+        "verified": "Verify return code: 0 (ok)" in first,
+        "resumes": bool(len(texts) > 1 and re.search(r"^Reused, ", texts[1], re.M))}
+    if not new:
+        suite.fail(f"HTTPS / {name}: openssl s_client negotiated nothing: "
+                   f"{first.strip()[-200:]}")
+
+
+def wrk_measure(wrk, server, extra, url, duration, timeout=60):
+    """One wrk run against a started server: {"requests", "rps", "p99_us", "socket_errors":
+    {"connect", "read", "write", "timeout"}, "non_2xx", "server_cpu_us"}, or {"problem"}."""
+    before = tree_cpu_us(server.pid)
+    rc, out, err = run_client([wrk, "-t1", f"-d{duration}", "--latency"] + list(extra) + [url],
+                              timeout=timeout)
+    used = tree_cpu_us(server.pid) - before
+    r = parse_wrk(out)
+    if rc != 0 or r is None:
+        return {"problem": f"wrk: {(err or out).strip()[-200:]}"}
+    return dict(r, server_cpu_us=used)
+
+
+def parse_wrk(out):
+    """wrk --latency's output: {"requests", "rps", "p99_us", "socket_errors", "non_2xx"}, or
+    None when it has no request count."""
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not total or not rps:
+        return None
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    scale = {"us": 1, "ms": 1e3, "s": 1e6}
+    return {"requests": int(total.group(1)), "rps": float(rps.group(1)),
+            "p99_us": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+            "socket_errors": dict(zip(("connect", "read", "write", "timeout"),
+                                      (int(x) for x in sock.groups()))) if sock else {},
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def wrk_problems(r):
+    """What is wrong with a wrk run, in words ("" when nothing): any socket error or non-2xx
+    response. (A Connection: close run shows none either: wrk reconnects by itself after each
+    response that says Connection: close, and counts no error for it.)"""
+    if "problem" in r:
+        return r["problem"]
+    bad = [f"{k} {v}" for k, v in r["socket_errors"].items() if v]
+    if r["non_2xx"]:
+        bad.append(f"non-2xx {r['non_2xx']}")
+    return ("wrk saw errors: " + ", ".join(bad)) if bad else ""
+
+
+def https_contenders(suite):
+    return [c for c in HTTPS_CONTENDERS if c != "nginx" or find_nginx()]
+
+
+def wrk_duration(suite):
+    return "5s" if suite.full else "2s"
+
+
+def https_plan(suite):
+    """The steps of the HTTPS keep-alive scenario (wrk): [(kind, count, nominal seconds)]."""
+    if not shutil.which("wrk") or not https_ready(suite)[0]:
+        return []
+    return [("wrk-tls", suite.reps * len(https_contenders(suite)), 5.6 if suite.full else 2.6)]
+
+
+def https_scenario(suite):
+    setup = https_setup(suite)
+    wrk = shutil.which("wrk")
+    if not setup or not wrk:
+        if setup:
+            suite.note("HTTPS: wrk skipped (not installed: apt-get install wrk)")
+        return
+    if not find_nginx():
+        suite.note("HTTPS: nginx skipped (not installed: apt-get install nginx)")
+    names = https_contenders(suite)
+    duration = wrk_duration(suite)
+    log(f"HTTPS: wrk -t1 -c100 -d{duration} over TLS 1.3 on a 1 KiB file against "
+        + ", ".join(names))
+    runs = suite.results.setdefault("https", [])
+    for rep in range(suite.reps):
+        for name in names:
+            suite.progress.step("wrk-tls", f"HTTPS wrk: {name}, run {rep + 1} of {suite.reps}")
+            try:
+                with https_server(suite, setup, name) as s:
+                    tls_probe(suite, setup, name, s.port)
+                    r = wrk_measure(wrk, s, ["-c100"], f"https://127.0.0.1:{s.port}/index.html",
+                                    duration)
+            except RuntimeError as e:
+                r = {"problem": str(e)}
+            problem = wrk_problems(r)
+            if problem:
+                suite.fail(f"HTTPS / {name} run {rep + 1}: {problem}")
+            runs.append(dict(r, contender=name, rep=rep, ok=not problem,
+                             server_cpu_us_per_req=r["server_cpu_us"] / max(1, r["requests"])
+                             if "requests" in r else None))
+
+
+def handshakes_plan(suite):
+    if not https_ready(suite)[0]:
+        return []
+    n = len(https_contenders(suite))
+    per = 5.6 if suite.full else 2.6
+    steps = []
+    if shutil.which("wrk"):
+        steps.append(("wrk-handshake", suite.reps * n, per))
+        if find_nginx():
+            steps.append(("tls-probe", 1, 2.0 if suite.full else 1.6))
+    steps.append(("s_time", suite.reps * n, per))
+    return steps
+
+
+def handshakes_scenario(suite):
+    """New TLS connections per second, one request each, two ways, on one server start a
+    run: wrk -c32 -H "Connection: close" (wrk resumes the session of the ticket it got on every
+    new connection: after each connection's first, these are resumed handshakes, PSK with
+    ECDHE, no certificate), then openssl s_time -new (a full handshake each, one connection at
+    a time). Then, where nginx is installed, one short wrk run against an nginx that logs
+    $ssl_session_reused, to say how many of wrk's handshakes were resumed."""
+    setup = https_setup(suite)
+    if not setup:
+        return
+    wrk, openssl = shutil.which("wrk"), shutil.which("openssl")
+    if not wrk:
+        suite.note("HTTPS handshakes: wrk skipped (not installed: apt-get install wrk)")
+    names = https_contenders(suite)
+    duration = wrk_duration(suite)
+    seconds = float(duration[:-1])
+    log(f"HTTPS handshakes: wrk -t1 -c{HANDSHAKE_CONNS} -d{duration} -H 'Connection: close' "
+        f"(resumed), then openssl s_time -new -time {seconds:.0f} (full), against "
+        + ", ".join(names))
+    runs = suite.results.setdefault("https_handshakes", [])
+    for rep in range(suite.reps):
+        for name in names:
+            what = f"{name}, run {rep + 1} of {suite.reps}"
+            if wrk:
+                suite.progress.step("wrk-handshake", f"HTTPS handshakes, wrk: {what}")
+            try:
+                with https_server(suite, setup, name) as s:
+                    tls_probe(suite, setup, name, s.port)
+                    if wrk:
+                        r = wrk_measure(wrk, s, [f"-c{HANDSHAKE_CONNS}", "-H", "Connection: close"],
+                                        f"https://127.0.0.1:{s.port}/index.html", duration)
+                        problem = wrk_problems(r)
+                        if problem:
+                            suite.fail(f"HTTPS handshakes / {name} run {rep + 1}: {problem}")
+                        runs.append(dict(r, contender=name, rep=rep, kind="resumed", ok=not problem,
+                                         conn_per_s=r.get("rps"),
+                                         server_cpu_us_per_conn=r["server_cpu_us"] /
+                                         max(1, r["requests"]) if "requests" in r else None))
+                    suite.progress.step("s_time", f"HTTPS handshakes, s_time -new: {what}")
+                    r = s_time_measure(openssl, s, seconds)
+                    if r.get("problem"):
+                        suite.fail(f"HTTPS full handshakes / {name} run {rep + 1}: {r['problem']}")
+                    runs.append(dict(r, contender=name, rep=rep, kind="full",
+                                     ok=not r.get("problem")))
+            except RuntimeError as e:
+                suite.fail(f"HTTPS handshakes / {name} run {rep + 1}: {e}")
+                runs += [{"contender": name, "rep": rep, "kind": kind, "ok": False,
+                          "problem": str(e)} for kind in ("resumed", "full")]
+    if wrk and find_nginx():
+        suite.progress.step("tls-probe", "HTTPS handshakes: how many of wrk's nginx resumed")
+        suite.results["https_resumed"] = nginx_resumed(suite, setup, wrk)
+
+
+def s_time_measure(openssl, server, seconds):
+    """openssl s_time -new: full handshakes one after another for `seconds`, each with a GET
+    of /index.html (HTTP/1.0: the server closes); {"connections", "conn_per_s" (over the wall
+    time of the run), "server_cpu_us_per_conn"} or {"problem"}."""
+    before = tree_cpu_us(server.pid)
+    t0 = time.monotonic()
+    rc, out, err = run_client([openssl, "s_time", "-connect", f"127.0.0.1:{server.port}", "-new",
+                               "-time", f"{seconds:.0f}", "-www", "/index.html"],
+                              timeout=seconds + 60)
+    wall = time.monotonic() - t0
+    used = tree_cpu_us(server.pid) - before
+    m = re.search(r"(\d+) connections in [\d.]+s;", out)
+    if rc != 0 or not m or int(m.group(1)) == 0:
+        return {"problem": f"openssl s_time: {(err or out).strip()[-200:] or f'exit {rc}'}"}
+    n = int(m.group(1))
+    per_conn = re.search(r"(\d+) bytes read per connection", out)
+    return {"connections": n, "conn_per_s": n / wall, "server_cpu_us_per_conn": used / n,
+            "bytes_per_conn": int(per_conn.group(1)) if per_conn else None}
+
+
+NGINX_RESUMED_LOG = 'log_format reused "$ssl_session_reused"; access_log {log} reused;'
+
+
+def nginx_resumed(suite, setup, wrk):
+    """One short wrk Connection: close run against nginx logging $ssl_session_reused ("r" or
+    "."): {"resumed", "connections"}, or {"problem"}. Not measured: the log has a cost."""
+    log_path = os.path.join(setup["dir"], "reused.log")
+    port = free_port()
+    conf = nginx_conf(setup["dir"], port, setup["root"], setup["cert"], setup["key"])
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("access_log off;", NGINX_RESUMED_LOG.format(log=log_path)))
+    try:
+        with PortServer([find_nginx(), "-c", conf], "nginx", port) as s:
+            r = wrk_measure(wrk, s, [f"-c{HANDSHAKE_CONNS}", "-H", "Connection: close"],
+                            f"https://127.0.0.1:{port}/index.html", "1s")
+    except RuntimeError as e:
+        return {"problem": str(e)}
+    if "problem" in r:
+        return r
+    try:
+        with open(log_path) as f:
+            marks = f.read().split()
+    except OSError as e:
+        return {"problem": f"nginx wrote no log: {e}"}
+    return {"resumed": marks.count("r"), "connections": len(marks)}
+
+
+def ktls_note():
+    """What this kernel says about kTLS (net.ipv4.tcp_available_ulp lists "tls" where the tls
+    module is loaded or built in), and what that means for the HTTPS file."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+            ulps = f.read().split()
+    except OSError:
+        ulps = None
+    listed = " ".join(ulps) if ulps else "nothing"
+    head = ("kTLS is available on this kernel (net.ipv4.tcp_available_ulp: " + listed + "), but "
+            if ulps and "tls" in ulps else
+            "kTLS is not available on this kernel (net.ipv4.tcp_available_ulp: " + listed + "), and ")
+    return ("HTTPS file: " + head + "ringchat has no kTLS path yet: over TLS it reads the file "
+            "into memory and encrypts it, where plaintext goes out with sendfile; nginx as "
+            "configured here does the same (no ssl_conf_command Options KTLS)")
+
+
+def https_file_plan(suite):
+    if not shutil.which("curl") or not https_ready(suite)[0]:
+        return []
+    return [("curl-tls", suite.reps * (len(https_contenders(suite)) + 2), 0.6)]
+
+
+def https_file_scenario(suite):
+    """The 64 MiB file over HTTPS with curl --cacert, ringchat on both backends and nginx, and
+    beside them ringchat over plaintext with sendfile (the HTTP file scenario's zero copy), so
+    that the cost of TLS shows within one run."""
+    setup = https_setup(suite)
+    curl = shutil.which("curl")
+    if not setup or not curl:
+        if setup:
+            suite.note("HTTPS file: skipped (curl is missing: apt-get install curl)")
+        return
+    suite.note(ktls_note())
+    names = https_contenders(suite)
+    contenders = [(n, True) for n in names] + [(n, False) for n in names if n != "nginx"]
+    log(f"HTTPS file: a {BIG_MIB} MiB file with curl over TLS against {', '.join(names)}; "
+        "ringchat over plaintext (sendfile) beside them")
+    runs = suite.results.setdefault("https_file", [])
+    for rep in range(suite.reps):
+        for name, tls in contenders:
+            transport = "TLS" if tls else "plain, zero copy"
+            suite.progress.step("curl-tls", f"HTTPS file: {name}, {transport}, run {rep + 1} of "
+                                f"{suite.reps}")
+            scheme = "https" if tls else "http"
+            try:
+                with https_server(suite, setup, name, tls=tls) as s:
+                    if tls:
+                        tls_probe(suite, setup, name, s.port)
+                    before = tree_cpu_us(s.pid)
+                    rc, out, err = run_client(
+                        [curl, "-s", "--cacert", setup["cert"], "-o", "/dev/null", "-w",
+                         "%{size_download} %{time_total}",
+                         f"{scheme}://127.0.0.1:{s.port}/big.bin"], timeout=120)
+                    used = tree_cpu_us(s.pid) - before
+            except RuntimeError as e:
+                suite.fail(f"HTTPS file / {name} / {transport}: {e}")
+                continue
+            parts = out.split()
+            if rc != 0 or len(parts) != 2 or int(float(parts[0])) != BIG_MIB << 20:
+                suite.fail(f"HTTPS file / {name} / {transport}: curl: {out} "
+                           f"{err.strip()[-200:]}")
+                continue
+            seconds = float(parts[1])
+            runs.append({"contender": name, "transport": transport, "rep": rep,
+                         "mib_per_s": BIG_MIB / seconds if seconds > 0 else None,
+                         "server_cpu_ms_per_gib": used / 1000 * 1024 / BIG_MIB})
+
+
+def https_handshake_share(res):
+    """How much of the keep-alive runs' CPU per request went to the full handshakes of wrk's 100
+    connections at their start, at the cost per full handshake the handshake scenario measured
+    (a sentence, or None without both)."""
+    full = [r for r in res.get("https_handshakes") or [] if r.get("ok") and r.get("kind") == "full"]
+    parts = []
+    for c in HTTPS_CONTENDERS:
+        ka = [r for r in res.get("https") or [] if r.get("ok") and r["contender"] == c]
+        hs = med([r["server_cpu_us_per_conn"] for r in full if r["contender"] == c])
+        total = med([r["server_cpu_us"] for r in ka if "server_cpu_us" in r])
+        if hs and total:
+            parts.append(f"{c} {fmt_pct(100 * hs / total, False)}")
+    if not parts:
+        return None
+    return ("Each keep-alive run counts the full handshakes of wrk's 100 connections at its start: "
+            "at the cost of a full handshake measured below, that is this much of the server's "
+            "CPU in a run: " + ", ".join(parts) + ".")
+
+
+def https_report(suite):
+    """The HTTPS sections of the report: (terminal lines, Markdown lines)."""
+    res = suite.results
+    lines, md = [], []
+    ratio_words = lambda rate: (f"ratios over nginx's: {rate} above 1 is faster, CPU below 1 "
+                                "is cheaper")
+    reps = res.get("reps", suite.reps)
+    if res.get("https_tls"):
+        seen = {}
+        for name, t in res["https_tls"].items():
+            words = (f"{t['protocol'] or '?'} {t['cipher'] or '?'} {t['group'] or '?'}, "
+                     f"{'resumes sessions' if t['resumes'] else 'resumes no session'}")
+            seen.setdefault(words, []).append(name)
+        text = "TLS as openssl s_client negotiated it: " + "; ".join(
+            f"{', '.join(n)}: {w}" for w, n in seen.items()) + "."
+        lines += wrap(text) + [""]
+        md += [text, ""]
+
+    def rows_of(runs, rate, cpu, p99=True):
+        """A row per contender: medians of its clean runs, and their ratios over nginx's."""
+        groups = {}
+        for r in runs:
+            groups.setdefault(r["contender"], []).append(r)
+        ok = lambda v: [x for x in v if x.get("ok")]
+        base = ok(groups.get("nginx", []))
+        base_rate, base_cpu = med([x[rate] for x in base]), med([x[cpu] for x in base])
+        rows = []
+        for c in [n for n in HTTPS_CONTENDERS if n in groups]:
+            v = ok(groups[c])
+            rt, cp = [x[rate] for x in v], [x[cpu] for x in v]
+            rows.append([c, fmt_num(med(rt)), fmt_pct(half_range(rt), False)]
+                        + ([fmt_num(med([x.get("p99_us") for x in v]))] if p99 else [])
+                        + [fmt_num(med(cp)), fmt_pct(half_range(cp), False),
+                         fmt_ratio(med(rt), base_rate), fmt_ratio(med(cp), base_cpu),
+                         sum(sum(x.get("socket_errors", {}).values()) for x in groups[c]),
+                         f"{len(v)}/{len(groups[c])}"])
+        return rows
+
+    if res.get("https"):
+        head = ["contender", "req/s", "±", "p99 us", "CPU us/req", "±", "req/s÷nginx",
+                "CPU÷nginx", "sock err", "ok"]
+        rows = rows_of(res["https"], "rps", "server_cpu_us_per_req")
+        legend = (f"HTTPS keep-alive (wrk -t1 -c100 over TLS 1.3, a 1 KiB file; medians of "
+                  f"{reps} runs, ± half the min-max range; the server's CPU per request; "
+                  f"{ratio_words('req/s')}):")
+        share = https_handshake_share(res)
+        lines += wrap(legend) + ["", table(head, rows), ""] + (wrap(share) + [""] if share else [])
+        md += ["## HTTPS", "", legend[:-1] + ".", "", markdown(head, rows), ""]
+        md += [share, ""] if share else []
+    if res.get("https_handshakes"):
+        head = ["contender", "conn/s", "±", "CPU us/conn", "±", "conn/s÷nginx",
+                "CPU÷nginx", "sock err", "ok"]
+        resumed = res.get("https_resumed") or {}
+        if resumed.get("connections"):
+            share = (f"{resumed['resumed']} of {resumed['connections']} of nginx's in a 1 s "
+                     f"run were resumed")
+        else:
+            share = "how many were resumed: not measured"
+        groups = []
+        for kind, title in (
+                ("resumed", f"resumed: wrk -c{HANDSHAKE_CONNS} -H 'Connection: close' (wrk offers "
+                            f"its session ticket on each new connection; {share})"),
+                ("full", "full: openssl s_time -new (one connection at a time, a full "
+                         "handshake each)")):
+            rows = rows_of([r for r in res["https_handshakes"] if r.get("kind") == kind],
+                           "conn_per_s", "server_cpu_us_per_conn", p99=False)
+            if rows:
+                groups.append((title, rows))
+        legend = (f"HTTPS handshakes: new TLS connections per second, one request each (a 1 KiB "
+                  f"file), and the server's CPU per connection; medians of {reps} runs; "
+                  f"{ratio_words('conn/s')}:")
+        # the kinds' explanations above the table, their names alone as its group titles
+        item = lambda t: textwrap.wrap(t, WIDTH, initial_indent="- ", subsequent_indent="  ",
+                                       break_on_hyphens=False)
+        lines += wrap(legend) + [x for t, _ in groups for x in item(t)]
+        lines += ["", grouped_table(head, [(t.split(":")[0] + ":", r) for t, r in groups]), ""]
+        md += ["## HTTPS handshakes", "", legend[:-1] + ".", ""]
+        md += [markdown(["kind"] + head, [[t.split(":")[0]] + r for t, g in groups for r in g]),
+               ""] + [f"- {t}" for t, _ in groups] + [""]
+    if res.get("https_file"):
+        groups = {}
+        for r in res["https_file"]:
+            groups.setdefault((r["contender"], r["transport"]), []).append(r)
+        speed = lambda k: med([x["mib_per_s"] for x in groups.get(k, [])])
+        cpu = lambda k: med([x["server_cpu_ms_per_gib"] for x in groups.get(k, [])])
+        head = ["contender", "transport", "MiB/s", "srv CPU ms/GiB", "speed÷nginx", "CPU÷nginx",
+                "CPU÷plain"]
+        order = [(c, "TLS") for c in HTTPS_CONTENDERS] + \
+                [(c, "plain, zero copy") for c in HTTPS_CONTENDERS]
+        rows = [[c, t, fmt_num(speed((c, t))), fmt_num(cpu((c, t)))]
+                + ([fmt_ratio(speed((c, t)), speed(("nginx", "TLS"))),
+                    fmt_ratio(cpu((c, t)), cpu(("nginx", "TLS"))),
+                    fmt_ratio(cpu((c, t)), cpu((c, "plain, zero copy")))] if t == "TLS"
+                   else ["-", "-", "-"])
+                for c, t in order if (c, t) in groups]
+        legend = (f"HTTPS file serving (a {BIG_MIB} MiB file, curl --cacert; medians of {reps} "
+                  "runs; over TLS, ratios over nginx's: speed above 1 is faster, CPU below 1 is "
+                  "cheaper; CPU÷plain: over TLS against the same server over plaintext with "
+                  "sendfile, the HTTP file scenario's zero copy; no kTLS, see the notes):")
+        lines += wrap(legend) + ["", table(head, rows), ""]
+        md += ["## HTTPS file serving", "", legend[:-1] + ".", "", markdown(head, rows), ""]
+    return lines, md
+
+
+EXTRA_SCENARIOS.append((https_scenario, "https", https_plan))
+EXTRA_SCENARIOS.append((handshakes_scenario, "https-handshakes", handshakes_plan))
+EXTRA_SCENARIOS.append((https_file_scenario, "https-file", https_file_plan))
+
+
 def main():
     ap = argparse.ArgumentParser(description="ringchat's bench suite")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"),
@@ -1278,7 +1863,10 @@ def main():
     ap.add_argument("--full", action="store_true", help="longer runs, more repetitions")
     ap.add_argument("--reps", type=int, help="repetitions per contender (quick 3, full 5)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (quick 0.8, full 3)")
-    ap.add_argument("--only", help="echo scenarios to run, comma-separated")
+    ap.add_argument("--only", metavar="NAME,...",
+                    help="scenarios to run, comma-separated names or shell patterns: echo "
+                         "scenarios (pingpong-50, pipelined-*) and extra ones (http, https*); "
+                         "naming an extra one leaves out syscalls, idle, RESP and file_send")
     ap.add_argument("--contenders", help="echo contenders to run, comma-separated")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--no-extras", action="store_true",
@@ -1313,19 +1901,30 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     suite = Suite(args)
+    known = [s[0] for s in ECHO_SCENARIOS] + [e[1] for e in EXTRA_SCENARIOS]
+    unknown = [p for p in suite.only_patterns() if not fnmatch.filter(known, p)]
+    if unknown:
+        print(f"bench: --only: no scenario named {', '.join(unknown)} (there are: "
+              f"{', '.join(known)})", file=sys.stderr)
+        return 2
     suite.plan()
     log(f"{suite.results['mode']} mode: {suite.reps} runs per contender, {suite.duration} s each "
         f"after {suite.warmup} s of warm-up; "
         + ("server on CPU 0, load generator on CPU 1" if PIN else "one CPU: nothing pinned")
         + f"; {suite.progress.total} steps, about {fmt_clock(suite.progress.left_s())} in all")
     suite.echo()
-    if not args.no_extras:
+    if suite.builtin_extras():
         suite.syscalls()
         suite.idle()
         suite.resp()
         suite.file_send()
-    for fn, *_ in EXTRA_SCENARIOS:
-        fn(suite)
+    try:
+        for fn, name, *_ in EXTRA_SCENARIOS:
+            if suite.extra_selected(name):
+                fn(suite)
+    finally:
+        for cleanup in suite.cleanups:
+            cleanup()
     suite.progress.step("report", "report and chart")
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -64,6 +64,30 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
                          "server_cpu_ms_per_gib": 300.0}
                         for c in ("ringchat-http-uring", "ringchat-http-epoll")
                         for p in ("zero copy", "read")]
+    names = ("ringchat-http-uring", "ringchat-http-epoll", "nginx")
+    # over TLS: ringchat half nginx's CPU, io_uring 10% under epoll; run 3 of nginx's failed
+    tls_cost = {"ringchat-http-uring": 9.0, "ringchat-http-epoll": 10.0, "nginx": 20.0}
+    res["https"] = [{"contender": c, "rep": rep, "ok": not (c == "nginx" and rep == 2),
+                     "rps": 2e5 / tls_cost[c] * rnd.uniform(0.99, 1.01), "p99_us": 38400.0,
+                     "requests": 40000, "server_cpu_us": 40000 * tls_cost[c], "socket_errors": {"connect": 0, "read": 0, "write": 0,
+                                                          "timeout": 0}, "non_2xx": 0,
+                     "server_cpu_us_per_req": tls_cost[c] * rnd.uniform(0.99, 1.01)}
+                    for rep in range(reps) for c in names]
+    res["https_handshakes"] = [
+        {"contender": c, "rep": rep, "kind": kind, "ok": True, "conn_per_s": 1000.0,
+         "p99_us": 25900.0 if kind == "resumed" else None,
+         "socket_errors": {"read": 0} if kind == "resumed" else {},
+         "server_cpu_us_per_conn": 30 * tls_cost[c] * rnd.uniform(0.99, 1.01)}
+        for rep in range(reps) for c in names for kind in ("resumed", "full")]
+    res["https_resumed"] = {"resumed": 923, "connections": 955}
+    res["https_tls"] = {c: {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384",
+                            "group": "X25519", "verified": True, "resumes": True} for c in names}
+    res["https_file"] = [{"contender": c, "transport": t, "rep": rep, "mib_per_s": 400.0,
+                          "server_cpu_ms_per_gib": 200.0 if t != "TLS" else 8 * tls_cost[c] ** 2}
+                         for rep in range(reps)
+                         for c, t in [(n, "TLS") for n in names] + [
+                             ("ringchat-http-uring", "plain, zero copy"),
+                             ("ringchat-http-epoll", "plain, zero copy")]]
     res["file_send"] = "file_send: 128 MiB through a channel over TCP loopback"
     res["failures"] = ["pingpong-50 / ringchat-uring run 1: " + "a long problem " * 20]
     return res
@@ -142,6 +166,33 @@ class Report(unittest.TestCase):
         # made up with io_uring 10% cheaper and 3% noise a side: ahead everywhere on echo
         self.assertEqual([v["cpu"]["word"] for v in suite.results["verdict"]][:6], ["ahead"] * 6)
 
+    def test_https_sections_with_ratios_over_nginx(self):
+        suite, text = self.report()
+        md = suite.report()[1]
+        for section in ("## HTTPS\n", "## HTTPS handshakes\n", "## HTTPS file serving\n"):
+            self.assertIn(section, md)
+        self.assertIn("TLS as openssl s_client negotiated it: ringchat-http-uring, "
+                      "ringchat-http-epoll, nginx: TLSv1.3 TLS_AES_256_GCM_SHA384 X25519, "
+                      "resumes sessions.", " ".join(text.split()))
+        self.assertIn("CPU below 1 is cheaper", text)
+        keep_alive = text[text.index("HTTPS keep-alive"):text.index("HTTPS handshakes")]
+        # nginx's failed run is left out of its medians, and counted
+        self.assertRegex(keep_alive, r"\nnginx +10\.0k .* 1\.00 +1\.00 +0 +2/3\n")
+        self.assertRegex(keep_alive, r"\nringchat-http-uring +22\.\dk .* 2\.2\d +0\.4\d +0 +3/3")
+        # 100 full handshakes at 30·20 us against 40,000 requests at 20 us: 7.5%
+        self.assertRegex(" ".join(keep_alive.split()), r"at its start: .* nginx 7\.\d%\.")
+        hs = text[text.index("HTTPS handshakes"):text.index("HTTPS file serving")]
+        self.assertIn("923 of 955 of nginx's", " ".join(hs.split()))
+        self.assertRegex(hs, r"resumed:\n  ringchat-http-uring .* 0\.4\d +0 +3/3\n")
+        self.assertRegex(hs, r"full:\n  ringchat-http-uring ")
+        files = text[text.index("HTTPS file serving"):]
+        # TLS against nginx's TLS (8·81 / 8·400) and against its own plaintext (8·81 / 200)
+        self.assertRegex(files, r"\nringchat-http-uring +TLS +400 +648 +1\.00 +0\.20 +3\.24\n")
+        self.assertRegex(files, r"\nringchat-http-epoll +plain, zero copy +400 +200 +- +- +-\n")
+        tail = text[text.index("Verdict:"):]
+        for label in ("https (wrk)", "https resumed", "https full hs"):
+            self.assertRegex(tail, rf"\n  {re.escape(label)} +ahead: ")
+
     def test_resp_from_one_run_is_not_judged(self):
         _, text = self.report(resp_reps=1)
         self.assertRegex(text, r"\n  resp -P 1 +no verdict \(1 run a side\)")
@@ -155,6 +206,64 @@ class Report(unittest.TestCase):
         self.assertIsNotNone(png, suite.results["notes"])
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+class Wrk(unittest.TestCase):
+    OUT = """Running 2s test @ https://127.0.0.1:45459/index.html
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    15.28ms    7.77ms  41.87ms   99.99%
+    Req/Sec   753.47    161.96     1.03k    84.21%
+  Latency Distribution
+     50%   13.18ms
+     75%   19.84ms
+     90%   25.62ms
+     99%   39.38ms
+  1509 requests in 2.00s, 1.79MB read
+  Socket errors: connect 0, read 2, write 0, timeout 0
+Requests/sec:    753.93
+Transfer/sec:      0.90MB
+"""
+
+    def test_parse(self):
+        r = S.parse_wrk(self.OUT)
+        self.assertEqual((r["requests"], r["rps"], r["p99_us"]), (1509, 753.93, 39380.0))
+        self.assertEqual(r["socket_errors"], {"connect": 0, "read": 2, "write": 0, "timeout": 0})
+        self.assertEqual(S.wrk_problems(r), "wrk saw errors: read 2")
+        clean = S.parse_wrk(self.OUT.replace("  Socket errors: connect 0, read 2, write 0, "
+                                             "timeout 0\n", ""))
+        self.assertEqual((clean["socket_errors"], S.wrk_problems(clean)), ({}, ""))
+        self.assertIsNone(S.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused"))
+
+
+class Selection(unittest.TestCase):
+    def suite(self, only, no_extras=False):
+        suite = suite_for(made_up_results(), tempfile.gettempdir())
+        suite.args.only, suite.args.no_extras = only, no_extras
+        return suite
+
+    def test_echo_names_and_patterns_keep_every_extra(self):
+        suite = self.suite("pingpong-*,pipelined-50x16")
+        self.assertEqual([p[0] for p in suite.echo_plan()],
+                         ["pingpong-1", "pingpong-50", "pingpong-1000", "pipelined-50x16"])
+        self.assertTrue(suite.builtin_extras())
+        self.assertTrue(suite.extra_selected("http"))
+
+    def test_naming_an_extra_scenario_runs_only_what_is_named(self):
+        suite = self.suite("http")
+        self.assertEqual(suite.echo_plan(), [])
+        self.assertFalse(suite.builtin_extras())
+        self.assertTrue(suite.extra_selected("http"))
+        self.assertFalse(suite.extra_selected("https"))
+        tls = self.suite("https*")
+        self.assertEqual(tls.extras_named(), ["https", "https-handshakes", "https-file"])
+        self.assertFalse(tls.extra_selected("http"))
+        self.assertEqual(self.suite("*").extras_named(), [e[1] for e in S.EXTRA_SCENARIOS])
+
+    def test_no_extras_wins(self):
+        suite = self.suite(None, no_extras=True)
+        self.assertFalse(suite.builtin_extras())
+        self.assertFalse(suite.extra_selected("http"))
 
 
 class ProgressLines(unittest.TestCase):
