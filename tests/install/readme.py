@@ -60,11 +60,13 @@ def extract(readme, out):
         sys.exit("readme.py: the README lacks its C++ programs, its meson.build or its "
                  "CMakeLists.txt")
     first = programs[0]["name"]
+    meson_base, cmake_base = meson, cmake
     for p in programs[1:]:
-        # The README builds its first program; build the others the same way.
-        meson += "".join(l.replace(first, p["name"]) + "\n" for l in meson.splitlines()
+        # The README builds its first program; build the others the same way (from the
+        # README's own lines, not those already added for another program).
+        meson += "".join(l.replace(first, p["name"]) + "\n" for l in meson_base.splitlines()
                          if l.startswith("executable("))
-        cmake += "".join(l.replace(first, p["name"]) + "\n" for l in cmake.splitlines()
+        cmake += "".join(l.replace(first, p["name"]) + "\n" for l in cmake_base.splitlines()
                          if l.startswith(("add_executable(", "target_link_libraries(")))
     for name, body in (("meson.build", meson), ("CMakeLists.txt", cmake)):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
