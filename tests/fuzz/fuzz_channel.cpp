@@ -4,18 +4,19 @@
 //
 // The input decodes to a script.hpp script (a first terminator, what the session sets after
 // each frame, max_frame, pieces on or off, a chunking of the stream), channel options (high
-// and low water, out_buffer_size, input_per_turn) and the peer's steps: feed the next chunk,
-// let a turn pass, take what was sent, set a window of 0..16 unread bytes (or none), a send
-// capacity, fail every send from here with EPIPE, end the input here (feed_end(), or
-// feed_error(ECONNRESET)), the chunks left never fed. After the steps the rest is fed, the
-// input ends, and the peer reads everything until the session is done (bounded in turns: a
-// session that does not finish is a finding). A session reads frames with read() and echoes
-// each as a record "KLEN:DATA" (K: F frame, P piece, E data after the terminator went
-// inactive, T a frame dropped as too long, Z the partial at the end), sets the script's
-// terminator after each frame, and ends with finish(). No timeouts run (all are 0): nothing
-// waits on the clock, so an input runs the same every time. One epoll reactor
-// (RINGCHAT_BACKEND=uring: io_uring) serves every input. FUZZ_CHANNEL_SHOW=1 prints each
-// input's run as decoded (the script, the model's frames and the session's, the ends).
+// and low water, out_buffer_size, input_per_turn) and the peer's steps: feed the next chunk
+// (or it 300 times over, in one chunk), let a turn pass, take what was sent, set a window of
+// 0..16 unread bytes (or none), a send capacity, fail every send from here with EPIPE, end
+// the input here (feed_end(), or feed_error(ECONNRESET)), the chunks left never fed. After
+// the steps the rest is fed, the input ends, and the peer reads everything until the
+// session is done (bounded in turns: a session that does not finish is a finding). A session
+// reads frames with read() and echoes each as a record "KLEN:DATA" (K: F frame, P piece, E
+// data after the terminator went inactive, T a frame dropped as too long, Z the partial at
+// the end), sets the script's terminator after each frame, and ends with finish(). No
+// timeouts run (all are 0): nothing waits on the clock, so an input runs the same every time.
+// One epoll reactor (RINGCHAT_BACKEND=uring: io_uring) serves every input.
+// FUZZ_CHANNEL_SHOW=1 prints each input's run as decoded (the script, the model's frames and
+// the session's, the ends).
 //
 // Checked, for the bytes fed before the input ended: the frames (pieces joined), too_long,
 // the data after the terminator went inactive, the partial at the end and the last terminator
@@ -87,10 +88,16 @@ struct next_turn {
     void await_resume() const noexcept {}
 };
 
+/// A chunk fed repeated is this many copies of it in one chunk: up to 7,200 bytes, so that a
+/// frame can outgrow the channel's coalesce_limit (4,096: push(frame&&) then hands over the
+/// framer's joined buffer) within libFuzzer's -max_len.
+constexpr std::size_t repeats = 300;
+
 /// One step of the peer's.
 struct step {
     enum class kind : std::uint8_t { feed, yield, take, window, capacity, fail, end } k;
-    std::size_t arg = 0;  // window: bytes (SIZE_MAX: none); capacity: bytes (0: none)
+    std::size_t arg = 0;  // feed: 1 for the chunk repeated (a frame past coalesce_limit);
+                          // window: bytes (SIZE_MAX: none); capacity: bytes (0: none)
 };
 
 struct plan {
@@ -150,7 +157,9 @@ plan decode_plan(const std::uint8_t* data, std::size_t size) {
         switch (in.ConsumeIntegralInRange<int>(0, 9)) {
         case 0:
         case 1:
+            break;
         case 2:
+            s.arg = 1;
             break;
         case 3:
             s.k = step::kind::yield;
@@ -206,7 +215,7 @@ std::string describe(const std::vector<step>& steps) {
     for (const step& s : steps) {
         switch (s.k) {
         case step::kind::feed:
-            out += " feed";
+            out += s.arg != 0 ? " feed*" + std::to_string(repeats) : std::string(" feed");
             break;
         case step::kind::yield:
             out += " turn";
@@ -371,9 +380,12 @@ FUZZ_NO_COVERAGE task<> play(ringchat::reactor& r, chat::channel& ch,
         switch (s.k) {
         case step::kind::feed:
             if (!v.ended && next < chunks.size()) {
-                peer.feed(chunks[next]);
-                v.fed += chunks[next];
-                ++next;
+                std::string c = chunks[next++];
+                for (std::size_t i = 1; s.arg != 0 && i < repeats; ++i) {
+                    c += chunks[next - 1];
+                }
+                peer.feed(c);
+                v.fed += c;
             }
             break;
         case step::kind::yield:
@@ -529,12 +541,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(v.failed && v.received_at_fail < o.pushed.size(),
                    "EPIPE with nothing left to send\n%s", report().c_str());
     }
-    if (!reason) {
-        FUZZ_CHECK(v.received == o.pushed, "a clean close without all the output\n%s",
-                   report().c_str());
-        FUZZ_CHECK(!v.failed || v.received_at_fail == o.pushed.size(),
-                   "no EPIPE, yet output was left when sends failed\n%s", report().c_str());
-    }
     // What the peer got: a prefix of what was pushed, nothing after the sends failed.
     FUZZ_CHECK(v.received.size() <= o.pushed.size() &&
                    std::string_view(o.pushed).starts_with(v.received),
@@ -544,6 +550,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                report().c_str());
     FUZZ_CHECK(!v.failed || v.received.size() == v.received_at_fail,
                "the peer received bytes after sends failed\n%s", report().c_str());
+    if (!reason) {
+        FUZZ_CHECK(v.received == o.pushed, "a clean close without all the output\n%s",
+                   report().c_str());
+        FUZZ_CHECK(!v.failed || v.received_at_fail == o.pushed.size(),
+                   "no EPIPE, yet output was left when sends failed\n%s", report().c_str());
+    }
     FUZZ_CHECK(ch.stats().bytes_sent == v.received.size(), "%llu bytes sent, %zu received\n%s",
                static_cast<unsigned long long>(ch.stats().bytes_sent), v.received.size(),
                report().c_str());
