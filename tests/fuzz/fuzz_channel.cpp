@@ -5,18 +5,18 @@
 // The input decodes to a script.hpp script (a first terminator, what the session sets after
 // each frame, max_frame, pieces on or off, a chunking of the stream), channel options (high
 // and low water, out_buffer_size, input_per_turn) and the peer's steps: feed the next chunk
-// (or it 300 times over, in one chunk), let a turn pass, take what was sent, set a window of
-// 0..16 unread bytes (or none), a send capacity, fail every send from here with EPIPE, end
-// the input here (feed_end(), or feed_error(ECONNRESET)), the chunks left never fed. After
-// the steps the rest is fed, the input ends, and the peer reads everything until the
-// session is done (bounded in turns: a session that does not finish is a finding). A session
-// reads frames with read() and echoes each as a record "KLEN:DATA" (K: F frame, P piece, E
-// data after the terminator went inactive, T a frame dropped as too long, Z the partial at
-// the end), sets the script's terminator after each frame, and ends with finish(). No
-// timeouts run (all are 0): nothing waits on the clock, so an input runs the same every time.
-// One epoll reactor (RINGCHAT_BACKEND=uring: io_uring) serves every input.
-// FUZZ_CHANNEL_SHOW=1 prints each input's run as decoded (the script, the model's frames and
-// the session's, the ends).
+// (or it repeated, in one chunk of up to 7,200 bytes), let a turn pass, take what was sent,
+// set a window of 0..16 unread bytes (or none), a send capacity, fail every send from here
+// with EPIPE, end the input here (feed_end(), or feed_error(ECONNRESET)), the chunks left
+// never fed. After the steps the rest is fed, the input ends, and the peer reads everything
+// until the session is done (bounded in turns: a session that does not finish is a
+// finding). A session reads frames with read() and echoes each as a record "KLEN:DATA" (K:
+// F frame, P piece, E data after the terminator went inactive, T a frame dropped as too
+// long, Z the partial at the end), sets the script's terminator after each frame, and ends
+// with finish(). No timeouts run (all are 0): nothing waits on the clock, so an input runs
+// the same every time. One epoll reactor (RINGCHAT_BACKEND=uring: io_uring) serves every
+// input. FUZZ_CHANNEL_SHOW=1 prints each input's run as decoded (the script, the model's
+// frames and the session's, the ends).
 //
 // Checked, for the bytes fed before the input ended: the frames (pieces joined), too_long,
 // the data after the terminator went inactive, the partial at the end and the last terminator
@@ -29,6 +29,13 @@
 // left to send once sends failed, and then always); the peer's state() is reset exactly when
 // it did not receive everything pushed (output cut short), orderly otherwise; at the end the
 // channel is closed with nothing queued, and its stats count what was fed and received.
+//
+// Not checked by default (an open finding, docs/fuzzing.md): channel.hpp says queued_bytes()
+// is "0 once the channel is closed", but a close while a send waits (the input's reset, the
+// peer's window full) leaves that send's bytes counted until the writer has run, a turn
+// later. FUZZ_CHANNEL_STRICT=1 checks it where read() ends on a closed channel
+// (corpus/channel/open-finding-queued-after-close fails then); by default the count is
+// checked once the writer has had its turns.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -88,10 +95,13 @@ struct next_turn {
     void await_resume() const noexcept {}
 };
 
-/// A chunk fed repeated is this many copies of it in one chunk: up to 7,200 bytes, so that a
-/// frame can outgrow the channel's coalesce_limit (4,096: push(frame&&) then hands over the
-/// framer's joined buffer) within libFuzzer's -max_len.
-constexpr std::size_t repeats = 300;
+/// A chunk fed repeated is as many copies of it as fit in this many bytes, in one chunk, so
+/// that a frame can outgrow the channel's coalesce_limit (4,096: push(frame&&) then hands
+/// over the framer's joined buffer) within libFuzzer's -max_len. Only while less than
+/// repeat_until bytes were fed: an input stays quick (a run of 1-byte frames under high water
+/// 1 costs a turn or two per frame).
+constexpr std::size_t repeated_bytes = 7200;
+constexpr std::size_t repeat_until = 16 * 1024;
 
 /// One step of the peer's.
 struct step {
@@ -215,7 +225,7 @@ std::string describe(const std::vector<step>& steps) {
     for (const step& s : steps) {
         switch (s.k) {
         case step::kind::feed:
-            out += s.arg != 0 ? " feed*" + std::to_string(repeats) : std::string(" feed");
+            out += s.arg != 0 ? " feed*" : " feed";
             break;
         case step::kind::yield:
             out += " turn";
@@ -239,6 +249,21 @@ std::string describe(const std::vector<step>& steps) {
         }
     }
     return out;
+}
+
+std::string describe(const plan& p) {
+    const auto& op = p.options;
+    return "max_frame " + std::to_string(p.sc.max_frame) + (p.sc.pieces ? " (pieces)" : "") +
+           ", first " + fuzz::describe(p.sc.first) + ", " +
+           std::to_string(p.sc.actions.size()) +
+           " actions, high/low water " + std::to_string(op.high_water) + "/" +
+           std::to_string(op.low_water) + ", out_buffer_size " +
+           std::to_string(op.out_buffer_size) + ", input_per_turn " +
+           std::to_string(op.input_per_turn) +
+           (p.reset ? ", ends with a reset" : ", ends with an end of stream") +
+           (p.echo_frame ? ", echo push(frame&&)" : "") + "\n  steps:" + describe(p.steps) +
+           "\n  " + std::to_string(p.sc.chunks.size()) + " chunks of " +
+           std::to_string(p.sc.stream.size()) + " bytes";
 }
 
 /// What the session saw and did.
@@ -309,6 +334,10 @@ FUZZ_NO_COVERAGE task<> session(chat::channel& ch, const plan& p, observed& o) {
                 continue;
             }
             o.end = f.error();
+            static const bool strict = std::getenv("FUZZ_CHANNEL_STRICT") != nullptr;
+            FUZZ_CHECK(!strict || ch.is_open() || ch.queued_bytes() == 0,
+                       "read() ended (%s) on a closed channel with %zu bytes queued",
+                       o.end.message().c_str(), ch.queued_bytes());
             o.got.partial = pieces + f.partial();
             o.got.last = ch.get_terminator();
             break;
@@ -381,8 +410,11 @@ FUZZ_NO_COVERAGE task<> play(ringchat::reactor& r, chat::channel& ch,
         case step::kind::feed:
             if (!v.ended && next < chunks.size()) {
                 std::string c = chunks[next++];
-                for (std::size_t i = 1; s.arg != 0 && i < repeats; ++i) {
-                    c += chunks[next - 1];
+                if (s.arg != 0 && !c.empty() && v.fed.size() < repeat_until) {
+                    const std::string one = c;
+                    while (c.size() + one.size() <= repeated_bytes) {
+                        c += one;
+                    }
                 }
                 peer.feed(c);
                 v.fed += c;
@@ -424,9 +456,15 @@ FUZZ_NO_COVERAGE task<> play(ringchat::reactor& r, chat::channel& ch,
     }
     end_input(peer, p, v);
     peer.set_window(SIZE_MAX);
+    // Each frame costs at most a few turns (a pause at high water, the writer's send, the
+    // wake), each chunk one more (input_per_turn), and each frame consumes a byte at least.
+    const std::size_t most_turns = 64 + 4 * (v.fed.size() + chunks.size());
     for (std::size_t turns = 0; !o.done; ++turns) {
-        FUZZ_CHECK(turns < 20000, "the session did not finish in %zu turns (queued %zu, open %d)",
-                   turns, ch.queued_bytes(), ch.is_open() ? 1 : 0);
+        FUZZ_CHECK(turns < most_turns,
+                   "the session did not finish in %zu turns (queued %zu, open %d), %zu "
+                   "frames seen, %zu bytes fed\n%s",
+                   turns, ch.queued_bytes(), ch.is_open() ? 1 : 0, o.got.events.size(),
+                   v.fed.size(), describe(p).c_str());
         v.received += peer.take_sent();
         co_await next_turn{r};
         check_queue(ch, p, o);
@@ -484,16 +522,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::error_code reason = ch.close_reason();
     const auto state = peer.state();
     const auto report = [&] {
-        const auto& op = p.options;
-        return "max_frame " + std::to_string(p.sc.max_frame) + (p.sc.pieces ? " (pieces)" : "") +
-               ", first " + describe(p.sc.first) + ", high/low water " +
-               std::to_string(op.high_water) + "/" + std::to_string(op.low_water) +
-               ", out_buffer_size " + std::to_string(op.out_buffer_size) +
-               ", input_per_turn " + std::to_string(op.input_per_turn) +
-               (p.reset ? ", ends with a reset" : ", ends with an end of stream") +
-               (p.echo_frame ? ", echo push(frame&&)" : "") + "\n  steps:" +
-               describe(p.steps) + "\n  fed (" + std::to_string(p.sc.chunks.size()) +
-               " chunks): \"" + escaped(v.fed) + "\"\n  model:" + describe(want.events) +
+        return describe(p) + "\n  fed: \"" + escaped(v.fed) + "\"\n  model:" +
+               describe(want.events) +
                " | partial \"" + escaped(want.partial) + "\", last " + describe(want.last) +
                "\n  got:  " + describe(o.got.events) + " | partial \"" +
                escaped(o.got.partial) + "\", last " + describe(o.got.last) + "\n  read end: " +
