@@ -5,7 +5,7 @@
 // The input decodes to a script.hpp script (a first terminator, what the session sets after
 // each frame, max_frame, pieces on or off, a chunking of the stream), channel options (high
 // and low water, out_buffer_size, input_per_turn) and the peer's steps: feed the next chunk
-// (or it repeated, in one chunk of up to 7,200 bytes), let a turn pass, take what was sent,
+// (or it repeated, in one chunk of up to 4,800 bytes), let a turn pass, take what was sent,
 // set a window of 0..16 unread bytes (or none), a send capacity, fail every send from here
 // with EPIPE, end the input here (feed_end(), or feed_error(ECONNRESET)), the chunks left
 // never fed. After the steps the rest is fed, the input ends, and the peer reads everything
@@ -97,11 +97,12 @@ struct next_turn {
 
 /// A chunk fed repeated is as many copies of it as fit in this many bytes, in one chunk, so
 /// that a frame can outgrow the channel's coalesce_limit (4,096: push(frame&&) then hands
-/// over the framer's joined buffer) within libFuzzer's -max_len. Only while less than
-/// repeat_until bytes were fed: an input stays quick (a run of 1-byte frames under high water
-/// 1 costs a turn or two per frame).
-constexpr std::size_t repeated_bytes = 7200;
-constexpr std::size_t repeat_until = 16 * 1024;
+/// over the framer's joined buffer) within libFuzzer's -max_len (a chunk of up to 512 bytes
+/// makes more than 4,288). Only while less than repeat_until bytes were fed: an input stays
+/// quick (a run of 1-byte frames under high water 1 costs a turn or two per frame, and with
+/// out_buffer_size 1 each byte echoed is a send).
+constexpr std::size_t repeated_bytes = 4800;
+constexpr std::size_t repeat_until = 4800;
 
 /// One step of the peer's.
 struct step {
