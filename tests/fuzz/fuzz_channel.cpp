@@ -119,6 +119,11 @@ struct plan {
     chat::channel_options options;
 };
 
+/// Input layout (FuzzedDataProvider: numbers from the end, bytes from the front), as
+/// script.hpp's decode_script with the steps before the chunk sizes: two option bytes (the
+/// first: max_frame, pieces, reset, echo as a frame, input_per_turn; the second: high water,
+/// low water, out_buffer_size), the first terminator, the actions, the steps (a kind, then its
+/// argument), the chunk sizes, and what is left is the stream.
 plan decode_plan(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);
     plan p;
