@@ -68,6 +68,10 @@ void channel::shut(std::error_code why) noexcept {
         drop_last();
     }
     discard_in_flight_ = in_flight_entries_ > 0;
+    // What a send in progress still holds is not going to be sent either: it is off the count
+    // now (count_sent() and the writer then leave the count alone), not when the send comes
+    // back cancelled a turn later (found by tests/fuzz's fuzz_channel).
+    queued_bytes_ = 0;
     wake(drain_waiters_);
     wake(close_waiters_);
     wake(flush_waiters_);

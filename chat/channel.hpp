@@ -218,9 +218,7 @@ public:
     /// asynchat's writable(): output queued (or a close marker pending).
     bool writable() const noexcept { return !out_.empty(); }
     /// Bytes pushed and not sent yet, a send in progress included (producers count with the
-    /// chunks they gave, not what they will give). 0 once the channel is closed, except for a
-    /// send in progress at the close: its bytes count until it comes back (cancelled), at the
-    /// writer's next turn (tests/fuzz's fuzz_channel found the promise broken there).
+    /// chunks they gave, not what they will give). 0 once the channel is closed.
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
     const channel_stats& stats() const noexcept { return stats_; }
     const channel_options& options() const noexcept { return options_; }

@@ -136,7 +136,9 @@ void channel::schedule_writer() {
 void channel::count_sent(std::size_t n) noexcept {
     ++stats_.sends;
     stats_.bytes_sent += n;
-    queued_bytes_ -= n;
+    if (open_) {
+        queued_bytes_ -= n;  // closed: shut() has set it to 0 already
+    }
     note_activity();
 }
 
@@ -392,7 +394,9 @@ bool channel::sent_gathered(const result<std::size_t>& sent, std::size_t parts) 
         // discard_buffers() ran during the send: the rest of the entries it gathered (still at
         // the front) is dropped too, as asynchat empties its whole fifo.
         for (; done < parts; ++done) {
-            queued_bytes_ -= out_.front().data.size() - out_.front().offset;
+            if (open_) {
+                queued_bytes_ -= out_.front().data.size() - out_.front().offset;
+            }
             drop_front();
         }
     }

@@ -408,3 +408,39 @@ TEST_CASE("memory transport: the async_chat facade over it, at every split point
         }
     });
 }
+
+TEST_CASE("memory transport: a close while a send waits leaves nothing counted as queued",
+          "[memory]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    test::run(kind, [](reactor& r) -> task<> {
+        // The input's reset closes the channel while its send waits on the peer's window.
+        auto s = make(r);
+        s.ch->set_terminator("\r\n");
+        s.peer->set_window(0);
+        s.peer->feed("PING\r\n");
+        auto ping = co_await s.ch->read();
+        REQUIRE(ping);
+        s.ch->push("F4:PING");
+        co_await test::yield_now{r};
+        co_await test::yield_now{r};
+        CHECK(s.ch->queued_bytes() == 7);  // the send waits
+        s.peer->feed_error(std::error_code(ECONNRESET, std::system_category()));
+        auto end = co_await s.ch->read();
+        CHECK(end.error() == std::errc::connection_reset);
+        CHECK_FALSE(s.ch->is_open());
+        CHECK(s.ch->queued_bytes() == 0);  // at once, not when the send comes back
+        // close() from the session, the same.
+        auto t = make(r);
+        t.peer->set_window(0);
+        t.ch->push("waiting\n");
+        co_await test::yield_now{r};
+        co_await test::yield_now{r};
+        t.ch->close();
+        CHECK(t.ch->queued_bytes() == 0);
+        co_await test::yield_now{r};
+        co_await test::yield_now{r};
+        CHECK(t.ch->queued_bytes() == 0);  // and stays so once the cancelled send came back
+        CHECK(t.peer->state() == memory_transport::end::reset);
+    });
+}

@@ -29,13 +29,8 @@
 // left to send once sends failed, and then always); the peer's state() is reset exactly when
 // it did not receive everything pushed (output cut short), orderly otherwise; at the end the
 // channel is closed with nothing queued, and its stats count what was fed and received.
-//
-// Not checked by default (an open finding, docs/fuzzing.md): channel.hpp says queued_bytes()
-// is "0 once the channel is closed", but a close while a send waits (the input's reset, the
-// peer's window full) leaves that send's bytes counted until the writer has run, a turn
-// later. FUZZ_CHANNEL_STRICT=1 checks it where read() ends on a closed channel
-// (corpus/channel/open-finding-queued-after-close fails then); by default the count is
-// checked once the writer has had its turns.
+// And queued_bytes() is 0 where read() ends on a closed channel, a send that was waiting at the
+// close included (corpus/channel/open-finding-queued-after-close: the finding, now fixed).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -340,8 +335,7 @@ FUZZ_NO_COVERAGE task<> session(chat::channel& ch, const plan& p, observed& o) {
                 continue;
             }
             o.end = f.error();
-            static const bool strict = std::getenv("FUZZ_CHANNEL_STRICT") != nullptr;
-            FUZZ_CHECK(!strict || ch.is_open() || ch.queued_bytes() == 0,
+            FUZZ_CHECK(ch.is_open() || ch.queued_bytes() == 0,
                        "read() ended (%s) on a closed channel with %zu bytes queued",
                        o.end.message().c_str(), ch.queued_bytes());
             o.got.partial = pieces + f.partial();
