@@ -125,9 +125,15 @@ void tls_transport::take_ciphertext(result<recv_buffer> chunk) noexcept {
 }
 
 void tls_transport::decrypt() noexcept {
+    // Records are decrypted into one scratch buffer per thread: a large record keeps it (the
+    // next one gets a new one), a small one is copied out of it. So the last attempt of each
+    // call, which finds no whole record, allocates nothing, and an idle connection holds none.
+    static thread_local std::unique_ptr<std::byte[]> scratch;
     for (;;) {
-        auto buffer = std::make_unique_for_overwrite<std::byte[]>(record_size);
-        auto n = engine_.read(std::span(buffer.get(), record_size));
+        if (!scratch) {
+            scratch = std::make_unique_for_overwrite<std::byte[]>(record_size);
+        }
+        auto n = engine_.read(std::span(scratch.get(), record_size));
         if (!n) {
             fail(n.error());  // a failed handshake, a bad record, a truncation
             return;
@@ -135,10 +141,12 @@ void tls_transport::decrypt() noexcept {
         if (*n == 0) {
             break;  // wants_input(), or closed()
         }
+        std::unique_ptr<std::byte[]> buffer;
         if (*n < copy_below) {
-            auto small = std::make_unique_for_overwrite<std::byte[]>(*n);
-            std::memcpy(small.get(), buffer.get(), *n);
-            buffer = std::move(small);
+            buffer = std::make_unique_for_overwrite<std::byte[]>(*n);
+            std::memcpy(buffer.get(), scratch.get(), *n);
+        } else {
+            buffer = std::move(scratch);
         }
         plain_.push_back(recv_buffer(std::move(buffer), static_cast<std::uint32_t>(*n)));
     }
