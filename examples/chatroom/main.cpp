@@ -5,10 +5,15 @@
 // /who, /help, /quit; anything else starting with "/" gets "* unknown command". Newcomers are
 // named guestN until they pick a nick; joins, leaves and nick changes are announced to the room.
 //
-// A slow reader must not stall the room, nor grow the server's memory: every member's output
-// queue is bounded (--max-queue). A member whose queue passes the limit is dropped: the room is
-// told, its queued output is discarded, a farewell is queued for it, and its connection closes
-// once that is sent (or when the send times out, --write-timeout).
+// The room goes at the pace of its slowest reader: a member who said something waits, before
+// its next line is read, while another member still has more than a quarter of --max-queue
+// waiting for it, for at most --pace-limit in a row (then that member is not waited for
+// until it has caught up). So members who read are not dropped however fast the others send,
+// and TCP slows the senders. A reader that is stuck must not stall the room, nor grow the
+// server's memory: every member's output queue is bounded (--max-queue). A member whose queue
+// passes the limit is dropped: the room is told, its queued output is discarded, a farewell is
+// queued for it, and its connection closes once that is sent (or when the send times out,
+// --write-timeout).
 //
 //     build/examples/chatroom --port 7070 &
 //     nc 127.0.0.1 7070
@@ -53,6 +58,11 @@ int main(int argc, char** argv) {
     std::size_t write_timeout_s = 10;
     cli.number("max-queue", "BYTES",
                "output a member may have waiting before it is dropped (default 1m)", max_queue);
+    std::size_t pace_limit_ms = chatroom::room::default_pace_limit.count();
+    cli.number("pace-limit", "MS",
+               "how long a sender waits in a row for a member who lags (default 1000; 0 = "
+               "never: members who lag are dropped at --max-queue)",
+               pace_limit_ms);
     cli.number("write-timeout", "SECONDS",
                "a send blocked that long closes the connection (default 10; 0 = none)",
                write_timeout_s);
@@ -60,6 +70,7 @@ int main(int argc, char** argv) {
     cli.threads();
     const auto opts = cli.parse(argc, argv);
 
+    const std::chrono::milliseconds pace_limit(pace_limit_ms);
     chatroom::registry names;  // outlives every session, as the rooms do
     chat::serve_options so;
     so.channel = chatroom::channel_options(std::chrono::seconds(write_timeout_s));
@@ -73,7 +84,7 @@ int main(int argc, char** argv) {
             "chatroom", opts,
             [&](reactor_group& g) {
                 for (unsigned k = 0; k < g.size(); ++k) {
-                    rooms.push_back(std::make_unique<chatroom::room>(max_queue, names));
+                    rooms.push_back(std::make_unique<chatroom::room>(max_queue, names, pace_limit));
                 }
                 for (auto& r : rooms) {
                     r->spread(g, rooms);
@@ -82,7 +93,8 @@ int main(int argc, char** argv) {
             },
             o);
     }
-    chatroom::room rm(max_queue, names);  // outlives every session: serve() returns before they unwind
+    // Outlives every session: serve() returns before they unwind.
+    chatroom::room rm(max_queue, names, pace_limit);
     return examples::run_server("chatroom", opts, [&rm, so](reactor& r, listener& l) {
         return serve_room(r, l, rm, so);
     });

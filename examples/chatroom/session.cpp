@@ -67,6 +67,39 @@ void room::deliver(const std::string& line, unsigned from) {
     }
 }
 
+task<> room::pace(const member& me) {
+    for (;;) {
+        member* lagging = nullptr;
+        const auto now = clock::now();
+        for (member* m : members_) {
+            if (m == &me) {
+                continue;
+            }
+            if (m->ch->queued_bytes() <= pace_mark_) {
+                m->lagging_since = {};
+                continue;
+            }
+            if (m->lagging_since == clock::time_point{}) {
+                m->lagging_since = now;
+            }
+            if (now - m->lagging_since < pace_limit_) {
+                lagging = m;
+                break;
+            }
+        }
+        if (lagging == nullptr) {
+            co_return;
+        }
+        // Looked at again every millisecond (the room's list: the member may have gone).
+        // Waiting on its channel's output_drained() instead would need a race with a timer
+        // for the pace limit; a millisecond is well below what a reader notices.
+        auto slept = co_await me.ch->owner().sleep_for(std::chrono::milliseconds(1));
+        if (!slept) {
+            co_return;  // the server stops
+        }
+    }
+}
+
 void room::drop(member& m) {
     m.dropped = true;
     std::erase(members_, &m);
@@ -190,6 +223,7 @@ task<> session(chat::channel& ch, room& rm) {
             }
         } else {
             rm.announce(fmt::format("<{}> {}\n", me.nick, line), me.id);
+            co_await rm.pace(me);
         }
     }
 }

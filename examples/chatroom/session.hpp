@@ -41,6 +41,8 @@ struct member {
     std::string nick;
     unsigned id = 0;       // unique in the process: who a line is not sent back to
     bool dropped = false;  // taken out of the room for being too slow
+    /// Since when its queue has been above the pacing mark (see room::pace); unset while not.
+    ringchat::clock::time_point lagging_since{};
 };
 
 /// The names in the room, in the order they joined: one for every reactor.
@@ -96,7 +98,13 @@ private:
 /// The members on one reactor; on a group, each reactor has one, spread() together.
 class room {
 public:
-    room(std::size_t max_queue, registry& names) : max_queue_(max_queue), names_(names) {}
+    /// Members are dropped past `max_queue` of output; senders are paced to a member that
+    /// lags (past max_queue / 4) for at most `pace_limit` in a row (see pace()).
+    room(std::size_t max_queue, registry& names,
+         std::chrono::milliseconds pace_limit = default_pace_limit)
+        : max_queue_(max_queue), pace_mark_(max_queue / 4), pace_limit_(pace_limit),
+          names_(names) {}
+    static constexpr std::chrono::milliseconds default_pace_limit{1000};
     room(const room&) = delete;
     room& operator=(const room&) = delete;
 
@@ -116,6 +124,15 @@ public:
     /// or, on a group, on every reactor, in the order reactor 0 passes them on.
     void announce(std::string line, unsigned from);
 
+    /// After `me` said something: waits while a member of this room that is still reading
+    /// has more than max_queue / 4 queued, until it drained below its low-water mark, so the
+    /// room goes at the pace of its slowest reader instead of dropping it. A member that
+    /// lags for `pace_limit` in a row is not waited for again until it has caught up; its
+    /// queue may then grow to max_queue, and it is dropped. So a member who never reads
+    /// holds the others up once, for pace_limit, and the room's memory stays bounded by
+    /// max_queue per member. On a group, each reactor paces its own members.
+    ringchat::task<> pace(const member& me);
+
 private:
     /// Queues `line` for this room's members but `from`; drops those whose queue is then too long.
     void deliver(const std::string& line, unsigned from);
@@ -123,6 +140,8 @@ private:
 
     std::list<member*> members_;
     std::size_t max_queue_;
+    std::size_t pace_mark_;
+    std::chrono::milliseconds pace_limit_;
     registry& names_;
     ringchat::reactor_group* group_ = nullptr;
     std::vector<std::unique_ptr<room>>* rooms_ = nullptr;

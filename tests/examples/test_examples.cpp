@@ -102,8 +102,8 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
         {"echo", {"--client", "--tls", "--ca FILE", "--tls-cert FILE", "--tls-key FILE",
                   "--threads N"}},
-        {"chatroom", {"--max-queue BYTES", "--write-timeout SECONDS", "--tls-cert FILE",
-                      "--tls-key FILE", "--threads N"}},
+        {"chatroom", {"--max-queue BYTES", "--pace-limit MS", "--write-timeout SECONDS",
+                      "--tls-cert FILE", "--tls-key FILE", "--threads N"}},
         {"resp", {"--client-query-buffer-limit BYTES", "--tls-cert FILE", "--tls-key FILE"}},
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
                   "--data-timeout S", "--tls-cert FILE", "--tls-key FILE"}},
@@ -153,7 +153,8 @@ TEST_CASE("chatroom: a client that never reads is dropped, and the room goes on"
           "[examples][chatroom]") {
     const auto kind = GENERATE(from_range(backends()));
     CAPTURE(kind);
-    example_server server("chatroom", kind, {"--max-queue", "65536"});
+    // The room waits 100 ms for the slow one (the pace limit), then drops it at max-queue.
+    example_server server("chatroom", kind, {"--max-queue", "65536", "--pace-limit", "100"});
     run_python("chatroom_client.py", server, {"slow"});
     stop_cleanly(server);
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/examples/test_sessions.cpp — each example's session (examples/*/session.cpp, the code
 // its serve() runs per connection) over chat::memory_transport, a scripted peer, on both
-// backends. A sample conversation with several pipelined requests, cut at every split point
+// backends, in plaintext and over TLS (tests/support/scripted_peer: the same plaintext, each
+// chunk one record, through a TLS client; every orderly close must then bring close_notify).
+// A sample conversation with several pipelined requests, cut at every split point
 // (sent ahead, and one chunk a turn so that the session waits between them) and in 20 random
 // chunkings of 1 to 7 bytes (read back in short sends), must get the same answer byte for byte
 // each time and end as the protocol ends it (QUIT, "Connection: close": an orderly close); so
@@ -44,6 +46,7 @@
 #include "examples/resp/store.hpp"
 #include "examples/smtp/session.hpp"
 #include "tests/support/peers.hpp"
+#include "tests/support/scripted_peer.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
@@ -52,18 +55,6 @@ using chat::memory_transport;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A channel over a fresh memory transport, and the peer's handle on it.
-struct scripted {
-    memory_transport* peer;
-    std::unique_ptr<channel> ch;
-};
-
-scripted make(reactor& r, const chat::channel_options& options) {
-    auto owned = std::make_unique<memory_transport>(r);
-    memory_transport* peer = owned.get();
-    return {peer, std::make_unique<channel>(std::move(owned), options)};
-}
 
 /// One way to send a conversation: its chunks, and how the peer sends and reads them.
 struct cutting {
@@ -74,10 +65,13 @@ struct cutting {
 };
 
 /// Every split point (0 and the end: one chunk), sent ahead and one chunk a turn; then 20
-/// random chunkings of 1 to 7 bytes, one a turn, read in short sends of `seed` bytes.
-std::vector<cutting> cuttings(std::string_view bytes) {
+/// random chunkings of 1 to 7 bytes, one a turn, read in short sends of `seed` bytes. Over
+/// TLS (a handshake per conversation) at most 256 split points, evenly spread: the framing at
+/// each point is plaintext's to test, TLS's the records cut there.
+std::vector<cutting> cuttings(std::string_view bytes, test::wire w) {
     std::vector<cutting> all;
-    for (std::size_t at = 0; at <= bytes.size(); ++at) {
+    const std::size_t stride = w == test::wire::tls ? bytes.size() / 256 + 1 : 1;
+    for (std::size_t at = 0; at <= bytes.size(); at += stride) {
         const std::string how = "split at " + std::to_string(at);
         all.push_back({how + ", sent ahead", chat::split_at(bytes, at), true, 0});
         all.push_back({how + ", one chunk a turn", chat::split_at(bytes, at), false, 0});
@@ -91,7 +85,7 @@ std::vector<cutting> cuttings(std::string_view bytes) {
 
 /// The peer's sending side: `chunks`, one per reactor turn (the session waits for each),
 /// then the end of its stream if `end`. \return how many chunks it sent.
-task<std::size_t> send_chunks(reactor& r, memory_transport& peer,
+task<std::size_t> send_chunks(reactor& r, test::scripted_peer& peer,
                               std::vector<std::string> chunks, bool end) {
     for (const std::string& c : chunks) {
         co_await test::yield_now{r};
@@ -117,13 +111,15 @@ struct heard {
     std::string bytes;          ///< everything the session sent
     memory_transport::end end;  ///< how the connection ended
     std::error_code reason;     ///< the channel's close_reason()
+    bool notified;              ///< over TLS: the close_notify came (plaintext: true)
 };
 
-/// One conversation: `c` sent (then the end of the stream) to `handler`, run as serve()
-/// runs it with `options`.
+/// One conversation over `w`: `c` sent (then the end of the stream) to `handler`, run as
+/// serve() runs it with `options`.
 template <class Handler>
-task<heard> converse(reactor& r, Handler handler, chat::channel_options options, cutting c) {
-    auto s = make(r, options);
+task<heard> converse(reactor& r, Handler handler, chat::channel_options options, cutting c,
+                     test::wire w) {
+    auto s = test::make_scripted(r, options, w);
     s.peer->set_send_capacity(c.read_at_most);
     if (c.ahead) {
         s.peer->feed(c.chunks);
@@ -137,7 +133,9 @@ task<heard> converse(reactor& r, Handler handler, chat::channel_options options,
     const std::size_t sent = co_await peer_side.join();
     (void)served;
     CHECK(sent == later);
-    heard h{s.peer->take_sent(), s.peer->state(), s.ch->close_reason()};
+    heard h{s.peer->take_sent(), s.peer->state(), s.ch->close_reason(),
+            s.peer->close_notified()};
+    CHECK_FALSE(s.peer->failure());
     co_return h;
 }
 
@@ -148,14 +146,15 @@ struct stalled {
     bool ended_while_stalled = false;   ///< the session ended while nobody read
     std::string bytes;                  ///< everything, once it read again
     memory_transport::end end = memory_transport::end::open;
+    bool notified = false;  ///< over TLS: the close_notify came (plaintext: true)
 };
 
 /// The peer pipelines `flood` (then ends its stream) and reads nothing for 200 turns, then
-/// reads everything, one take per turn; the session is `handler` as serve() runs it.
+/// reads everything, one take per turn; the session is `handler` as serve() runs it, over `w`.
 template <class Handler>
 task<stalled> stall(reactor& r, Handler handler, chat::channel_options options,
-                    std::string flood) {
-    auto s = make(r, options);
+                    std::string flood, test::wire w) {
+    auto s = test::make_scripted(r, options, w);
     s.peer->set_window(0);
     for (std::size_t at = 0; at < flood.size(); at += 16 * 1024) {
         s.peer->feed(std::string_view(flood).substr(at, 16 * 1024));
@@ -179,6 +178,8 @@ task<stalled> stall(reactor& r, Handler handler, chat::channel_options options,
     (void)finished;
     out.bytes += s.peer->take_sent();
     out.end = s.peer->state();
+    out.notified = s.peer->close_notified();
+    CHECK_FALSE(s.peer->failure());
     co_return out;
 }
 
@@ -240,14 +241,16 @@ const std::string echo_answer = "hello\nworld\n\n  spaces and\ttabs \r\n" + echo
 
 TEST_CASE("sessions: echo gives every line back, at every split point", "[sessions][echo]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        const auto all = cuttings(echo_conversation);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        const auto all = cuttings(echo_conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
-            heard got = co_await converse(r, &echo::echo_lines, echo::channel_options(), c);
+            heard got = co_await converse(r, &echo::echo_lines, echo::channel_options(), c, w);
             CHECK(got.bytes == echo_answer);
-            CHECK(got.end == memory_transport::end::orderly);  // the peer's end: the server's
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);  // the peer's end: the server's
             CHECK_FALSE(got.reason);
         }
     });
@@ -256,12 +259,13 @@ TEST_CASE("sessions: echo gives every line back, at every split point", "[sessio
 TEST_CASE("sessions: echo to a peer that stops reading queues a bounded output",
           "[sessions][echo]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         const std::string line = std::string(999, 'e') + "\n";
         const std::string flood = repeat(line, 1000);  // 1 MB pipelined
         const auto options = echo::channel_options();
-        stalled got = co_await stall(r, &echo::echo_lines, options, flood);
+        stalled got = co_await stall(r, &echo::echo_lines, options, flood, w);
         CHECK(got.read_while_stalled == 0);
         CHECK_FALSE(got.ended_while_stalled);
         CHECK(got.most_queued > 0);
@@ -269,6 +273,7 @@ TEST_CASE("sessions: echo to a peer that stops reading queues a bounded output",
         CHECK(got.bytes.size() == flood.size());
         CHECK((got.bytes == flood));
         CHECK(got.end == memory_transport::end::orderly);
+        CHECK(got.notified);
     });
 }
 
@@ -307,16 +312,18 @@ const std::string resp_answer =
 TEST_CASE("sessions: resp answers a pipelined mix of requests, at every split point",
           "[sessions][resp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        const auto all = cuttings(resp_conversation);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        const auto all = cuttings(resp_conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             resp::store db;  // the server's store, fresh for each conversation
             heard got = co_await converse(r, resp::handler{&db, resp::default_query_limit},
-                                          resp::channel_options(), c);
+                                          resp::channel_options(), c, w);
             CHECK(got.bytes == resp_answer);
-            CHECK(got.end == memory_transport::end::orderly);  // QUIT: +OK, then the close
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);  // QUIT: +OK, then the close
             CHECK_FALSE(got.reason);
         }
     });
@@ -325,8 +332,9 @@ TEST_CASE("sessions: resp answers a pipelined mix of requests, at every split po
 TEST_CASE("sessions: resp to a client that pipelines and never reads queues a bounded output",
           "[sessions][resp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         const std::string value(1000, 'v');
         const std::string one_answer = "$1000\r\n" + value + "\r\n";
         const std::string flood =
@@ -334,7 +342,8 @@ TEST_CASE("sessions: resp to a client that pipelines and never reads queues a bo
         resp::store db;
         const auto options = resp::channel_options();
         stalled got =
-            co_await stall(r, resp::handler{&db, resp::default_query_limit}, options, flood);
+            co_await stall(r, resp::handler{&db, resp::default_query_limit}, options, flood,
+                           w);
         CHECK(got.read_while_stalled == 0);
         CHECK_FALSE(got.ended_while_stalled);
         CHECK(got.most_queued > 0);
@@ -342,6 +351,7 @@ TEST_CASE("sessions: resp to a client that pipelines and never reads queues a bo
         CHECK(got.most_queued <= resp::high_water + one_answer.size());
         CHECK((got.bytes == "+OK\r\n" + repeat(one_answer, 1000) + "+OK\r\n"));
         CHECK(got.end == memory_transport::end::orderly);
+        CHECK(got.notified);
     });
 }
 
@@ -349,18 +359,20 @@ TEST_CASE("sessions: resp answers a malformed request with a protocol error, the
           "at every split point",
           "[sessions][resp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         // The request after the malformed one is read and dropped (the lingering close).
         const std::string conversation = "PING\r\n*1\r\n$abc\r\n" + command({"GET", "k"});
-        const auto all = cuttings(conversation);
+        const auto all = cuttings(conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             resp::store db;
             heard got = co_await converse(r, resp::handler{&db, resp::default_query_limit},
-                                          resp::channel_options(), c);
+                                          resp::channel_options(), c, w);
             CHECK(got.bytes == "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
             CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);
             CHECK_FALSE(got.reason);
         }
     });
@@ -369,8 +381,9 @@ TEST_CASE("sessions: resp answers a malformed request with a protocol error, the
 TEST_CASE("sessions: resp closes a client past the query buffer limit without a reply",
           "[sessions][resp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         // The least limit, 1 MiB; arguments one byte over it (3 + 1 + the value), sent 64 KiB
         // a turn. The session logs one line on stderr, "addr=?": no socket under the channel.
         const std::string value(resp::min_query_limit - 3, 'v');
@@ -384,7 +397,7 @@ TEST_CASE("sessions: resp closes a client past the query buffer limit without a 
         // inside a co_await expression twice.
         cutting sent{"64 KiB chunks", std::move(chunks)};
         heard got = co_await converse(r, resp::handler{&db, resp::min_query_limit},
-                                      resp::channel_options(), std::move(sent));
+                                      resp::channel_options(), std::move(sent), w);
         // The PING's reply went out while the rest came; nothing after it, no error reply.
         CHECK(got.bytes == "+PONG\r\n");
         // Closed at once, queued output or not; here the client sent nothing past the request,
@@ -495,18 +508,20 @@ std::string http_answer() {
 TEST_CASE("sessions: http answers pipelined requests in order, at every split point",
           "[sessions][http]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     const http_root site;
-    test::run(kind, [&site](reactor& r) -> task<> {
+    test::run(kind, [&site, w](reactor& r) -> task<> {
         const std::string answer = http_answer();
-        const auto all = cuttings(http_conversation);
+        const auto all = cuttings(http_conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             auto srv = http_server(site);  // the file cache fresh for each conversation
             heard got = co_await converse(r, http::handler{srv.get()},
-                                          http::channel_options(srv->cfg, true), c);
+                                          http::channel_options(srv->cfg, true), c, w);
             CHECK(without_dates(got.bytes) == answer);
-            CHECK(got.end == memory_transport::end::orderly);  // "Connection: close"
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);  // "Connection: close"
             CHECK_FALSE(got.reason);
         }
     });
@@ -516,9 +531,10 @@ TEST_CASE("sessions: http to a client that pipelines GETs and never reads queues
           "output",
           "[sessions][http]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     const http_root site;
-    test::run(kind, [&site](reactor& r) -> task<> {
+    test::run(kind, [&site, w](reactor& r) -> task<> {
         const std::string get = "GET /page.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
         const std::string flood =
             repeat(get, 300) +
@@ -527,7 +543,7 @@ TEST_CASE("sessions: http to a client that pipelines GETs and never reads queues
             file_response("text/plain; charset=utf-8", http_root::page, false);
         auto srv = http_server(site);
         const auto options = http::channel_options(srv->cfg, true);
-        stalled got = co_await stall(r, http::handler{srv.get()}, options, flood);
+        stalled got = co_await stall(r, http::handler{srv.get()}, options, flood, w);
         CHECK(got.read_while_stalled == 0);
         CHECK_FALSE(got.ended_while_stalled);
         CHECK(got.most_queued > 0);
@@ -540,6 +556,7 @@ TEST_CASE("sessions: http to a client that pipelines GETs and never reads queues
         CHECK(normalised.size() == want.size());
         CHECK((normalised == want));
         CHECK(got.end == memory_transport::end::orderly);
+        CHECK(got.notified);
     });
 }
 
@@ -547,9 +564,10 @@ TEST_CASE("sessions: http answers a malformed request with 400, then closes, at 
           "point",
           "[sessions][http]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     const http_root site;
-    test::run(kind, [&site](reactor& r) -> task<> {
+    test::run(kind, [&site, w](reactor& r) -> task<> {
         // HTTP/1.1 without Host is refused (RFC 9112 §3.2); what follows it is read and
         // dropped (the lingering close).
         const std::string conversation =
@@ -564,14 +582,15 @@ TEST_CASE("sessions: http answers a malformed request with 400, then closes, at 
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=utf-8\r\n"
             "Content-Length: " + std::to_string(bad_page.size()) +
             "\r\nDate: -\r\nServer: ringchat-http\r\nConnection: close\r\n\r\n" + bad_page;
-        const auto all = cuttings(conversation);
+        const auto all = cuttings(conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             auto srv = http_server(site);
             heard got = co_await converse(r, http::handler{srv.get()},
-                                          http::channel_options(srv->cfg, true), c);
+                                          http::channel_options(srv->cfg, true), c, w);
             CHECK(without_dates(got.bytes) == answer);
             CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);
             CHECK_FALSE(got.reason);
         }
     });
@@ -660,17 +679,19 @@ TEST_CASE("sessions: smtp takes a pipelined message and stores it unstuffed, at 
           "point",
           "[sessions][smtp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     maildir mail;
-    test::run(kind, [&mail](reactor& r) -> task<> {
-        const auto all = cuttings(smtp_conversation);
+    test::run(kind, [&mail, w](reactor& r) -> task<> {
+        const auto all = cuttings(smtp_conversation, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             auto handler = [&r, &mail](channel& ch) { return smtp::session(ch, r, mail.box); };
-            heard got = co_await converse(r, handler, smtp::channel_options(), c);
+            heard got = co_await converse(r, handler, smtp::channel_options(), c, w);
             const std::string name = without_queue_name(got.bytes);
             CHECK(got.bytes == smtp_answer);
-            CHECK(got.end == memory_transport::end::orderly);  // QUIT: 221, then the close
+            CHECK(got.end == memory_transport::end::orderly);
+            CHECK(got.notified);  // QUIT: 221, then the close
             CHECK_FALSE(got.reason);
             const auto stored = mail.take_new();
             REQUIRE(stored.size() == 1);
@@ -684,16 +705,17 @@ TEST_CASE("sessions: smtp takes a pipelined message and stores it unstuffed, at 
 TEST_CASE("sessions: smtp to a client that pipelines and never reads queues a bounded output",
           "[sessions][smtp]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     maildir mail;
-    test::run(kind, [&mail](reactor& r) -> task<> {
+    test::run(kind, [&mail, w](reactor& r) -> task<> {
         const std::string one_answer =
             "250-ringchat.local greets x\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n"
             "250 PIPELINING\r\n";
         const std::string flood = repeat("EHLO x\r\n", 5000) + "QUIT\r\n";
         const auto options = smtp::channel_options();
         auto handler = [&r, &mail](channel& ch) { return smtp::session(ch, r, mail.box); };
-        stalled got = co_await stall(r, handler, options, flood);
+        stalled got = co_await stall(r, handler, options, flood, w);
         CHECK(got.read_while_stalled == 0);
         CHECK_FALSE(got.ended_while_stalled);
         CHECK(got.most_queued > 0);
@@ -702,6 +724,7 @@ TEST_CASE("sessions: smtp to a client that pipelines and never reads queues a bo
                                 repeat(one_answer, 5000) +
                                 "221 2.0.0 ringchat.local closing connection\r\n"));
         CHECK(got.end == memory_transport::end::orderly);
+        CHECK(got.notified);
     });
 }
 
@@ -727,9 +750,10 @@ const std::string bob_answer =
     "<alice> hello bob\n"
     "* alice left\n";
 
-/// Turns until `peer` has been sent something that ends with `tail` (a bounded wait).
-task<bool> until_sent(reactor& r, memory_transport& peer, std::string tail) {
-    for (int i = 0; i < 10'000; ++i) {
+/// Turns until `peer` has been sent something that ends with `tail` (a bounded wait: a
+/// turn takes microseconds, a room's pacing sleeps a millisecond at a time).
+task<bool> until_sent(reactor& r, test::scripted_peer& peer, std::string tail) {
+    for (int i = 0; i < 1'000'000; ++i) {
         if (peer.sent().ends_with(tail)) {
             co_return true;
         }
@@ -743,16 +767,17 @@ task<bool> until_sent(reactor& r, memory_transport& peer, std::string tail) {
 TEST_CASE("sessions: chatroom passes lines between two members, at every split point",
           "[sessions][chatroom]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        const auto all = cuttings(alice_lines);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        const auto all = cuttings(alice_lines, w);
         for (const cutting& c : all) {
             CAPTURE(c.how);
             chatroom::registry names;
             chatroom::room rm(1 << 20, names);  // --max-queue's default
             const auto options = chatroom::channel_options(std::chrono::seconds(10));
-            auto bob = make(r, options);
-            auto alice = make(r, options);
+            auto bob = test::make_scripted(r, options, w);
+            auto alice = test::make_scripted(r, options, w);
             test::background<bool> bob_side(r, serve_one(chatroom::room_handler{&rm}, *bob.ch));
             bob.peer->feed("/nick bob\n");
             const bool bob_named = co_await until_sent(r, *bob.peer, "* you are now bob\n");
@@ -780,6 +805,7 @@ TEST_CASE("sessions: chatroom passes lines between two members, at every split p
             CHECK(alice_done);
             CHECK(alice.peer->take_sent() == alice_answer);
             CHECK(alice.peer->state() == memory_transport::end::orderly);
+            CHECK(alice.peer->close_notified());
 
             const bool left = co_await until_sent(r, *bob.peer, "* alice left\n");
             CHECK(left);
@@ -788,6 +814,7 @@ TEST_CASE("sessions: chatroom passes lines between two members, at every split p
             CHECK(bob_done);
             CHECK(bob.peer->take_sent() == bob_answer);
             CHECK(bob.peer->state() == memory_transport::end::orderly);
+            CHECK(bob.peer->close_notified());
             CHECK(names.who() == "* 0 here:\n");
         }
     });
@@ -797,13 +824,14 @@ TEST_CASE("sessions: chatroom to a member that sends commands and never reads qu
           "bounded output",
           "[sessions][chatroom]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         chatroom::registry names;
         chatroom::room rm(1 << 20, names);
         const auto options = chatroom::channel_options(std::chrono::seconds(10));
         const std::string flood = repeat("/help\n", 5000) + "/quit\n";
-        stalled got = co_await stall(r, chatroom::room_handler{&rm}, options, flood);
+        stalled got = co_await stall(r, chatroom::room_handler{&rm}, options, flood, w);
         CHECK(got.read_while_stalled == 0);
         CHECK_FALSE(got.ended_while_stalled);
         CHECK(got.most_queued > 0);
@@ -811,20 +839,23 @@ TEST_CASE("sessions: chatroom to a member that sends commands and never reads qu
         CHECK((got.bytes == "* welcome to the room, guest1; /help lists the commands\n" +
                                 repeat(chatroom::help_text, 5000) + "* bye\n"));
         CHECK(got.end == memory_transport::end::orderly);
+        CHECK(got.notified);
     });
 }
 
 TEST_CASE("sessions: chatroom drops a member that stops reading; the room goes on",
           "[sessions][chatroom]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         chatroom::registry names;
         constexpr std::size_t max_queue = 65536;  // as tests/examples runs it (--max-queue)
-        chatroom::room rm(max_queue, names);
+        // The talker is held up for the slow one that long first (room::pace), then goes on.
+        chatroom::room rm(max_queue, names, std::chrono::milliseconds(20));
         const auto options = chatroom::channel_options(std::chrono::seconds(10));
-        auto slow = make(r, options);
-        auto talker = make(r, options);
+        auto slow = test::make_scripted(r, options, w);
+        auto talker = test::make_scripted(r, options, w);
         test::background<bool> slow_side(r, serve_one(chatroom::room_handler{&rm}, *slow.ch));
         const bool welcomed = co_await until_sent(r, *slow.peer, "/help lists the commands\n");
         CHECK(welcomed);
@@ -843,15 +874,23 @@ TEST_CASE("sessions: chatroom drops a member that stops reading; the room goes o
         const bool who = co_await until_sent(r, *talker.peer, "* 1 here: guest2\n");
         CHECK(who);
 
-        // The slow one reads again: the farewell alone (nothing had left: its window was 0,
-        // and what was queued was dropped), then an orderly close.
+        // The slow one reads again: what was queued was dropped, but the send that was in
+        // flight (started while the talker waited for it) is committed, as bytes in a socket's
+        // kernel buffer are, and over TLS encrypted into the stream: the talker's arrival and
+        // first lines (cut anywhere) come first, then the farewell, then an orderly close.
         slow.peer->set_window(SIZE_MAX);
         const bool slow_done = co_await slow_side.join();
         CHECK(slow_done);
-        CHECK(slow.peer->take_sent() ==
-              "\n* you were dropped: you read too slowly (more than 65536 bytes were waiting "
-              "for you)\n");
+        const std::string farewell =
+            "\n* you were dropped: you read too slowly (more than 65536 bytes were waiting "
+            "for you)\n";
+        const std::string slow_heard = slow.peer->take_sent();
+        REQUIRE(slow_heard.ends_with(farewell));
+        const std::string_view before(slow_heard.data(), slow_heard.size() - farewell.size());
+        CHECK(("* guest2 joined\n" + repeat("<guest2> " + line, 100)).starts_with(before));
+        CHECK(before.size() <= max_queue);
         CHECK(slow.peer->state() == memory_transport::end::orderly);
+        CHECK(slow.peer->close_notified());
 
         talker.peer->feed("/quit\n");
         const bool talker_done = co_await talker_side.join();
@@ -860,5 +899,60 @@ TEST_CASE("sessions: chatroom drops a member that stops reading; the room goes o
               "* welcome to the room, guest2; /help lists the commands\n" + dropped +
                   "* 1 here: guest2\n* bye\n");
         CHECK(talker.peer->state() == memory_transport::end::orderly);
+        CHECK(talker.peer->close_notified());
+    });
+}
+
+TEST_CASE("sessions: chatroom paces a talker to a member that reads slowly; nobody is dropped",
+          "[sessions][chatroom]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        chatroom::registry names;
+        constexpr std::size_t max_queue = 65536;
+        chatroom::room rm(max_queue, names);
+        const auto options = chatroom::channel_options(std::chrono::seconds(10));
+        auto reader = test::make_scripted(r, options, w);
+        auto talker = test::make_scripted(r, options, w);
+        test::background<bool> reader_side(r,
+                                           serve_one(chatroom::room_handler{&rm}, *reader.ch));
+        const bool welcomed = co_await until_sent(r, *reader.peer, "/help lists the commands\n");
+        CHECK(welcomed);
+        (void)reader.peer->take_sent();
+        reader.peer->set_window(4096);  // reads 4 KiB every fourth turn: slower than the talker
+
+        test::background<bool> talker_side(r,
+                                           serve_one(chatroom::room_handler{&rm}, *talker.ch));
+        const std::string line = std::string(999, 't') + "\n";
+        talker.peer->feed(repeat(line, 300));  // 300 KB: over four times max_queue
+        const std::string want = "* guest2 joined\n" + repeat("<guest2> " + line, 300);
+        std::string heard;
+        std::size_t most_queued = 0;
+        for (int turn = 0; turn < 10'000'000 && heard.size() < want.size(); ++turn) {
+            co_await test::yield_now{r};
+            most_queued = std::max(most_queued, reader.ch->queued_bytes());
+            if (turn % 4 == 0) {
+                heard += reader.peer->take_sent();
+            }
+            if (!reader.ch->is_open()) {
+                break;
+            }
+        }
+        CHECK(heard.size() == want.size());
+        CHECK((heard == want));  // every line, and no farewell: it was never dropped
+        CHECK(most_queued <= max_queue);
+        CHECK(reader.ch->is_open());
+
+        talker.peer->feed("/quit\n");
+        const bool talker_done = co_await talker_side.join();
+        CHECK(talker_done);
+        CHECK(talker.peer->take_sent() ==
+              "* welcome to the room, guest2; /help lists the commands\n* bye\n");
+        reader.peer->set_window(SIZE_MAX);
+        reader.peer->feed_end();
+        const bool reader_done = co_await reader_side.join();
+        CHECK(reader_done);
+        CHECK(reader.peer->take_sent() == "* guest2 left\n");
     });
 }
