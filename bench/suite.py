@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """bench/suite.py -- ringchat's bench suite: line echo on io_uring and epoll against hand-written
 baselines and Python's asynchat; syscalls per request; idle connections' memory; RESP against
-redis-server; HTTP and HTTPS (keep-alive, handshakes, a large file) against nginx. Standard
-library only.
+redis-server; HTTP and HTTPS (keep-alive, handshakes, a large file) against nginx; line echo
+over TLS against itself over plaintext (tls-echo). Standard library only.
 
 Every contender of a scenario runs in turn (A B C A B C ...), several times; the table shows
 medians with the min-max spread, and the ratios. Each run starts a fresh server on a free
@@ -163,7 +163,8 @@ ECHO_SCENARIOS = [
 # the built-in scenarios; the plan (which the progress lines' estimate of the time left uses) is
 # optional, and each step calls suite.progress.step(kind, what).
 EXTRA_SCENARIOS = []
-NOT_YET = ["TLS echo's CPU per request over plaintext echo's (bench/loadgen speaks no TLS)"]
+# What the suite does not measure yet, one line each: the report lists them as "not done".
+NOT_YET = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,6 +793,14 @@ class Suite:
                                     side("ringchat-http-epoll", cpu_key), True),
                             compare(side("ringchat-http-uring", rate_key),
                                     side("ringchat-http-epoll", rate_key), False)))
+        # echo over TLS (the tls-echo scenario): ringchat-uring's TLS runs against epoll's
+        for case, *_ in tls_echo_cases():
+            u = tls_echo_runs(self.results, case, "ringchat-uring", "TLS")
+            e = tls_echo_runs(self.results, case, "ringchat-epoll", "TLS")
+            if u and e:
+                out.append((f"tls {case}", compare([run_cpu(r) for r in u],
+                                                   [run_cpu(r) for r in e], True),
+                            compare([r["rps"] for r in u], [r["rps"] for r in e], False)))
         for pipeline in (1, 16):
             side = {}
             for c in ("ringchat-resp-uring", "ringchat-resp-epoll"):
@@ -825,10 +834,11 @@ class Suite:
                      "per request, then by req/s (+: io_uring's figure is above epoll's).")
         lines += wrap("Rule: " + RULE + ".") + [""]
         words = [(label,) + verdict_words(cpu, rps) for label, cpu, rps in comps]
+        w = max([16] + [len(label) for label, _, _ in words])   # the labels' column
         for label, head, tail in words:
-            line = f"  {label:<16} {head}; {tail}"
-            lines += [line] if len(line) <= WIDTH else [line[:19 + len(head) + 1],
-                                                        " " * 19 + tail]
+            line = f"  {label:<{w}} {head}; {tail}"
+            lines += [line] if len(line) <= WIDTH else [line[:3 + w + len(head) + 1],
+                                                        " " * (3 + w) + tail]
         lines += [""] + wrap(summary)
         md = ["## Verdict", "", "ringchat on io_uring against ringchat on epoll, by the server's "
               "CPU per request, then by req/s. Rule: " + RULE + ".", ""]
@@ -938,7 +948,7 @@ class Suite:
                       "together):", "", table(rhead, rrows), ""]
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
-        for part in (http_report, https_report):
+        for part in (http_report, https_report, tls_echo_report):
             extra_lines, extra_md = part(self)
             lines += extra_lines
             md += extra_md
@@ -1346,21 +1356,22 @@ HTTPS_CONTENDERS = ("ringchat-http-uring", "ringchat-http-epoll", "nginx")
 HANDSHAKE_CONNS = 32   # wrk -c for the Connection: close runs
 
 
-def http_has_tls(build):
-    """(True, "") where examples/http serves over TLS, else (False, why)."""
-    prog = f"{build}/examples/http"
+def http_has_tls(build, program="examples/http", option="--tls-cert"):
+    """(True, "") where `program` of the build (examples/http, examples/echo, bench/loadgen)
+    speaks TLS (its --help lists `option`, and the build found OpenSSL), else (False, why)."""
+    prog = f"{build}/{program}"
     if not os.path.exists(prog):
-        return False, "examples/http is not built"
+        return False, f"{program} is not built"
     try:
         usage = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired) as e:
-        return False, f"examples/http --help: {e}"
-    if "--tls-cert" not in usage:
-        return False, "examples/http has no --tls-cert (a build from before TLS)"
+        return False, f"{program} --help: {e}"
+    if option not in usage:
+        return False, f"{program} has no {option} (a build from before TLS)"
     try:
         with open(f"{build}/version.hpp") as f:
             if re.search(r"#define RINGCHAT_HAS_TLS 0\b", f.read()):
-                return False, ("examples/http was built without TLS (OpenSSL 3 not found: "
+                return False, (f"{program} was built without TLS (OpenSSL 3 not found: "
                                "apt-get install libssl-dev, then meson configure -Dtls=enabled)")
     except OSError:
         pass
@@ -1377,16 +1388,21 @@ def https_ready(suite):
     return suite._https_ready
 
 
-def https_setup(suite):
-    """The run's certificate and site, made once for every HTTPS scenario (a P-256 key, valid 2
-    days, for localhost and 127.0.0.1): {"dir", "root", "cert", "key"}, or None after a note."""
+def https_setup(suite, ready=https_ready, what="HTTPS"):
+    """The run's certificate and site, made once for every scenario over TLS (the HTTPS ones,
+    TLS echo; a P-256 key, valid 2 days, for localhost and 127.0.0.1): {"dir", "root", "cert",
+    "key"}, or None after a note. ready(suite) -> (ok, why) says whether the scenario asking
+    can run; where it cannot, the note ("<what>: skipped (why)") is made once per `what`."""
+    ok, why = ready(suite)
+    if not ok:
+        skipped = suite.__dict__.setdefault("_tls_skipped", set())
+        if what not in skipped:
+            skipped.add(what)
+            suite.note(f"{what}: skipped ({why})")
+        return None
     if hasattr(suite, "_https"):
         return suite._https
     suite._https = None
-    ok, why = https_ready(suite)
-    if not ok:
-        suite.note(f"HTTPS: skipped ({why})")
-        return None
     tmp = tempfile.TemporaryDirectory(prefix="ringchat-bench-tls-")
     suite.cleanups.append(tmp.cleanup)
     cert, key = os.path.join(tmp.name, "cert.pem"), os.path.join(tmp.name, "key.pem")
@@ -1854,6 +1870,167 @@ def https_report(suite):
 EXTRA_SCENARIOS.append((https_scenario, "https", https_plan))
 EXTRA_SCENARIOS.append((handshakes_scenario, "https-handshakes", handshakes_plan))
 EXTRA_SCENARIOS.append((https_file_scenario, "https-file", https_file_plan))
+
+
+# --------------------------------------------------------------------------------------------
+# TLS echo: examples/echo over TLS 1.3 (--tls-cert, --tls-key: the HTTPS scenarios' certificate)
+# against the same echo over plaintext, on both backends, interleaved in one run, measured by
+# bench/loadgen --tls (OpenSSL directly; each connection's handshake is done before the warm-up,
+# outside the measured interval). The figure: the server's CPU per request over TLS ÷ plaintext.
+
+TLS_ECHO_CASES = ("pingpong-50", "pipelined-50x16", "msg-4KiB-50")   # of ECHO_SCENARIOS
+TLS_ECHO_CONTENDERS = ("ringchat-uring", "ringchat-epoll")
+TLS_ECHO_TRANSPORTS = ("TLS", "plain")
+
+
+def tls_echo_cases():
+    """The echo scenarios TLS echo runs: [(name, connections, depth, size, small)]."""
+    return [s for s in ECHO_SCENARIOS if s[0] in TLS_ECHO_CASES]
+
+
+def run_cpu(r):
+    """A loadgen run's server CPU per request: schedstat's where it has it, as summary()."""
+    sched = r.get("server_sched_us_per_req", -1)
+    return sched if sched is not None and sched > 0 else r.get("server_cpu_us_per_req")
+
+
+def tls_echo_runs(res, case, contender, transport):
+    """The clean runs of one contender over one transport in one case of TLS echo."""
+    return [r for r in res.get("tls_echo") or [] if r["case"] == case and r.get("ok")
+            and r["contender"] == contender and r["transport"] == transport]
+
+
+def tls_echo_ready(suite):
+    """(True, "") where TLS echo can run (examples/echo and bench/loadgen speak TLS, and the
+    openssl command makes the certificate), else (False, why); worked out once."""
+    if not hasattr(suite, "_tls_echo_ready"):
+        ok, why = http_has_tls(suite.build, "examples/echo")
+        if ok:
+            ok, why = http_has_tls(suite.build, "bench/loadgen", "--tls ")
+        if ok and not shutil.which("openssl"):
+            ok, why = False, "the openssl command is missing (apt-get install openssl)"
+        suite._tls_echo_ready = (ok, why)
+    return suite._tls_echo_ready
+
+
+def tls_echo_plan(suite):
+    if not tls_echo_ready(suite)[0]:
+        return []
+    return [("echo-tls", suite.reps * len(tls_echo_cases()) * len(TLS_ECHO_CONTENDERS)
+             * len(TLS_ECHO_TRANSPORTS), suite.warmup + suite.duration + 0.2)]
+
+
+def tls_echo_scenario(suite):
+    setup = https_setup(suite, tls_echo_ready, "TLS echo")
+    if not setup:
+        return
+    contenders = [(c, t) for c in TLS_ECHO_CONTENDERS for t in TLS_ECHO_TRANSPORTS]
+    cases = tls_echo_cases()
+    log(f"TLS echo: examples/echo over TLS 1.3 against itself over plaintext, on both backends "
+        f"({', '.join(c[0] for c in cases)}; {len(contenders)} contenders x{suite.reps}); "
+        "loadgen --tls does the handshakes before the warm-up")
+    runs = suite.results.setdefault("tls_echo", [])
+    for name, conns, depth, size, _ in cases:
+        for rep in range(suite.reps):
+            for c, transport in contenders:
+                suite.progress.step("echo-tls", f"TLS echo, {name}: {c}, {transport}, run "
+                                    f"{rep + 1} of {suite.reps}")
+                argv = [f"{suite.build}/examples/echo", "--backend", c.rsplit("-", 1)[1]]
+                extra = []
+                if transport == "TLS":
+                    argv += ["--tls-cert", setup["cert"], "--tls-key", setup["key"]]
+                    # verified (the handshakes are not measured), with the name a client sends
+                    extra = ["--tls", "--ca", setup["cert"], "--server-name", "localhost"]
+                try:
+                    with Server(argv, f"{c} ({transport})", env=suite.env) as s:
+                        r = suite.loadgen_run(s, conns, depth, size, extra=extra)
+                except RuntimeError as e:
+                    r = {"ok": False, "problem": str(e)}
+                if not r.get("ok"):
+                    suite.fail(f"TLS echo {name} / {c}, {transport} run {rep + 1}: "
+                               f"{r.get('problem') or 'failed'} (mismatches "
+                               f"{r.get('mismatches', '?')}, errors {r.get('errors', '?')})")
+                runs.append(dict(r, case=name, contender=c, transport=transport, rep=rep,
+                                 connections=conns, depth=depth, size=size))
+
+
+def ratio_spread(a, b):
+    """(median(a) / median(b), the two sides' half min-max ranges added), or (None, None)."""
+    ma, mb = med(a), med(b)
+    if ma is None or not mb:
+        return None, None
+    ha, hb = half_range(a), half_range(b)
+    return ma / mb, (ha + hb if ha is not None and hb is not None else None)
+
+
+def tls_echo_report(suite):
+    """The TLS echo section of the report: (terminal lines, Markdown lines)."""
+    res = suite.results
+    if not res.get("tls_echo"):
+        return [], []
+    reps = res.get("reps", suite.reps)
+    lines, md = [], []
+    tls_runs = [r for r in res["tls_echo"] if r.get("ok") and r["transport"] == "TLS"]
+    seen = sorted({f"{t.get('protocol', '?')} {t.get('cipher', '?')} {t.get('group', '?')}"
+                   for t in (r.get("tls") or {} for r in tls_runs)})
+    verified = sum(1 for r in tls_runs if (r.get("tls") or {}).get("verified"))
+    hs = med([(r.get("tls") or {}).get("handshake_s") for r in tls_runs])
+    legend = (f"TLS echo (examples/echo --tls-cert over TLS 1.3 against itself over plaintext, "
+              f"interleaved in the same run; loadgen --tls did each connection's handshake "
+              f"before the warm-up, so none is counted; medians of {reps} runs, ± half the "
+              f"min-max range; p50, p99: latency in us; srv CPU, cli CPU: the server's and the "
+              f"load generator's CPU time in us per request):")
+    head = ["contender", "over", "req/s", "±", "p50", "p99", "srv CPU", "±", "cli CPU", "ok"]
+    groups, mdrows = [], []
+    rhead = ["scenario", "uring CPU", "±", "req/s", "±", "epoll CPU", "±", "req/s", "±"]
+    rrows = []
+    for name, conns, depth, size, _ in tls_echo_cases():
+        rows = []
+        ratios = [name]
+        for c in TLS_ECHO_CONTENDERS:
+            sides = {}
+            for t in TLS_ECHO_TRANSPORTS:
+                every = [r for r in res["tls_echo"] if r["case"] == name and r["contender"] == c
+                         and r["transport"] == t]
+                if not every:
+                    continue
+                v = tls_echo_runs(res, name, c, t)
+                rps, cpu = [r["rps"] for r in v], [run_cpu(r) for r in v]
+                sides[t] = (cpu, rps)
+                lat = lambda k: med([r["latency_us"][k] for r in v])
+                row = [c, t, fmt_num(med(rps)), fmt_pct(half_range(rps), False),
+                       fmt_num(lat("p50")), fmt_num(lat("p99")), fmt_num(med(cpu)),
+                       fmt_pct(half_range(cpu), False),
+                       fmt_num(med([r.get("client_cpu_us_per_req", -1) for r in v])),
+                       f"{len(v)}/{len(every)}"]
+                rows.append(row)
+                mdrows.append([name] + row)
+            for k in (0, 1):   # CPU per request, then req/s: TLS over plaintext
+                x, noise = ratio_spread(*[sides.get(t, ([], []))[k] for t in TLS_ECHO_TRANSPORTS])
+                ratios += [f"{x:.2f}" if x is not None else "-",
+                           fmt_pct(noise, False) if noise is not None else "-"]
+        if rows:
+            groups.append((f"{name}: {conns} connections, depth {depth}, {size}-byte messages",
+                           rows))
+            rrows.append(ratios)
+    if not groups:
+        return [], []
+    tls_words = (f"TLS as loadgen negotiated it: {'; '.join(seen) or '?'}; the server's "
+                 f"certificate verified in {verified} of {len(tls_runs)} runs; the handshakes of "
+                 f"a run's connections took {fmt_num(hs * 1e3) if hs is not None else '-'} ms "
+                 "(median), outside the measured interval.")
+    rlegend = ("TLS ÷ plaintext, each backend: the server's CPU per request over TLS over the "
+               "same server's over plaintext (the cost of TLS; above 1 is dearer), then the "
+               "req/s; ± is the two sides' spreads added:")
+    lines += wrap(tls_words) + [""] + wrap(legend) + ["", grouped_table(head, groups), ""]
+    lines += wrap(rlegend) + ["", table(rhead, rrows), ""]
+    md += ["## TLS echo", "", tls_words, "", legend[:-1] + ".", "",
+           markdown(["scenario"] + head, mdrows), "", rlegend[:-1] + ".", "",
+           markdown(rhead, rrows), ""]
+    return lines, md
+
+
+EXTRA_SCENARIOS.append((tls_echo_scenario, "tls-echo", tls_echo_plan))
 
 
 def main():

@@ -11,6 +11,14 @@
 // server's CPU time (utime+stime, /proc/PID/stat) is read at both ends of the measured interval
 // and its RSS (/proc/PID/status VmRSS) before connecting and at the end.
 //
+// With --tls (where the build found OpenSSL 3), each connection does a TLS 1.3 client handshake
+// once it is connected, before the warm-up (the handshakes are outside the measured interval),
+// and the same closed loop then runs over TLS: OpenSSL directly, an SSL over each non-blocking
+// socket, SSL_read/SSL_write in the same epoll loop (WANT_READ/WANT_WRITE wait for the next
+// edge), so that loadgen still shares none of ringchat's TLS engine. Without --ca the server's
+// certificate is not verified: it is a load generator. Without --tls the code is the plaintext
+// loop as it was: the worker's loop is a template on the transport, chosen once per run.
+//
 // Output: one JSON object on stdout. Exit status 0 when the run is clean (no mismatch, no
 // error), 1 otherwise, 2 for a bad command line (examples/common/cli.hpp's conventions).
 //
@@ -19,7 +27,7 @@
 //
 // Usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--depth D] [--size BYTES]
 //                [--duration S] [--warmup S] [--requests N] [--threads T] [--server-pid PID]
-//                [--hold S] [--timeout S]
+//                [--hold S] [--timeout S] [--tls [--ca FILE] [--server-name NAME]]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -49,6 +57,17 @@
 #include <vector>
 
 #include "examples/common/cli.hpp"
+#include "version.hpp"
+
+#if RINGCHAT_HAS_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#endif
+
+// OpenSSL's SSL and SSL_CTX, named in the connection and the worker of a build without it too.
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace {
 
@@ -73,6 +92,9 @@ struct config {
     long server_pid = 0;
     double hold = 0;      // > 0: after one ping per connection, hold them open this long
     double timeout = 0;   // 0: warm-up + duration + 30 s
+    bool tls = false;         // a TLS 1.3 handshake per connection, then the echo over TLS
+    std::string ca;           // --tls: verify the server against these CAs (empty: no check)
+    std::string server_name;  // --tls: SNI, and the name --ca checks (empty: no SNI, --host)
 };
 
 // Log-linear histogram (HdrHistogram's layout, 64 linear sub-buckets per power of two: about
@@ -165,6 +187,8 @@ struct connection {
     std::deque<message_in_flight> inflight;
     bool open = false;
     std::uint64_t pings_left = 0;  // --hold: messages still to send
+    ssl_st* ssl = nullptr;         // --tls: its TLS over fd
+    bool handshaking = false;      // --tls: its handshake is not done yet
 };
 
 struct thread_result {
@@ -174,7 +198,8 @@ struct thread_result {
     std::uint64_t mismatches = 0;
     std::uint64_t errors = 0;
     std::uint64_t connected = 0;
-    std::uint64_t reads = 0;  // recv calls that returned data, in the measured interval
+    std::uint64_t reads = 0;  // recv calls (--tls: SSL_read calls) that returned data, in the
+                              // measured interval
     std::string first_problem;
 };
 
@@ -257,6 +282,10 @@ public:
 
     void close_conn(connection& c) {
         if (c.open) {
+#if RINGCHAT_HAS_TLS
+            SSL_free(c.ssl);  // a no-op on nullptr (plaintext)
+            c.ssl = nullptr;
+#endif
             ::close(c.fd);
             c.open = false;
             --open_;
@@ -370,7 +399,218 @@ public:
         flush(c);
     }
 
+    template <bool Tls>
+    void send_queued(connection& c) {
+#if RINGCHAT_HAS_TLS
+        if constexpr (Tls) {
+            flush_tls(c);
+            return;
+        }
+#endif
+        flush(c);
+    }
+
+    template <bool Tls>
+    void receive(connection& c) {
+#if RINGCHAT_HAS_TLS
+        if constexpr (Tls) {
+            on_readable_tls(c);
+            return;
+        }
+#endif
+        on_readable(c);
+    }
+
+#if RINGCHAT_HAS_TLS
+    // What went wrong in the SSL call that returned `ret` on c: OpenSSL's first queued error,
+    // else errno, and why the certificate failed where it was verified. Empties the queue.
+    std::string tls_problem(const connection& c, int ret) {
+        const int saved_errno = errno;
+        const int e = SSL_get_error(c.ssl, ret);
+        std::string why;
+        if (const unsigned long code = ERR_get_error(); code != 0) {
+            char buf[256];
+            ERR_error_string_n(code, buf, sizeof buf);
+            why = buf;
+        } else if (e == SSL_ERROR_SYSCALL) {
+            why = saved_errno ? std::strerror(saved_errno) : "the connection ended";
+        } else {
+            why = "SSL_get_error " + std::to_string(e);
+        }
+        const long verify = SSL_get_verify_result(c.ssl);
+        if ((SSL_get_verify_mode(c.ssl) & SSL_VERIFY_PEER) && verify != X509_V_OK) {
+            why += std::string(" (the server's certificate: ") +
+                   X509_verify_cert_error_string(verify) + ")";
+        }
+        ERR_clear_error();
+        return why;
+    }
+
+    // One step of c's handshake: true while it is still under way or done, false on an error
+    // (then c is closed and the problem noted).
+    bool handshake_step(connection& c) {
+        const int r = SSL_do_handshake(c.ssl);
+        if (r == 1) {
+            c.handshaking = false;
+            return true;
+        }
+        const int e = SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            return true;
+        }
+        problem("connection " + std::to_string(c.id) + ": TLS handshake: " + tls_problem(c, r));
+        ++result_.errors;
+        close_conn(c);
+        return false;
+    }
+
+    // --tls: a client handshake on every connection, all at once in this worker's epoll loop,
+    // before the run (not measured). False when one fails or `deadline` (now_ns()) passes.
+    bool handshake_all(ssl_ctx_st* ctx, std::uint64_t deadline) {
+        std::size_t pending = 0;
+        for (connection& c : conns_) {
+            c.ssl = SSL_new(ctx);
+            if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) {
+                char why[256] = "out of memory";
+                if (const unsigned long code = ERR_get_error(); code != 0) {
+                    ERR_error_string_n(code, why, sizeof why);
+                }
+                problem(std::string("SSL_new: ") + why);
+                ++result_.errors;
+                return false;
+            }
+            SSL_set_connect_state(c.ssl);
+            if (!cfg_.server_name.empty()) {
+                SSL_set_tlsext_host_name(c.ssl, cfg_.server_name.c_str());
+            }
+            if (!cfg_.ca.empty()) {
+                // the name checked: --server-name, else --host's address (an IP SAN)
+                const int set = cfg_.server_name.empty()
+                                    ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl),
+                                                                    cfg_.host.c_str())
+                                    : SSL_set1_host(c.ssl, cfg_.server_name.c_str());
+                if (set != 1) {
+                    problem("--ca: cannot set the name to check on the server's certificate");
+                    ++result_.errors;
+                    return false;
+                }
+            }
+            c.handshaking = true;
+            ++pending;
+            if (!handshake_step(c)) {
+                return false;
+            }
+            pending -= c.handshaking ? 0 : 1;
+        }
+        std::vector<epoll_event> events(512);
+        while (pending > 0) {
+            if (now_ns() >= deadline) {
+                problem("TLS handshakes: " + std::to_string(pending) + " of " +
+                        std::to_string(conns_.size()) + " not done in time");
+                ++result_.errors;
+                return false;
+            }
+            const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 20);
+            for (int i = 0; i < n; ++i) {
+                connection& c = conns_[events[static_cast<std::size_t>(i)].data.u64];
+                if (!c.open || !c.handshaking) {
+                    continue;
+                }
+                if (!handshake_step(c)) {
+                    return false;
+                }
+                pending -= c.handshaking ? 0 : 1;
+            }
+        }
+        return true;
+    }
+
+    // What the first connection negotiated, as JSON members (its protocol, cipher, group).
+    std::string negotiated() const {
+        if (conns_.empty() || !conns_[0].ssl) {
+            return "";
+        }
+        SSL* s = conns_[0].ssl;
+        const char* group = SSL_group_to_name(s, SSL_get_negotiated_group(s));
+        return std::string("\"protocol\": \"") + SSL_get_version(s) + "\", \"cipher\": \"" +
+               SSL_get_cipher_name(s) + "\", \"group\": \"" + (group ? group : "?") + "\"";
+    }
+
+    // flush() over TLS: SSL_write (partial writes on, and the buffer may move between a
+    // WANT_WRITE and its retry: c.out only grows at its end meanwhile).
+    void flush_tls(connection& c) {
+        while (c.out_off < c.out.size()) {
+            const std::size_t left = c.out.size() - c.out_off;
+            const int n = SSL_write(c.ssl, c.out.data() + c.out_off,
+                                    static_cast<int>(std::min<std::size_t>(left, 1u << 30)));
+            if (n <= 0) {
+                const int e = SSL_get_error(c.ssl, n);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                    return;  // the next edge (EPOLLOUT or EPOLLIN) tries again
+                }
+                problem("connection " + std::to_string(c.id) + ": TLS write: " +
+                        tls_problem(c, n));
+                ++result_.errors;
+                close_conn(c);
+                return;
+            }
+            c.out_off += static_cast<std::size_t>(n);
+        }
+        c.out.clear();
+        c.out_off = 0;
+    }
+
+    // on_readable() over TLS: SSL_read gives one record at a time, so it reads until
+    // WANT_READ (the socket drained: the next arrival is a new edge).
+    void on_readable_tls(connection& c) {
+        for (;;) {
+            const int n = SSL_read(c.ssl, rbuf_.data(),
+                                   static_cast<int>(std::min<std::size_t>(rbuf_.size(), 1u << 30)));
+            if (n > 0) {
+                if (phase.load(std::memory_order_relaxed) == 1) {
+                    ++result_.reads;
+                }
+                on_reply_bytes(c, rbuf_.data(), static_cast<std::size_t>(n));
+                if (!c.open) {
+                    return;
+                }
+                continue;
+            }
+            const int e = SSL_get_error(c.ssl, n);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                break;
+            }
+            if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify, or (IGNORE_UNEXPECTED_EOF) EOF
+                if (phase.load() != 2) {
+                    problem("connection " + std::to_string(c.id) + " closed by the server");
+                    ++result_.errors;
+                }
+                close_conn(c);
+                return;
+            }
+            problem("connection " + std::to_string(c.id) + ": TLS read: " + tls_problem(c, n));
+            ++result_.errors;
+            close_conn(c);
+            return;
+        }
+        flush_tls(c);
+    }
+#endif
+
+    // The closed loop, over plaintext or (--tls) over each connection's SSL: chosen once here,
+    // so that the plaintext loop is the same code as in a build without TLS.
     void run() {
+#if RINGCHAT_HAS_TLS
+        if (cfg_.tls) {
+            run_as<true>();
+            return;
+        }
+#endif
+        run_as<false>();
+    }
+
+    template <bool Tls>
+    void run_as() {
         rbuf_.resize(256 * 1024);
         open_ = conns_.size();
         const std::uint64_t t = now_ns();
@@ -383,7 +623,7 @@ public:
                     queue_message(c, t);
                 }
             }
-            flush(c);
+            send_queued<Tls>(c);
         }
         std::vector<epoll_event> events(512);
         while (phase.load(std::memory_order_relaxed) != 2 && open_ > 0) {
@@ -395,9 +635,9 @@ public:
                     continue;
                 }
                 if (e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                    on_readable(c);
+                    receive<Tls>(c);
                 } else if (e.events & EPOLLOUT) {
-                    flush(c);
+                    send_queued<Tls>(c);
                 }
             }
             if (cfg_.hold > 0 && idle()) {
@@ -417,6 +657,12 @@ public:
 
     void close_all() {
         for (connection& c : conns_) {
+#if RINGCHAT_HAS_TLS
+            if (c.open && c.ssl && !c.handshaking) {
+                SSL_shutdown(c.ssl);  // the close_notify, once, without waiting for the server's
+                ERR_clear_error();
+            }
+#endif
             close_conn(c);
         }
         if (ep_ >= 0) {
@@ -512,6 +758,12 @@ constexpr std::string_view usage =
     "  --server-pid PID     read this process's CPU time and RSS around the run\n"
     "  --hold S             after one ping per connection, hold them open S seconds\n"
     "  --timeout S          give up after S seconds (default 0: warm-up + duration + 30)\n"
+    "  --tls                a TLS 1.3 handshake on each connection before the warm-up (not\n"
+    "                       measured), then the same echo over TLS (OpenSSL)\n"
+    "  --ca FILE            with --tls: verify the server against these CA certificates (PEM;\n"
+    "                       default: no verification)\n"
+    "  --server-name NAME   with --tls: the name sent (SNI) and, with --ca, checked (default:\n"
+    "                       none sent; --host's address checked)\n"
     "  --help               show this help and exit\n"
     "  --version            show the version and exit\n";
 
@@ -549,6 +801,16 @@ config parse(int argc, char** argv) {
             c.hold = a.number("a number of seconds", 0.0, day);
         } else if (a.is("--timeout")) {
             c.timeout = a.number("a number of seconds", 0.0, day);
+        } else if (a.flag("--tls")) {
+#if RINGCHAT_HAS_TLS
+            c.tls = true;
+#else
+            a.error("--tls: this loadgen was built without OpenSSL");
+#endif
+        } else if (a.is("--ca")) {
+            c.ca = std::string(a.value());
+        } else if (a.is("--server-name")) {
+            c.server_name = std::string(a.value());
         } else {
             a.unknown();
         }
@@ -556,9 +818,47 @@ config parse(int argc, char** argv) {
     if (c.port == 0) {
         a.error("--port is needed");
     }
+    if (!c.tls && (!c.ca.empty() || !c.server_name.empty())) {
+        a.error(std::string(!c.ca.empty() ? "--ca" : "--server-name") + " needs --tls");
+    }
     c.threads = std::min(c.threads, c.connections);
     return c;
 }
+
+#if RINGCHAT_HAS_TLS
+// --tls: the client context every connection's SSL is made from: TLS 1.3 only; partial writes
+// and a write buffer that may move (flush_tls); read-ahead (fewer reads of the socket); an EOF
+// without close_notify reads as the end (the plaintext loop's recv() == 0). Verification
+// against --ca, or none. A --ca that cannot be read is a start-up error (exit 1).
+ssl_ctx_st* make_tls_context(const config& cfg) {
+    auto fail = [](const std::string& what) {
+        char why[256] = "unknown error";
+        if (const unsigned long code = ERR_get_error(); code != 0) {
+            ERR_error_string_n(code, why, sizeof why);
+        }
+        ringchat::cli::startup_error("loadgen", what + ": " + why);
+    };
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        fail("--tls: SSL_CTX_new");
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
+        fail("--tls: no TLS 1.3");
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    if (cfg.ca.empty()) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    } else {
+        if (SSL_CTX_load_verify_locations(ctx, cfg.ca.c_str(), nullptr) != 1) {
+            fail("--ca " + cfg.ca + ": cannot load");
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    }
+    return ctx;
+}
+#endif
 
 }  // namespace
 
@@ -572,6 +872,10 @@ int main(int argc, char** argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+#if RINGCHAT_HAS_TLS
+    // Before connecting: a --ca that cannot be read is a start-up error.
+    ssl_ctx_st* const tls_ctx = cfg.tls ? make_tls_context(cfg) : nullptr;
+#endif
     const long rss_before = cfg.server_pid ? rss_kb(cfg.server_pid) : -1;
     std::vector<std::unique_ptr<worker>> workers;
     unsigned first = 0;
@@ -585,6 +889,26 @@ int main(int argc, char** argv) {
     for (auto& w : workers) {
         connected = w->connect_all() && connected;
     }
+    // --tls: every connection's handshake, before the warm-up and the measured interval; the
+    // run's deadline (--timeout) counts the time they took.
+    double handshake_s = 0;
+    std::string tls_json;
+#if RINGCHAT_HAS_TLS
+    if (tls_ctx && connected) {
+        const double limit = cfg.timeout > 0 ? cfg.timeout : cfg.warmup + cfg.duration + 30.0;
+        const std::uint64_t h0 = now_ns();
+        const std::uint64_t deadline = h0 + static_cast<std::uint64_t>(limit * 1e9);
+        for (auto& w : workers) {
+            connected = connected && w->handshake_all(tls_ctx, deadline);
+        }
+        handshake_s = static_cast<double>(now_ns() - h0) / 1e9;
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "\"verified\": %s, \"handshake_s\": %.4f",
+                      cfg.ca.empty() ? "false" : "true", handshake_s);
+        tls_json = ", \"tls\": {" + (connected ? workers[0]->negotiated() + ", " : "") + buf + "}";
+    }
+    SSL_CTX_free(tls_ctx);  // a no-op on nullptr; the SSLs keep what they need of it
+#endif
 
     double cpu0 = -1;
     double sched0 = -1;
@@ -605,8 +929,9 @@ int main(int argc, char** argv) {
         for (auto& w : workers) {
             threads.emplace_back([&w] { w->run(); });
         }
-        const double limit =
-            cfg.timeout > 0 ? cfg.timeout : cfg.warmup + cfg.duration + cfg.hold + 30.0;
+        const double limit = std::max(
+            0.0, (cfg.timeout > 0 ? cfg.timeout : cfg.warmup + cfg.duration + cfg.hold + 30.0) -
+                     handshake_s);
         const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(limit * 1e9);
         auto sleep_s = [](double s) {
             std::this_thread::sleep_for(std::chrono::duration<double>(s));
@@ -709,7 +1034,7 @@ int main(int argc, char** argv) {
         "\"server_cpu_us\": %.0f, \"server_cpu_us_per_req\": %.4f, "
         "\"server_sched_us_per_req\": %.4f, \"server_rss_kb_before\": %ld, "
         "\"server_rss_kb_after\": %ld, \"server_rss_kb_per_conn\": %.3f, "
-        "\"client_cpu_us_per_req\": %.4f, \"client_reads_per_req\": %.4f, \"problem\": \"%s\"}\n",
+        "\"client_cpu_us_per_req\": %.4f, \"client_reads_per_req\": %.4f, \"problem\": \"%s\"%s}\n",
         ok ? "true" : "false", cfg.connections,
         static_cast<unsigned long long>(all.connected), cfg.depth, cfg.size, cfg.threads, secs,
         static_cast<unsigned long long>(all.requests), rps,
@@ -724,7 +1049,7 @@ int main(int argc, char** argv) {
             ? static_cast<double>(rss_after - rss_before) / static_cast<double>(conns)
             : -1.0,
         per_req(self1 > self0 ? self1 - self0 : -1), per_req(static_cast<double>(all.reads)),
-        problem.c_str());
+        problem.c_str(), tls_json.c_str());
     std::fflush(stdout);
     return ok ? 0 : 1;
 }
