@@ -19,8 +19,14 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -28,6 +34,8 @@
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "../core/log.hpp"
 
 namespace ringchat::chat::tls {
 
@@ -592,7 +600,8 @@ result<std::shared_ptr<context::impl>> make(role side, const context_options& o)
     // Renegotiation (TLS 1.2) is refused: a client could make the server redo the costly part
     // of a handshake at will, and nothing here needs it.
     // SSL_OP_ENABLE_KTLS has no effect over the engine's memory buffers (OpenSSL turns kTLS on
-    // only over a socket BIO); it is set for the transport that will hand the keys to the kernel.
+    // only over a socket BIO); it is set for a transport that will hand the keys to the kernel
+    // (context::server() says so in a log line).
     SSL_CTX_set_options(i.ctx, SSL_OP_NO_RENEGOTIATION | (o.ktls ? SSL_OP_ENABLE_KTLS : 0));
     // Idle connections give back OpenSSL's 16 KiB record buffers; output is never refused, so
     // a write is never retried (and may come from another buffer if it were).
@@ -617,10 +626,41 @@ result<std::shared_ptr<context::impl>> make(role side, const context_options& o)
 
 }  // namespace
 
+const ktls_probe& probe_ktls() noexcept {
+    static const ktls_probe probed = [] {
+        ktls_probe p;
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            p.detail = fmt::format("cannot probe for the kernel's tls module (socket: {})",
+                                   std::strerror(errno));
+            return p;
+        }
+        // The kernel loads the tls module for this if it can; it then refuses only because the
+        // socket is not connected (ENOTCONN). ENOENT: no such upper-layer protocol.
+        const int set = ::setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3);
+        const int e = set == 0 ? 0 : errno;
+        ::close(fd);
+        p.kernel_has_tls = set == 0 || e == ENOTCONN;
+        p.detail = p.kernel_has_tls
+                       ? std::string("this kernel has the tls module, but ringchat's TLS "
+                                     "transport does not hand keys to it yet")
+                       : fmt::format("this kernel has no tls module (setsockopt TCP_ULP "
+                                     "\"tls\": {})",
+                                     std::strerror(e));
+        return p;
+    }();
+    return probed;
+}
+
 result<context> context::server(const context_options& options) {
     auto made = make(role::server, options);
     if (!made) {
         return made.error();
+    }
+    if (options.ktls) {
+        log::info("tls: kTLS is not used: {}; file bodies over TLS are read and encrypted in "
+                  "user space (sendfile needs kTLS)",
+                  probe_ktls().detail);
     }
     return context(std::move(*made));
 }

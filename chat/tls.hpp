@@ -107,10 +107,19 @@ struct context_options {
     /// presented when no entry matches or no name is sent.
     std::vector<sni_entry> sni;
     /// Sets SSL_OP_ENABLE_KTLS. It has no effect on an engine (OpenSSL uses kTLS only over a
-    /// socket BIO, never over the engine's memory buffers); it is kept for the transport that
-    /// will hand the keys to the kernel.
+    /// socket BIO, never over the engine's memory buffers), and no transport hands the keys to
+    /// the kernel yet: a server context made with it logs one info line that says kTLS is not
+    /// used, and why (probe_ktls()). false: no line.
     bool ktls = true;
 };
+
+/// What the kernel offers for kTLS (the `tls` upper-layer protocol of TCP), probed once per
+/// process with a setsockopt(TCP_ULP) on a socket of its own.
+struct ktls_probe {
+    bool kernel_has_tls = false;
+    std::string detail;  ///< a sentence: what the probe found, and what it means here
+};
+const ktls_probe& probe_ktls() noexcept;
 
 /// An OpenSSL SSL_CTX with its configuration: TLS 1.2 at least (TLS 1.3 preferred),
 /// renegotiation refused. Immutable once made; copies share it (a reference count), and every

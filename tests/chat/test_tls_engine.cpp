@@ -15,9 +15,15 @@
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.hpp"
 #include "tests/support/support.hpp"
 #include "tests/support/test_certs.hpp"
 
@@ -832,4 +839,43 @@ TEST_CASE("shutdown() before the handshake is done queues nothing and refuses wr
     auto w = client.write(as_bytes("x"));
     REQUIRE(!w);
     CHECK(w.error() == tls::errc::shut_down);
+}
+
+TEST_CASE("a server context says in one log line that kTLS is not used, and why", "[tls]") {
+    struct capture {
+        std::vector<std::string> lines;
+        capture() {
+            ringchat::log::set_level(ringchat::log::level::info);
+            ringchat::log::set_sink([this](ringchat::log::level, std::string_view m) {
+                lines.emplace_back(m);
+            });
+        }
+        ~capture() {
+            ringchat::log::set_sink({});
+            ringchat::log::set_level(ringchat::log::level::warning);  // RINGCHAT_LOG=quiet
+        }
+    };
+    const tls::ktls_probe& probe = tls::probe_ktls();
+    CHECK(&probe == &tls::probe_ktls());  // probed once
+    // What the probe finds, found again by hand: ENOENT means the kernel has no tls ULP.
+    {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        const int set = ::setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3);
+        const int e = set == 0 ? 0 : errno;
+        ::close(fd);
+        CHECK(probe.kernel_has_tls == (set == 0 || e == ENOTCONN));
+    }
+    capture log;
+    (void)server_context();  // ktls on by default
+    REQUIRE(log.lines.size() == 1);
+    CHECK(log.lines[0].starts_with("tls: kTLS is not used: "));
+    CHECK(log.lines[0].find(probe.detail) != std::string::npos);
+    CHECK(log.lines[0].find(probe.kernel_has_tls ? "does not hand keys" : "no tls module") !=
+          std::string::npos);
+    tls::context_options off;
+    off.ktls = false;
+    (void)server_context(off);
+    (void)client_context();
+    CHECK(log.lines.size() == 1);  // neither says anything
 }
