@@ -27,14 +27,15 @@ channel::channel(std::unique_ptr<chat::transport> t, channel_options options)
 channel::~channel() {
     reactor& r = owner();
     r.remove_stop_hook(stop_hook_);
-    // The writer dies with the channel: it must not be resumed afterwards.
-    writer_waiting_ = {};
     shut(reason_);
+    // The writer dies with the channel: it must not be resumed afterwards. Destroying its
+    // frame cancels the operation it awaits and waits for it (the operation's awaitable).
     if (writer_scheduled_) {
         r.unschedule(writer_scheduled_);
     }
-    // The writer (if any) is destroyed with writer_; an operation it awaits is cancelled and
-    // waited for by that operation's awaitable.
+    if (writer_) {
+        std::exchange(writer_, {}).destroy();
+    }
 }
 
 void channel::wake_all(std::vector<std::coroutine_handle<>>& waiters) {
@@ -75,7 +76,6 @@ void channel::shut(std::error_code why) noexcept {
     wake(drain_waiters_);
     wake(close_waiters_);
     wake(flush_waiters_);
-    schedule_writer();
 }
 
 bool channel::replace_transport(

@@ -2,7 +2,7 @@
 // chat/channel_writer.cpp — a channel's output side: how output is queued and gathered.
 //
 // push() appends to a FIFO of entries (bytes, a producer, a close marker); the writer coroutine
-// (write_loop), started by the first push and parked when the queue is empty, sends at the end
+// (write_loop), started by the first push and ended when the queue is empty, sends at the end
 // of the reactor's turn what the turn queued: bytes gathered into one send of up to
 // out_buffer_size, a producer asked for more() when it reaches the front (a file region sent
 // from the file where the transport can), and the channel closed at a close marker. drain(),
@@ -119,18 +119,23 @@ void channel::push_with_producer(producers::any_producer p) {
 
 void channel::close_when_done() { enqueue(entry{{}, 0, entry::kind::close}); }
 
-void channel::start_writer() {
-    writer_ = write_loop();
-    writer_.start();
-}
-
-void channel::schedule_writer() {
-    if (writer_waiting_) {
-        // At the end of this turn: one send for everything this turn pushes, and that send
-        // goes to the kernel with the next poll instead of costing a poll of its own.
-        writer_scheduled_ = std::exchange(writer_waiting_, {});
-        owner().defer(writer_scheduled_);
+struct channel::writer_coroutine::promise_type {
+    writer_coroutine get_return_object() noexcept {
+        return {std::coroutine_handle<promise_type>::from_promise(*this)};
     }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }  // the frame frees itself
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept {
+        // What the writer calls that may throw (a producer) is caught where it is called;
+        // this is the rest (an allocation): the next push starts a new writer.
+        log::error("channel: the writer failed; it starts again with the next push");
+    }
+};
+
+void channel::start_writer() {
+    writer_ = write_loop().handle;
+    writer_.resume();  // to its first co_await: the end of this turn
 }
 
 void channel::count_sent(std::size_t n) noexcept {
@@ -267,16 +272,8 @@ task<bool> channel::send_region(producers::file_region region) {
     co_return true;
 }
 
-// Parks the writer while the queue is empty (a push wakes it: wake_writer()).
-struct channel::writer_parked {
-    channel& ch;
-    bool await_ready() const noexcept { return !ch.out_.empty() || !ch.open_; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { ch.writer_waiting_ = h; }
-    void await_resume() const noexcept { ch.writer_scheduled_ = {}; }
-};
-
 // Resumes the writer at the end of this turn: its send then carries what the rest of the turn
-// pushes.
+// pushes, and goes to the kernel with the next poll instead of costing a poll of its own.
 struct channel::writer_turn_end {
     channel& ch;
     bool await_ready() const noexcept { return false; }
@@ -406,14 +403,19 @@ bool channel::sent_gathered(const result<std::size_t>& sent, std::size_t parts) 
     return true;
 }
 
-task<> channel::write_loop() {
+channel::writer_coroutine channel::write_loop() {
+    struct running {  // however the frame ends (the loop, or the channel's destructor)
+        channel& ch;
+        ~running() { ch.writer_ = {}; }
+    } guard{*this};
     co_await writer_turn_end{*this};  // started by the first push: the turn's pushes go with it
     iovec iov[max_iovecs];
     while (open_) {
         if (out_.empty()) {
-            wake(flush_waiters_);  // everything queued went out
-            co_await writer_parked{*this};
-            continue;
+            // Everything queued went out. The writer ends (an idle channel keeps no frame);
+            // the next push starts another.
+            wake(flush_waiters_);
+            co_return;
         }
         const gathered g = gather(iov);
         if (g.close) {
