@@ -89,11 +89,19 @@ inline std::unique_ptr<transport> make_transport(const transport_factory& make,
     return std::make_unique<socket_transport>(std::move(s));
 }
 
+/// What every connection of one serve() is made with, shared (a connection's coroutine frame
+/// lives as long as the connection: a copy of these in each cost about 120 bytes).
+struct connection_setup {
+    channel_options channel;
+    transport_factory make;
+};
+
 template <class Handler>
-task<> run_connection(Handler handler, ringchat::socket s, channel_options options,
-                      transport_factory make, std::shared_ptr<serve_state> state) {
+task<> run_connection(Handler handler, ringchat::socket s,
+                      std::shared_ptr<const connection_setup> setup,
+                      std::shared_ptr<serve_state> state) {
     if constexpr (is_type_identity<Handler>::value) {
-        typename Handler::type chat(make_transport(make, std::move(s)), options);
+        typename Handler::type chat(make_transport(setup->make, std::move(s)), setup->channel);
         try {
             co_await chat.run();
         } catch (const std::exception& e) {
@@ -102,7 +110,7 @@ task<> run_connection(Handler handler, ringchat::socket s, channel_options optio
             chat.close();
         }
     } else {
-        channel ch(make_transport(make, std::move(s)), options);
+        channel ch(make_transport(setup->make, std::move(s)), setup->channel);
         try {
             co_await handler(ch);
         } catch (const std::exception& e) {
@@ -124,6 +132,8 @@ template <class Handler>
 task<> serve(reactor& r, listener& l, Handler handler, serve_options options = {}) {
     auto state = options.state ? options.state : std::make_shared<serve_state>();
     state->owner = &r;
+    const auto setup = std::make_shared<const detail::connection_setup>(
+        detail::connection_setup{options.channel, options.make_transport});
     struct slot_waiter {
         serve_state& s;
         std::size_t limit;
@@ -141,8 +151,7 @@ task<> serve(reactor& r, listener& l, Handler handler, serve_options options = {
         }
         ++state->open;
         ++state->served;
-        r.spawn(detail::run_connection(handler, std::move(*s), options.channel,
-                                       options.make_transport, state));
+        r.spawn(detail::run_connection(handler, std::move(*s), setup, state));
     }
 }
 
@@ -184,7 +193,7 @@ task<> serve_owned(reactor& r, listener l, Handler handler, serve_options option
 
 template <class Handler>
 task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& handler,
-                  channel_options options, transport_factory make,
+                  std::shared_ptr<const connection_setup> setup,
                   std::vector<std::shared_ptr<serve_state>> states) {
     unsigned next = g.here();
     for (;;) {
@@ -195,13 +204,14 @@ task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& hand
         const unsigned k = next;
         next = (next + 1) % g.size();
         r.io().forget(s->fd());
-        g.post(k, [&g, k, fd = s->release(), handler, options, make, state = states[k]] {
+        // The setup is shared by every reactor's connections: its transport factory is called
+        // on each (tls_server()'s is safe so: a context serves every thread).
+        g.post(k, [&g, k, fd = s->release(), handler, setup, state = states[k]] {
             reactor& here = g.at(k);
             state->owner = &here;
             ++state->open;
             ++state->served;
-            here.spawn(
-                run_connection(handler, ringchat::socket(here, fd), options, make, state));
+            here.spawn(run_connection(handler, ringchat::socket(here, fd), setup, state));
         });
     }
 }
@@ -271,8 +281,9 @@ task<std::error_code> serve(reactor_group& g, address at, Handler handler,
         options.ready(bound);
     }
     if (g.size() > 1 && options.place == placement::round_robin) {
-        co_await detail::hand_round(g, r, *own, handler, options.serve.channel,
-                                    options.serve.make_transport, states);
+        auto setup = std::make_shared<const detail::connection_setup>(detail::connection_setup{
+            options.serve.channel, options.serve.make_transport});
+        co_await detail::hand_round(g, r, *own, handler, std::move(setup), states);
     } else {
         serve_options per = options.serve;
         per.state = states[here];
