@@ -3,6 +3,9 @@
 #include "socket_transport.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <new>
 
 #include "../core/reactor.hpp"
 
@@ -21,8 +24,8 @@ socket_transport::socket_transport(ringchat::socket s) noexcept
     : transport(s.owner()), socket_(std::move(s)), in_(socket_) {}
 
 socket_transport::~socket_transport() {
-    if (close_.in_flight) {
-        owner().io().abandon(close_);  // the close completes; its request must outlive it
+    if (close_ && close_->in_flight) {
+        owner().io().abandon(*close_);  // the close completes; its request must outlive it
     }
 }
 
@@ -63,11 +66,18 @@ void socket_transport::close_abortive() noexcept {
     // still be waiting to be submitted (io_uring), and the number may be reused before. The
     // backend closes it in order, after them (io_uring: IORING_OP_CLOSE; epoll: at once,
     // its parked requests completed first).
-    close_.op = opcode::close;
-    close_.fd = socket_.release();
-    close_.owner = this;
-    close_.on_complete = &on_closed;
-    (void)owner().start(close_);
+    close_.reset(new (std::nothrow) io_request);
+    if (!close_) {
+        // No memory for the request: close at once, the lesser harm than a descriptor left
+        // open (a send still unsubmitted then fails with EBADF).
+        (void)::close(socket_.release());
+        return;
+    }
+    close_->op = opcode::close;
+    close_->fd = socket_.release();
+    close_->owner = this;
+    close_->on_complete = &on_closed;
+    (void)owner().start(*close_);
 }
 
 void socket_transport::on_closed(io_request&, ready_queue&) noexcept {}

@@ -8,6 +8,8 @@
 // (an abortive close), or by the socket when the transport dies.
 #pragma once
 
+#include <memory>
+
 #include "transport.hpp"
 #include "../core/io_request.hpp"
 #include "../core/receiver.hpp"
@@ -45,7 +47,9 @@ private:
 
     ringchat::socket socket_;
     receiver in_;  // TRICKY: after socket_, so destroyed first (its multishot names the fd)
-    io_request close_;  // the abortive close, through the backend
+    // The abortive close, through the backend: made only when there is one (an idle
+    // connection does not carry its 150 bytes).
+    std::unique_ptr<io_request> close_;
 };
 
 }  // namespace ringchat::chat

@@ -44,13 +44,27 @@ enum completion_flags : std::uint32_t {
 };
 
 struct io_request {
+    // TRICKY: the fields are ordered for packing, not by topic (136 bytes, not 152: several of
+    // these live in every connection): the one-byte ones first, beside fd.
     opcode op = opcode::recv;
+    /// A plain sleep: a graceful stop ends it at once, and refuses new ones, so that a
+    /// periodic task ends with the stop (timers that guard I/O go on until the grace ends).
+    bool cancel_on_stop = false;
+    // Bookkeeping, owned by the backend.
+    bool in_flight = false;
+    bool cancel_requested = false;
     int fd = -1;
     void* buf = nullptr;
     std::uint32_t len = 0;
     std::uint32_t addrlen = 0;  ///< accept: in/out size of the address at buf
     std::uint64_t offset = 0;
     int flags = 0;
+
+    // Completion.
+    std::int32_t res = 0;  ///< >= 0 result, < 0 -errno: one convention, both backends
+    std::uint32_t result_flags = 0;
+    std::uint16_t buffer_id = 0;
+
     /// Absolute deadline; clock::time_point::max() = none. On io_uring a linked timeout.
     clock::time_point deadline = clock::time_point::max();
     /// A timeout that starts only once the operation has to wait (send, sendmsg, recv): one
@@ -58,14 +72,7 @@ struct io_request {
     /// MSG_DONTWAIT first, then sets `deadline` and links it to the retry; epoll sets
     /// `deadline` when it parks the request. 0 = none.
     std::chrono::nanoseconds timeout_if_blocked{0};
-    /// A plain sleep: a graceful stop ends it at once, and refuses new ones, so that a
-    /// periodic task ends with the stop (timers that guard I/O go on until the grace ends).
-    bool cancel_on_stop = false;
 
-    // Completion.
-    std::int32_t res = 0;  ///< >= 0 result, < 0 -errno: one convention, both backends
-    std::uint32_t result_flags = 0;
-    std::uint16_t buffer_id = 0;
     std::coroutine_handle<> waiter;
     /// Multishot requests set this; it is called for each completion (during the harvest,
     /// so it must only record the result and queue waiters on `ready`, never resume).
@@ -73,9 +80,7 @@ struct io_request {
         nullptr;
     void* owner = nullptr;  ///< for on_complete
 
-    // Bookkeeping, owned by the backend.
-    bool in_flight = false;
-    bool cancel_requested = false;
+    // More bookkeeping, owned by the backend.
     list_hook<io_request> in_flight_link;  ///< the backend's list of requests in flight
     queue_hook<io_request> parked_link;    ///< epoll: in its fd's queue of parked requests
     std::size_t heap_index = 0;  ///< epoll: position in the deadline heap (0 = none)
