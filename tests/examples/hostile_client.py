@@ -492,68 +492,89 @@ def in_pieces(s, data, pieces, interval):
 
 
 def trickle_http(port):
-    # A head that never ends in time: one byte per 100 ms, ~ 20 s worth.
-    s = connect(port)
-    head = b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
-    sent, got, took, why = trickle(s, head, 0.1, lambda b: b"\r\n\r\n" in b and
-                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
-    say("trickle_bytes_sent", sent)
-    say("trickle_answer_ms", int(took * 1000))
-    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
-          "a head trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
-          (sent, head[:30], got[:200], why, took))
-    check(took < 5.0, "408 came after %.2f s" % took)
-    check(b"\r\nConnection: close\r\n" in got, "408 without Connection: close: %r" % got)
-    s.setblocking(True)
-    how, extra = at_end(s)
-    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
-    say("after_408", how)
-    s.close()
+    """Four connections at once, each on a deadline of its own (the case takes as long as the
+    longest): a trickled head, a head in two pieces, slow heads, a trickled body."""
 
-    # A head in two pieces, then nothing: 408 all the same. (On io_uring the second piece
-    # once cancelled the head's deadline for good, and the connection was kept.)
-    s = connect(port)
-    s.sendall(b"GET /index.html HTTP/1.1\r\n")
-    time.sleep(0.1)
-    s.sendall(b"Host: hostile\r\n")
-    status, headers, _ = http_response(reader(s, "a head in two pieces, then nothing", 5),
-                                       "a head in two pieces, then nothing")
-    check(status == 408 and headers.get(b"connection") == b"close",
-          "a head in two pieces, then nothing: %d %r" % (status, headers))
-    how, extra = at_end(s)
-    check(how in ("eof", "reset") and not extra, "after that 408: %s %r" % (how, extra[:100]))
-    say("two_pieces", "408, %s" % how)
-    s.close()
+    def trickled_head():
+        # A head that never ends in time: one byte per 100 ms, ~ 20 s worth.
+        s = connect(port)
+        head = b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
+        sent, got, took, why = trickle(s, head, 0.1, lambda b: b"\r\n\r\n" in b and
+                                       len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+        say("trickle_bytes_sent", sent)
+        say("trickle_answer_ms", int(took * 1000))
+        check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+              "a head trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
+              (sent, head[:30], got[:200], why, took))
+        check(took < 5.0, "408 came after %.2f s" % took)
+        check(b"\r\nConnection: close\r\n" in got, "408 without Connection: close: %r" % got)
+        s.setblocking(True)
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+        say("after_408", how)
+        s.close()
 
-    # Heads sent slowly but each within the limit: served, twice on one connection, the second
-    # started more than 1 s after the first byte of the first (the limit is per head).
-    s = connect(port)
-    r = reader(s, "slow heads", 10)
-    start = time.monotonic()
-    for i in range(2):
-        in_pieces(s, b"GET /index.html HTTP/1.1\r\nHost: hostile\r\n\r\n", 7, 0.1)
-        status, _, body = http_response(r, "slow head %d" % (i + 1))
-        check(status == 200 and body == INDEX, "slow head %d: %d %r" % (i + 1, status, body))
-    say("slow_heads_ms", int((time.monotonic() - start) * 1000))
-    check(time.monotonic() - start > 1.0, "the slow heads were not slow")
-    s.close()
+    def head_in_two_pieces():
+        # A head in two pieces, then nothing: 408 all the same. (On io_uring the second piece
+        # once cancelled the head's deadline for good, and the connection was kept.)
+        s = connect(port)
+        s.sendall(b"GET /index.html HTTP/1.1\r\n")
+        time.sleep(0.1)
+        s.sendall(b"Host: hostile\r\n")
+        status, headers, _ = http_response(reader(s, "a head in two pieces, then nothing", 5),
+                                           "a head in two pieces, then nothing")
+        check(status == 408 and headers.get(b"connection") == b"close",
+              "a head in two pieces, then nothing: %d %r" % (status, headers))
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after that 408: %s %r" % (how, extra[:100]))
+        say("two_pieces", "408, %s" % how)
+        s.close()
 
-    # A body trickled past --body-timeout 1 (the test starts the server so): 408, the close.
-    s = connect(port)
-    s.sendall(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 100\r\n\r\n")
-    sent, got, took, why = trickle(s, b"b" * 100, 0.1, lambda b: b"\r\n\r\n" in b and
-                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
-    say("body_trickle_bytes_sent", sent)
-    say("body_trickle_answer_ms", int(took * 1000))
-    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
-          "a body trickled (%d of 100 bytes sent) got %r (%s) after %.2f s" %
-          (sent, got[:200], why, took))
-    check(took < 5.0, "408 came after %.2f s" % took)
-    s.setblocking(True)
-    how, extra = at_end(s)
-    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
-    say("after_body_408", how)
-    s.close()
+    def slow_heads():
+        # Heads sent slowly but each within the limit: served, twice on one connection, the second
+        # started more than 1 s after the first byte of the first (the limit is per head).
+        s = connect(port)
+        r = reader(s, "slow heads", 10)
+        start = time.monotonic()
+        for i in range(2):
+            in_pieces(s, b"GET /index.html HTTP/1.1\r\nHost: hostile\r\n\r\n", 7, 0.1)
+            status, _, body = http_response(r, "slow head %d" % (i + 1))
+            check(status == 200 and body == INDEX, "slow head %d: %d %r" % (i + 1, status, body))
+        say("slow_heads_ms", int((time.monotonic() - start) * 1000))
+        check(time.monotonic() - start > 1.0, "the slow heads were not slow")
+        s.close()
+
+    def trickled_body():
+        # A body trickled past --body-timeout 1 (the test starts the server so): 408, the close.
+        s = connect(port)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 100\r\n\r\n")
+        sent, got, took, why = trickle(s, b"b" * 100, 0.1, lambda b: b"\r\n\r\n" in b and
+                                       len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+        say("body_trickle_bytes_sent", sent)
+        say("body_trickle_answer_ms", int(took * 1000))
+        check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+              "a body trickled (%d of 100 bytes sent) got %r (%s) after %.2f s" %
+              (sent, got[:200], why, took))
+        check(took < 5.0, "408 came after %.2f s" % took)
+        s.setblocking(True)
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+        say("after_body_408", how)
+        s.close()
+
+    run_together([trickled_head, head_in_two_pieces, slow_heads, trickled_body], 30)
+
+
+def run_together(fns, limit):
+    """Runs each of `fns` on a thread of its own; fails unless all are done within `limit`
+    (a check that fails in one ends the process: fail())."""
+    threads = [threading.Thread(target=f, daemon=True) for f in fns]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + limit
+    for f, t in zip(fns, threads):
+        t.join(max(0.0, deadline - time.monotonic()))
+        check(not t.is_alive(), "%s: not done within %.0f s" % (f.__name__, limit))
 
 
 def _length(b):
