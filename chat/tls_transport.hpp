@@ -43,7 +43,7 @@ struct tls_options {
     /// tls::engine). Empty on a server.
     std::string server_name;
     /// The whole handshake, from the transport's making: past it, the input ends with
-    /// ETIMEDOUT and the connection closes. 0 = none.
+    /// tls::errc::handshake_timeout and the connection closes. 0 = none.
     std::chrono::nanoseconds handshake_timeout{std::chrono::seconds(10)};
 };
 

@@ -73,15 +73,21 @@ void receiver::next_awaitable::await_suspend(std::coroutine_handle<> h) noexcept
     if (r_.timer_.in_flight && r_.timer_.deadline != r_.deadline_) {
         b.cancel_and_wait(r_.timer_);  // rare: the deadline moved while a timer was pending
     }
+    // A timer still in flight has this deadline. Where its cancel (a chunk came) is on its
+    // way (io_uring), on_timer() arms it again when the cancel completes.
     if (!r_.timer_.in_flight) {
-        r_.timer_.deadline = r_.deadline_;
-        if (!r_.reactor_->start(r_.timer_)) {
-            r_.timed_out_ = r_.timer_.res == 0;
-            if (!r_.timed_out_) {
-                r_.error_ = errno_code(r_.timer_.res);
-            }
-            r_.wake_waiter(b.deferred());
+        r_.arm_timer(b.deferred());
+    }
+}
+
+void receiver::arm_timer(ready_queue& ready) noexcept {
+    timer_.deadline = deadline_;
+    if (!reactor_->start(timer_)) {
+        timed_out_ = timer_.res == 0;
+        if (!timed_out_) {
+            error_ = errno_code(timer_.res);
         }
+        wake_waiter(ready);
     }
 }
 
@@ -188,9 +194,20 @@ void receiver::spill(chunk& c) noexcept {
 
 void receiver::on_timer(io_request& r, ready_queue& ready) noexcept {
     auto& self = *static_cast<receiver*>(r.owner);
-    if (r.res == 0 && self.waiter_) {
+    if (!self.waiter_) {
+        return;
+    }
+    if (r.res == 0) {
         self.timed_out_ = true;
         self.wake_waiter(ready);
+    } else if (r.res == -ECANCELED && r.deadline == self.deadline_) {
+        // TRICKY: cancelled by on_recv() when a chunk came, but the consumer took it and
+        // waits again with the same deadline before the cancel completed (io_uring's cancel
+        // is asynchronous), so await_suspend() found this timer in flight and kept it. Armed
+        // again, or that wait would have no deadline at all (a peer that sent a piece of a
+        // frame and stopped was never timed out). Not in cancel_and_wait()'s wait: there the
+        // deadline moved.
+        self.arm_timer(ready);
     }
 }
 

@@ -141,6 +141,9 @@ private:
     bool has_result() noexcept;
     result<recv_buffer> take() noexcept;
     void arm() noexcept;
+    /// Starts timer_ for deadline_ (a waiter waits); a deadline already passed, or a timer
+    /// refused, wakes the waiter onto `ready` at once.
+    void arm_timer(ready_queue& ready) noexcept;
     static void on_recv(io_request& r, ready_queue& ready) noexcept;
     static void on_timer(io_request& r, ready_queue& ready) noexcept;
     static bool on_buffer(backend::buffer_waiter& w) noexcept;

@@ -167,6 +167,14 @@ void command_line::tls() {
                             parsed_.tls_key = v;
                             return !v.empty();
                         }});
+    options_.push_back({"tls-handshake-timeout", "S",
+                        "with --tls-cert: a TLS handshake must be complete S seconds after the "
+                        "connection is accepted (smtp: after STARTTLS); else it is closed "
+                        "(default 10; 0 = none)",
+                        "a number of seconds (0 to 86400)", [this](std::string_view v) {
+                            handshake_timeout_given_ = true;
+                            return parse_seconds(v, parsed_.tls_handshake_timeout);
+                        }});
 }
 
 std::string command_line::usage() const {
@@ -209,6 +217,9 @@ common_options command_line::parse(int argc, char** argv) {
         a.error(parsed_.tls_cert.empty() ? "--tls-key: needs --tls-cert"
                                          : "--tls-cert: needs --tls-key");
     }
+    if (handshake_timeout_given_ && parsed_.tls_cert.empty()) {
+        a.error("--tls-handshake-timeout: needs --tls-cert");
+    }
     if (!parsed_.tls_cert.empty() && RINGCHAT_HAS_TLS == 0) {
         a.error("--tls-cert: this ringchat was built without TLS (OpenSSL: meson -Dtls)");
     }
@@ -222,6 +233,12 @@ common_options command_line::parse(int argc, char** argv) {
 
 #if RINGCHAT_HAS_TLS
 namespace {
+
+chat::tls_options server_tls_options(const common_options& opts) {
+    chat::tls_options o;
+    o.handshake_timeout = opts.tls_handshake_timeout;
+    return o;
+}
 
 chat::tls::context server_context_or_exit(const common_options& opts) {
     chat::tls::context_options o;
@@ -242,7 +259,7 @@ chat::transport_factory transport_or_exit(const common_options& opts) {
         return {};
     }
 #if RINGCHAT_HAS_TLS
-    return chat::tls_server(server_context_or_exit(opts));
+    return chat::tls_server(server_context_or_exit(opts), server_tls_options(opts));
 #else
     cli::startup_error(opts.program, "built without TLS");
 #endif
@@ -254,9 +271,10 @@ starttls_or_exit(const common_options& opts) {
         return {};
     }
 #if RINGCHAT_HAS_TLS
-    return [ctx = server_context_or_exit(opts)](std::unique_ptr<chat::transport> plain) {
+    return [ctx = server_context_or_exit(opts),
+            o = server_tls_options(opts)](std::unique_ptr<chat::transport> plain) {
         return std::unique_ptr<chat::transport>(
-            std::make_unique<chat::tls_transport>(std::move(plain), ctx));
+            std::make_unique<chat::tls_transport>(std::move(plain), ctx, o));
     };
 #else
     cli::startup_error(opts.program, "built without TLS");

@@ -53,6 +53,10 @@ struct common_options {
     /// (both empty: plaintext).
     std::string tls_cert;
     std::string tls_key;
+    /// --tls-handshake-timeout: a TLS handshake must be complete this long after the
+    /// connection is accepted (or STARTTLS begins); else the connection is closed
+    /// (tls_options::handshake_timeout; 0 = none).
+    std::chrono::nanoseconds tls_handshake_timeout = std::chrono::seconds(10);
     /// The program offers TLS by STARTTLS on a plaintext port (smtp), not on connecting.
     bool starttls = false;
     /// What the ready line says of TLS: "", "TLS" or "STARTTLS".
@@ -86,8 +90,10 @@ public:
     /// `--threads N` (0 to 1024) into common_options::threads, for a program that serves on
     /// a reactor_group when it is not 1 (examples/common/group_server.hpp).
     void threads();
-    /// `--tls-cert FILE` and `--tls-key FILE` into common_options::tls_cert, tls_key (parse()
-    /// refuses one without the other, and both where the library was built without TLS).
+    /// `--tls-cert FILE` and `--tls-key FILE` into common_options::tls_cert, tls_key, and
+    /// `--tls-handshake-timeout S` into tls_handshake_timeout (parse() refuses one file
+    /// without the other, the timeout without them, and all where the library was built
+    /// without TLS).
     void tls();
 
     /// Parses argv. `--help` prints the usage, `--version` the version line, and both exit
@@ -112,6 +118,7 @@ private:
     std::string summary_;
     std::vector<option> options_;
     common_options parsed_;
+    bool handshake_timeout_given_ = false;
 };
 
 /// What serve_options::make_transport is for these options: TLS with --tls-cert and

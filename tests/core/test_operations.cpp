@@ -339,6 +339,43 @@ TEST_CASE("receiver: deadline, data after it, cancellation, end of stream", "[co
     });
 }
 
+TEST_CASE("receiver: a deadline kept over waits still ends the wait after a chunk came",
+          "[core][receiver]") {
+    // A frame in progress waits with the same deadline for each of its chunks (a TLS
+    // handshake too). On io_uring a chunk cancels the wait's timer asynchronously, and the
+    // next wait found that timer still in flight and kept it: it was cancelled all the same,
+    // and the wait had no deadline (a peer that sent two pieces and stopped was kept).
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto [a, b] = test::socket_pair(r);
+        receiver in(a);
+        in.set_deadline(clock::now() + 300ms);
+        // The first piece comes while the receiver waits; the second long after the deadline,
+        // so that a wait without one ends with it instead of ETIMEDOUT.
+        r.spawn([](reactor& r, ringchat::socket& peer) -> task<> {
+            co_await r.sleep_for(10ms);
+            auto first = co_await peer.send_all(test::bytes("first"));
+            CHECK(first);
+            co_await r.sleep_for(1s);
+            auto late = co_await peer.send_all(test::bytes("late"));
+            CHECK(late);
+        }(r, b));
+        auto got = co_await in.next();
+        REQUIRE(got);
+        CHECK(test::text(got->data()) == "first");
+        auto second = co_await in.next();
+        CHECK(second.error() == timed_out);  // (without the fix: "late", after a second)
+        if (!second) {
+            // The late piece still comes, and the sender (which uses `b`) is done before it
+            // goes.
+            in.set_deadline(clock::time_point::max());
+            auto late = co_await in.next();
+            REQUIRE(late);
+            CHECK(test::text(late->data()) == "late");
+        }
+    });
+}
+
 namespace {
 
 // `n` bytes that differ from any shift of themselves within 251 bytes: a chunk delivered out

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Hostile peers for the example servers (test_hostile.cpp): python3 hostile_client.py MODE ARGS.
+"""Hostile peers for the example servers (test_hostile.cpp):
+python3 hostile_client.py [--tls [--ca FILE]] MODE ARGS.
 
   flood PROTO PORT SECONDS       one connection pipelines requests for SECONDS and never reads;
                                  halfway, a second connection must get its answer (the probe)
@@ -10,12 +11,14 @@
   noops PORT N                   smtp: N "NOOP" in one send (then QUIT): N 250s in order, 221
   posts PORT N                   http: N pipelined "POST /echo" with a 1-byte body, in one send
   trickle-http PORT              http --header-timeout 1 --body-timeout 1: a head (or a body)
-                                 one byte per 100 ms gets 408 and the close; heads sent slowly
-                                 within the limit are served
+                                 one byte per 100 ms, or a head in two pieces and then nothing,
+                                 gets 408 and the close; heads sent slowly within the limit are
+                                 served
   trickle-smtp PORT              smtp --command-timeout 1 --data-timeout 1: the same with 421
   sigterm PROTO PORT N READY GO  http (GET /four.bin) or resp (GET big): N clients, each with its
                                  first bytes, then READY is created; the test sends SIGTERM and
-                                 creates GO; every response must then be complete
+                                 creates GO; every response must then be complete (over TLS:
+                                 and followed by close_notify)
   cut-http PORT PATH READY PAUSE GET PATH, wait (MSG_PEEK) for its first byte, create READY,
                                  read nothing for PAUSE seconds, then read: a reset, never a
                                  clean end of stream before Content-Length bytes
@@ -23,15 +26,37 @@
   big-value PORT N               resp: SET of an N-byte value, then GET gives it back whole
   chat4 PORT BYTES               chatroom: four members send BYTES of 100-byte lines each at full
                                  speed while reading; each must get every line of the other three
+  resets PORT N                  http: N connections GET /four.bin and reset (SO_LINGER 0) at
+                                 points of the response (before it, after its first bytes, after
+                                 1 MiB; with --tls also in the middle of the ClientHello); then
+                                 a probe must be served
+  not-tls PROTO PORT             with --tls (the server's port is TLS): a plaintext request, random
+                                 bytes and a bad handshake record, each on a plain socket, get
+                                 nothing or TLS alerts and the close; then a probe is served
+  handshake-stall PROTO PORT     with --tls, against --tls-handshake-timeout 1: a connection that
+                                 sends nothing and one that sends half a ClientHello are closed
+                                 (within 8 s: below the default 10 s, so the option's effect is
+                                 what is seen); one whose handshake was done before either is
+                                 still served after it
 
 PROTO is echo, chatroom, resp, http (serving index.html, one.bin: 1 MiB, four.bin: 4 MiB) or
-smtp. Every socket is to 127.0.0.1 and every wait is bounded. Prints 'key=value' lines for the
+smtp. Every socket is to 127.0.0.1 and every wait is bounded.
+
+With --tls every connection a mode makes is TLS (Python's ssl module), verified against the CA
+of --ca FILE (the name checked: 127.0.0.1), or not verified without it, except the plain
+sockets of not-tls, handshake-stall and resets' half ClientHellos. test_hostile.cpp runs flood,
+probe, resets, trickle-http, sigterm (http) and cut-http so. A TLS stream ends cleanly only
+with the server's close_notify ('eof'); a FIN without it is 'truncated' (see tls_eof()), which
+no mode takes for an end. Prints 'key=value' lines for the
 test to show, then 'ok' on success and exits 0; otherwise says what was sent and what came
 back, and exits 1.
 """
 import os
+import random
 import select
 import socket
+import ssl
+import struct
 import sys
 import threading
 import time
@@ -56,13 +81,74 @@ def say(key, value):
     sys.stdout.flush()
 
 
-def connect(port, timeout=10.0, rcvbuf=None):
+# --tls: the client context every connection is wrapped in (None: plaintext). See main().
+TLS = None
+# What a non-blocking send or recv raises when it must wait: a TLS socket may also need to
+# read in order to write, or get a record that holds no data (a session ticket).
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def tls_context(ca):
+    if ca:
+        return ssl.create_default_context(cafile=ca)  # and the name: 127.0.0.1
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def connect(port, timeout=10.0, rcvbuf=None, plain=False):
+    """A connection to the server; over TLS with --tls (the handshake done), unless `plain`."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     s.connect((HOST, port))
+    if TLS is not None and not plain:
+        # suppress_ragged_eofs=False: a FIN without close_notify is an error, not b"".
+        s = TLS.wrap_socket(s, server_hostname=HOST, suppress_ragged_eofs=False)
     return s
+
+
+def readable(s, timeout):
+    """Whether recv() on s has something (or the end) within `timeout`: over TLS, plaintext
+    already decrypted counts though the socket has nothing."""
+    if isinstance(s, ssl.SSLSocket) and s.pending():
+        return True
+    r, _, _ = select.select([s], [], [], timeout)
+    return bool(r)
+
+
+def client_hello():
+    """The bytes of a real ClientHello (for a peer that sends part of it)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = tls_context(None).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_eof(s, e):
+    """What an ssl.SSLEOFError on `s` was: 'reset' or 'truncated' (a FIN without close_notify).
+    Python 3.11 reports both so (SSL_read_ex fails either way); a FIN comes with OpenSSL's
+    reason UNEXPECTED_EOF_WHILE_READING, a reset with none, and the kernel has the connection
+    closed (TCP_CLOSE, 7; after a FIN it waits for ours: TCP_CLOSE_WAIT)."""
+    state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    return "reset" if e.reason is None and state == 7 else "truncated"
+
+
+def only_alerts(data):
+    """Whether `data` is nothing but whole TLS alert records (content type 21)."""
+    while data:
+        if len(data) < 5 or data[0] != 0x15:
+            return False
+        n = 5 + struct.unpack("!H", data[3:5])[0]
+        if len(data) < n:
+            return False
+        data = data[n:]
+    return True
 
 
 def resp_command(*args):
@@ -128,7 +214,8 @@ def http_response(r, what):
 
 
 def at_end(s, limit=3.0):
-    """How the connection ends within `limit`: 'eof', 'reset', or 'open' (plus bytes seen)."""
+    """How the connection ends within `limit`: 'eof', 'reset', or 'open' (plus bytes seen);
+    over TLS 'eof' is the server's close_notify, and a FIN without it is 'truncated'."""
     deadline = time.monotonic() + limit
     extra = b""
     while True:
@@ -142,6 +229,10 @@ def at_end(s, limit=3.0):
             return "open", extra
         except ConnectionResetError:
             return "reset", extra
+        except ssl.SSLEOFError as e:
+            return tls_eof(s, e), extra
+        except ssl.SSLError as e:
+            return "TLS error (%s)" % e, extra
         if not chunk:
             return "eof", extra
         extra += chunk
@@ -163,7 +254,13 @@ def probe(proto, port, limit=5.0):
     """One ordinary request on a fresh connection; fails unless its answer comes in `limit`."""
     start = time.monotonic()
     s = connect(port, timeout=limit)
-    r = reader(s, "probe (%s)" % proto, limit)
+    exchange(proto, s, reader(s, "probe (%s)" % proto, limit))
+    s.close()
+    return time.monotonic() - start
+
+
+def exchange(proto, s, r):
+    """One ordinary request on `s` (read through `r`), and its answer."""
     if proto == "echo":
         s.sendall(b"probe line\n")
         got = r.line()
@@ -192,8 +289,6 @@ def probe(proto, port, limit=5.0):
         check(got.startswith(b"250 "), "smtp probe: NOOP gave %r" % got)
     else:
         fail("unknown protocol %s" % proto)
-    s.close()
-    return time.monotonic() - start
 
 
 def flood(proto, port, seconds):
@@ -214,8 +309,8 @@ def flood(proto, port, seconds):
             if not w:
                 continue
             try:
-                n = s.send(view[at:])
-            except BlockingIOError:
+                n = s.send(view[at:])  # over TLS: retried with the same bytes, as it must be
+            except WOULD_BLOCK:
                 continue
             except OSError as e:
                 error[0] = e
@@ -363,7 +458,7 @@ def trickle(s, data, interval, stop):
     s.setblocking(False)
     for i in range(len(data)):
         try:
-            s.send(data[i:i + 1])
+            s.send(data[i:i + 1])  # over TLS: a record of one byte
             sent += 1
         except OSError as e:
             return sent, got, time.monotonic() - start, e
@@ -372,11 +467,12 @@ def trickle(s, data, interval, stop):
             left = end - time.monotonic()
             if left <= 0:
                 break
-            r, _, _ = select.select([s], [], [], left)
-            if not r:
+            if not readable(s, left):
                 break
             try:
                 chunk = s.recv(65536)
+            except WOULD_BLOCK:
+                continue  # a TLS record with no data for us (a session ticket), or part of one
             except OSError as e:
                 return sent, got, time.monotonic() - start, e
             if not chunk:
@@ -396,53 +492,89 @@ def in_pieces(s, data, pieces, interval):
 
 
 def trickle_http(port):
-    # A head that never ends in time: one byte per 100 ms, ~ 20 s worth.
-    s = connect(port)
-    head = b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
-    sent, got, took, why = trickle(s, head, 0.1, lambda b: b"\r\n\r\n" in b and
-                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
-    say("trickle_bytes_sent", sent)
-    say("trickle_answer_ms", int(took * 1000))
-    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
-          "a head trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
-          (sent, head[:30], got[:200], why, took))
-    check(took < 5.0, "408 came after %.2f s" % took)
-    check(b"\r\nConnection: close\r\n" in got, "408 without Connection: close: %r" % got)
-    s.setblocking(True)
-    how, extra = at_end(s)
-    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
-    say("after_408", how)
-    s.close()
+    """Four connections at once, each on a deadline of its own (the case takes as long as the
+    longest): a trickled head, a head in two pieces, slow heads, a trickled body."""
 
-    # Heads sent slowly but each within the limit: served, twice on one connection, the second
-    # started more than 1 s after the first byte of the first (the limit is per head).
-    s = connect(port)
-    r = reader(s, "slow heads", 10)
-    start = time.monotonic()
-    for i in range(2):
-        in_pieces(s, b"GET /index.html HTTP/1.1\r\nHost: hostile\r\n\r\n", 7, 0.1)
-        status, _, body = http_response(r, "slow head %d" % (i + 1))
-        check(status == 200 and body == INDEX, "slow head %d: %d %r" % (i + 1, status, body))
-    say("slow_heads_ms", int((time.monotonic() - start) * 1000))
-    check(time.monotonic() - start > 1.0, "the slow heads were not slow")
-    s.close()
+    def trickled_head():
+        # A head that never ends in time: one byte per 100 ms, ~ 20 s worth.
+        s = connect(port)
+        head = b"GET /index.html HTTP/1.1\r\nHost: hostile\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
+        sent, got, took, why = trickle(s, head, 0.1, lambda b: b"\r\n\r\n" in b and
+                                       len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+        say("trickle_bytes_sent", sent)
+        say("trickle_answer_ms", int(took * 1000))
+        check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+              "a head trickled (%d bytes sent of %r...) got %r (%s) after %.2f s" %
+              (sent, head[:30], got[:200], why, took))
+        check(took < 5.0, "408 came after %.2f s" % took)
+        check(b"\r\nConnection: close\r\n" in got, "408 without Connection: close: %r" % got)
+        s.setblocking(True)
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+        say("after_408", how)
+        s.close()
 
-    # A body trickled past --body-timeout 1 (the test starts the server so): 408, the close.
-    s = connect(port)
-    s.sendall(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 100\r\n\r\n")
-    sent, got, took, why = trickle(s, b"b" * 100, 0.1, lambda b: b"\r\n\r\n" in b and
-                                   len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
-    say("body_trickle_bytes_sent", sent)
-    say("body_trickle_answer_ms", int(took * 1000))
-    check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
-          "a body trickled (%d of 100 bytes sent) got %r (%s) after %.2f s" %
-          (sent, got[:200], why, took))
-    check(took < 5.0, "408 came after %.2f s" % took)
-    s.setblocking(True)
-    how, extra = at_end(s)
-    check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
-    say("after_body_408", how)
-    s.close()
+    def head_in_two_pieces():
+        # A head in two pieces, then nothing: 408 all the same. (On io_uring the second piece
+        # once cancelled the head's deadline for good, and the connection was kept.)
+        s = connect(port)
+        s.sendall(b"GET /index.html HTTP/1.1\r\n")
+        time.sleep(0.1)
+        s.sendall(b"Host: hostile\r\n")
+        status, headers, _ = http_response(reader(s, "a head in two pieces, then nothing", 5),
+                                           "a head in two pieces, then nothing")
+        check(status == 408 and headers.get(b"connection") == b"close",
+              "a head in two pieces, then nothing: %d %r" % (status, headers))
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after that 408: %s %r" % (how, extra[:100]))
+        say("two_pieces", "408, %s" % how)
+        s.close()
+
+    def slow_heads():
+        # Heads sent slowly but each within the limit: served, twice on one connection, the second
+        # started more than 1 s after the first byte of the first (the limit is per head).
+        s = connect(port)
+        r = reader(s, "slow heads", 10)
+        start = time.monotonic()
+        for i in range(2):
+            in_pieces(s, b"GET /index.html HTTP/1.1\r\nHost: hostile\r\n\r\n", 7, 0.1)
+            status, _, body = http_response(r, "slow head %d" % (i + 1))
+            check(status == 200 and body == INDEX, "slow head %d: %d %r" % (i + 1, status, body))
+        say("slow_heads_ms", int((time.monotonic() - start) * 1000))
+        check(time.monotonic() - start > 1.0, "the slow heads were not slow")
+        s.close()
+
+    def trickled_body():
+        # A body trickled past --body-timeout 1 (the test starts the server so): 408, the close.
+        s = connect(port)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: hostile\r\nContent-Length: 100\r\n\r\n")
+        sent, got, took, why = trickle(s, b"b" * 100, 0.1, lambda b: b"\r\n\r\n" in b and
+                                       len(b) >= b.find(b"\r\n\r\n") + 4 + _length(b))
+        say("body_trickle_bytes_sent", sent)
+        say("body_trickle_answer_ms", int(took * 1000))
+        check(got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"),
+              "a body trickled (%d of 100 bytes sent) got %r (%s) after %.2f s" %
+              (sent, got[:200], why, took))
+        check(took < 5.0, "408 came after %.2f s" % took)
+        s.setblocking(True)
+        how, extra = at_end(s)
+        check(how in ("eof", "reset") and not extra, "after the 408: %s %r" % (how, extra[:100]))
+        say("after_body_408", how)
+        s.close()
+
+    run_together([trickled_head, head_in_two_pieces, slow_heads, trickled_body], 30)
+
+
+def run_together(fns, limit):
+    """Runs each of `fns` on a thread of its own; fails unless all are done within `limit`
+    (a check that fails in one ends the process: fail())."""
+    threads = [threading.Thread(target=f, daemon=True) for f in fns]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + limit
+    for f, t in zip(fns, threads):
+        t.join(max(0.0, deadline - time.monotonic()))
+        check(not t.is_alive(), "%s: not done within %.0f s" % (f.__name__, limit))
 
 
 def _length(b):
@@ -581,6 +713,7 @@ def sigterm(proto, port, n, ready, go):
     open(ready, "w").close()
     wait_for_file(go, 10)
     complete = 0
+    ends = {}
     for i, r in enumerate(readers):
         if proto == "http":
             status, headers, body = http_response(r, "client %d after SIGTERM" % i)
@@ -596,19 +729,25 @@ def sigterm(proto, port, n, ready, go):
             check(body == PATTERN, "client %d: the bulk differs" % i)
         complete += 1
         how, extra = at_end(r.s)
-        check(how in ("eof", "reset") and not extra and not r.buf,
-              "client %d after its response: %s %r" % (i, how, (r.buf + extra)[:100]))
+        # Over TLS: the server's close_notify, its responses being complete.
+        check(how in (("eof",) if TLS is not None else ("eof", "reset")) and not extra and
+              not r.buf, "client %d after its response: %s %r" % (i, how, (r.buf + extra)[:100]))
+        ends[how] = ends.get(how, 0) + 1
     say("first_bytes_min", min(first))
     say("complete", complete)
+    say("ends", ",".join("%s:%d" % kv for kv in sorted(ends.items())))
 
 
 def cut_http(port, path, ready, pause):
     s = connect(port, timeout=10, rcvbuf=65536)
     s.sendall(b"GET %s HTTP/1.1\r\nHost: hostile\r\n\r\n" % path.encode())
-    s.recv(1, socket.MSG_PEEK)  # the response has begun; nothing is read
+    if TLS is None:
+        s.recv(1, socket.MSG_PEEK)  # the response has begun; nothing is read
+        got = b""
+    else:
+        got = s.recv(1)  # a TLS socket cannot peek: its first byte is read
     open(ready, "w").close()
     time.sleep(pause)
-    got = b""
     how = None
     s.settimeout(10)
     try:
@@ -620,6 +759,8 @@ def cut_http(port, path, ready, pause):
             got += chunk
     except ConnectionResetError:
         how = "reset"
+    except ssl.SSLEOFError as e:
+        how = tls_eof(s, e)
     except socket.timeout:
         how = "timeout"
     head_end = got.find(b"\r\n\r\n")
@@ -633,7 +774,7 @@ def cut_http(port, path, ready, pause):
         check(head_end >= 0 and body == length,
               "a clean end of stream after %d body bytes of Content-Length %d" % (body, length))
     else:
-        check(how == "reset", "the connection neither reset nor ended: %s after %d bytes" %
+        check(how == "reset", "the connection neither reset nor ended cleanly: %s after %d bytes" %
               (how, len(got)))
         check(body < length, "a reset after the whole body (%d of %d)" % (body, length))
 
@@ -818,8 +959,95 @@ def chat_member(name, names, s, already, payload, count):
     return res
 
 
+# ---------------------------------------------------------------------------------------------
+# Resets, and peers that do not speak TLS to a TLS port
+
+
+def linger0_close(s):
+    """Closes `s` with a reset: SO_LINGER 0 (over TLS: no close_notify either)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def resets(port, n):
+    request = b"GET /four.bin HTTP/1.1\r\nHost: hostile\r\n\r\n"
+    points = ["before", "first", "mib"] + (["hello"] if TLS is not None else [])
+    done = dict((p, 0) for p in points)
+    hello = client_hello()
+    for i in range(n):
+        point = points[i % len(points)]
+        if point == "hello":
+            s = connect(port, plain=True)
+            s.sendall(hello[:len(hello) // 2])
+        else:
+            s = connect(port, timeout=10, rcvbuf=32768)
+            s.sendall(request)
+            if point != "before":
+                r = reader(s, "client %d (reset after %s)" % (i, point), 10)
+                while len(r.buf) < (1 if point == "first" else 1 << 20):
+                    r._more()
+        linger0_close(s)
+        done[point] += 1
+    say("resets", ",".join("%s:%d" % (p, done[p]) for p in points))
+    say("probe_ms", int(probe("http", port) * 1000))
+
+
+def not_tls(proto, port):
+    check(TLS is not None, "not-tls needs --tls")
+    rng = random.Random(7)
+    peers = [
+        ("plaintext", FLOOD[proto]),
+        ("random", bytes(rng.randrange(256) for _ in range(4096))),
+        # A handshake record that holds no ClientHello.
+        ("bad_hello", b"\x16\x03\x01\x00\x40" + bytes(rng.randrange(256) for _ in range(64))),
+    ]
+    for what, data in peers:
+        s = connect(port, plain=True)
+        try:
+            s.sendall(data)
+        except ConnectionResetError:
+            pass  # refused before all of it was taken
+        how, extra = at_end(s, 10)
+        check(how in ("eof", "reset"), "%s on the TLS port: the connection is %s" % (what, how))
+        check(only_alerts(extra), "%s on the TLS port got %r, not (only) TLS alerts" %
+              (what, extra[:100]))
+        say(what, how + (" after an alert" if extra else ""))
+        s.close()
+    say("probe_ms", int(probe(proto, port) * 1000))
+
+
+def handshake_stall(proto, port):
+    check(TLS is not None, "handshake-stall needs --tls")
+    done = connect(port)  # its handshake done first, so its deadline is the earliest
+    silent = connect(port, plain=True)
+    partial = connect(port, plain=True)
+    hello = client_hello()
+    partial.sendall(hello[:len(hello) // 2])
+    start = time.monotonic()
+    for what, s in (("silent", silent), ("half_hello", partial)):
+        how, extra = at_end(s, 8.0)
+        check(how in ("eof", "reset"), "%s: the connection is %s %.1f s after it was made" %
+              (what, how, time.monotonic() - start))
+        check(only_alerts(extra), "%s got %r, not (only) TLS alerts" % (what, extra[:100]))
+        say(what, how)
+        say(what + "_closed_ms", int((time.monotonic() - start) * 1000))
+        s.close()
+    # Their deadlines have passed, so the done one's has: it is served all the same.
+    exchange(proto, done, reader(done, "after the handshake deadline (%s)" % proto, 5))
+    done.close()
+    say("served_after_deadline", 1)
+
+
 def main():
-    mode, args = sys.argv[1], sys.argv[2:]
+    global TLS
+    argv = sys.argv[1:]
+    if argv and argv[0] == "--tls":
+        ca = None
+        argv = argv[1:]
+        if argv and argv[0] == "--ca":
+            ca, argv = argv[1], argv[2:]
+        TLS = tls_context(ca)
+    mode, args = argv[0], argv[1:]
     if mode == "flood":
         flood(args[0], int(args[1]), float(args[2]))
     elif mode == "flood-verify":
@@ -844,6 +1072,12 @@ def main():
         wide_data(int(args[0]), args[1], int(args[2]))
     elif mode == "chat4":
         chat4(int(args[0]), int(args[1]))
+    elif mode == "resets":
+        resets(int(args[0]), int(args[1]))
+    elif mode == "not-tls":
+        not_tls(args[0], int(args[1]))
+    elif mode == "handshake-stall":
+        handshake_stall(args[0], int(args[1]))
     else:
         fail("unknown mode %s" % mode)
     print("ok")

@@ -5,7 +5,15 @@
 // meanwhile), deep pipelines in one send (10,000 SMTP NOOPs, 1,000 HTTP POSTs: no stack
 // growth), peers that trickle a request a byte at a time (408, 421), SIGTERM with downloads in
 // flight (every response complete, exit 0; past --grace a reset, never a clean short body),
-// and four chatroom members at full speed (none dropped as slow).
+// peers that reset mid-response, and four chatroom members at full speed (none dropped as
+// slow).
+//
+// Over TLS (--tls-cert, --tls-key; the client with --tls and the tests' CA) the same helpers
+// run again for what is the channel's: a never-reading client (http, echo), a reset
+// mid-response, a trickled head (408, decrypted), SIGTERM with downloads in flight (each body
+// complete, then close_notify), the grace period's reset; and what only TLS has: a plaintext
+// client or random bytes on the TLS port (refused, the next TLS client served), a peer that
+// never sends its ClientHello or sends half of it (dropped at --tls-handshake-timeout).
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -30,6 +38,10 @@
 
 #include "tests/examples/harness.hpp"
 #include "tests/support/support.hpp"
+#include "version.hpp"
+#if RINGCHAT_HAS_TLS
+#include "tests/support/test_certs.hpp"
+#endif
 
 using namespace ringchat;
 using namespace ringchat::test;
@@ -40,6 +52,13 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t big_size = 4 << 20;  // four.bin, and the resp value
+
+/// How a case talks to the server: plaintext, or TLS (the server with --tls-cert and
+/// --tls-key, hostile_client.py with --tls and the tests' CA).
+enum class over { plaintext, tls };
+
+/// " over TLS" or nothing, for what a case reports.
+std::string shown(over o) { return o == over::tls ? " over TLS" : ""; }
 
 /// A server's resident set (VmRSS of /proc/PID/status), in KiB; 0 if it is gone.
 std::size_t rss_kib(pid_t pid) {
@@ -120,19 +139,36 @@ private:
     fs::path dir_;
 };
 
-/// The arguments to start `name` with in `s`.
-std::vector<std::string> server_args(const std::string& name, const scratch& s) {
+/// The arguments to start `name` with in `s` (over TLS: with the tests' certificate).
+std::vector<std::string> server_args(const std::string& name, const scratch& s,
+                                     over o = over::plaintext) {
+    std::vector<std::string> args;
     if (name == "http") {
-        return {"--root", s.www().string()};
+        args = {"--root", s.www().string()};
+    } else if (name == "smtp") {
+        args = {"--maildir", s.maildir().string()};
     }
-    if (name == "smtp") {
-        return {"--maildir", s.maildir().string()};
+#if RINGCHAT_HAS_TLS
+    if (o == over::tls) {
+        const auto& c = test_certs::get();
+        args.insert(args.end(), {"--tls-cert", c.localhost.cert, "--tls-key", c.localhost.key});
     }
-    return {};
+#else
+    (void)o;
+#endif
+    return args;
 }
 
-/// python3 hostile_client.py ARGS...
-command_result hostile(std::vector<std::string> args, std::chrono::seconds limit = 60s) {
+/// python3 hostile_client.py [--tls --ca CA] ARGS...
+command_result hostile(std::vector<std::string> args, std::chrono::seconds limit = 60s,
+                       over o = over::plaintext) {
+#if RINGCHAT_HAS_TLS
+    if (o == over::tls) {
+        args.insert(args.begin(), {"--tls", "--ca", test_certs::get().ca.cert});
+    }
+#else
+    (void)o;
+#endif
     args.insert(args.begin(), {"python3", example_script("hostile_client.py").string()});
     return run_command(args, {}, limit);
 }
@@ -177,9 +213,10 @@ void check_client(const command_result& r) {
 /// A client run on its own thread while the test watches the server.
 class background {
 public:
-    explicit background(std::vector<std::string> args, std::chrono::seconds limit = 60s)
-        : thread_([this, args = std::move(args), limit] {
-              result_ = hostile(args, limit);
+    explicit background(std::vector<std::string> args, std::chrono::seconds limit = 60s,
+                        over o = over::plaintext)
+        : thread_([this, args = std::move(args), limit, o] {
+              result_ = hostile(args, limit, o);
               done_ = true;
           }) {}
     bool done() const { return done_; }
@@ -236,21 +273,19 @@ bool descriptors_back(const example_server& server, std::size_t n) {
 
 /// The never-reading client against `name` (its protocol `proto`): RSS bounded, a probe
 /// served during the flood and after it, the descriptors given back.
-void never_reading(const std::string& name, backend_kind kind,
-                   std::vector<std::string> extra = {}) {
+void never_reading(const std::string& name, backend_kind kind, over o = over::plaintext) {
     scratch s(kind);
-    auto args = server_args(name, s);
-    args.insert(args.end(), extra.begin(), extra.end());
-    example_server server(name, kind, args);
+    example_server server(name, kind, server_args(name, s, o));
     const auto fds = server.descriptors().size();
-    // A first request, so that what the server allocates once is allocated.
-    check_client(hostile({"probe", name, server.port_text()}, 20s));
+    // A first request, so that what the server allocates once is allocated (over TLS: the
+    // handshake's share of OpenSSL too).
+    check_client(hostile({"probe", name, server.port_text()}, 20s, o));
     REQUIRE(descriptors_back(server, fds));
     const std::size_t before = rss_kib(server.pid());
 
     std::size_t peak = before;
     std::size_t samples = 0;
-    background flood({"flood", name, server.port_text(), "2"}, 30s);
+    background flood({"flood", name, server.port_text(), "2"}, 30s, o);
     while (!flood.done()) {
         peak = std::max(peak, rss_kib(server.pid()));
         ++samples;
@@ -268,7 +303,7 @@ void never_reading(const std::string& name, backend_kind kind,
               << " samples; the flood sent " << value("flood_sent") << " bytes, got "
               << value("flood_received_at_end") << " at its end (errno "
               << value("flood_error") << "); the probe took " << value("probe_ms") << " ms");
-    report(name + " never reading", kind,
+    report(name + " never reading" + shown(o), kind,
            r.out + "\nrss_before_kib=" + std::to_string(before) +
                "\nrss_peak_kib=" + std::to_string(peak) + "\nsamples=" + std::to_string(samples));
     check_client(r);
@@ -276,19 +311,19 @@ void never_reading(const std::string& name, backend_kind kind,
     CHECK(peak - before < bound_kib);
 
     // The flood gone: served, and its descriptor given back.
-    check_client(hostile({"probe", name, server.port_text()}, 20s));
+    check_client(hostile({"probe", name, server.port_text()}, 20s, o));
     CHECK(descriptors_back(server, fds));
     CHECK(server.stop() == 0);
 }
 
 /// SIGTERM while `clients` downloads are in flight (http: four.bin; resp: the value "big").
-void sigterm_in_flight(const std::string& name, backend_kind kind) {
+void sigterm_in_flight(const std::string& name, backend_kind kind, over o = over::plaintext) {
     scratch s(kind);
-    example_server server(name, kind, server_args(name, s));
+    example_server server(name, kind, server_args(name, s, o));
     const auto ready = s.dir() / "ready";
     const auto go = s.dir() / "go";
     background clients({"sigterm", name, server.port_text(), "20", ready.string(), go.string()},
-                       60s);
+                       60s, o);
     const bool got_ready = wait_for_file(ready, 30s, [&] { return clients.done(); });
     steady::time_point signalled{};
     bool refused = false;
@@ -306,9 +341,79 @@ void sigterm_in_flight(const std::string& name, backend_kind kind) {
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
     INFO(name << " exited " << took.count() << " ms after SIGTERM");
-    report(name + " SIGTERM in flight", kind,
+    report(name + " SIGTERM in flight" + shown(o), kind,
            r.out + "\nexit_ms=" + std::to_string(took.count()));
     CHECK(exited);
+    CHECK(server.stop() == 0);
+}
+
+/// http --header-timeout 1 --body-timeout 1 against trickled heads and bodies (408, the
+/// close), heads sent slowly within the limit (served), a head of two pieces and then
+/// nothing (408).
+void trickled_http(backend_kind kind, over o) {
+    scratch s(kind);
+    auto args = server_args("http", s, o);
+    args.insert(args.end(), {"--header-timeout", "1", "--body-timeout", "1"});
+    example_server server("http", kind, args);
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"trickle-http", server.port_text()}, 30s, o);
+    report("http trickle" + shown(o), kind, r.out);
+    check_client(r);
+    CHECK(descriptors_back(server, fds));
+    CHECK(server.stop() == 0);
+}
+
+/// http: connections reset (SO_LINGER 0) at points of a download of four.bin; the server
+/// lets go of each (its descriptors come back), serves the next client, and exits 0.
+void resets_mid_response(backend_kind kind, over o) {
+    scratch s(kind);
+    auto args = server_args("http", s, o);
+    // No open-file cache: it would keep four.bin open for a second or two after the resets,
+    // and the descriptors counted would not be the connections'.
+    args.insert(args.end(), {"--file-cache", "0"});
+    example_server server("http", kind, args);
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"resets", server.port_text(), "12"}, 30s, o);
+    report("http resets mid-response" + shown(o), kind, r.out);
+    check_client(r);
+    CHECK(descriptors_back(server, fds));
+    CHECK(server.stop() == 0);
+}
+
+/// http --grace 0.3: SIGTERM while a client reads nothing of `path`'s response: the server
+/// exits within the grace period, and the client sees a reset or the whole body, never a
+/// clean end (over TLS: a close_notify) before Content-Length.
+void cut_past_grace(backend_kind kind, const std::string& path, over o) {
+    scratch s(kind);
+    if (path == "/huge.bin") {
+        std::ofstream out(s.www() / "huge.bin", std::ios::binary);
+        const std::string mib(1 << 20, 'h');
+        for (int i = 0; i < 64; ++i) {
+            out << mib;
+        }
+    }
+    auto args = server_args("http", s, o);
+    args.insert(args.end(), {"--grace", "0.3"});
+    example_server server("http", kind, args);
+    const auto ready = s.dir() / "ready";
+    background client({"cut-http", server.port_text(), path, ready.string(), "1.5"}, 30s, o);
+    const bool got_ready = wait_for_file(ready, 20s, [&] { return client.done(); });
+    bool exited = false;
+    std::chrono::milliseconds took{};
+    if (got_ready) {
+        ::kill(server.pid(), SIGTERM);
+        const auto signalled = steady::now();
+        exited = wait_exited(server.pid(), 10s);
+        took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
+    }
+    const auto& r = client.join();
+    report("http --grace 0.3 cut " + path + shown(o), kind,
+           r.out + "\nexit_ms=" + std::to_string(took.count()));
+    CHECK(got_ready);
+    check_client(r);
+    INFO("http exited " << took.count() << " ms after SIGTERM");
+    CHECK(exited);
+    CHECK(took < 1500ms);  // before the client read again: the grace period ended it
     CHECK(server.stop() == 0);
 }
 
@@ -429,16 +534,7 @@ TEST_CASE("hostile: http, a head or body trickled past --header-timeout/--body-t
           "[examples][hostile]") {
     const auto kind = GENERATE(from_range(backends()));
     CAPTURE(kind);
-    scratch s(kind);
-    auto args = server_args("http", s);
-    args.insert(args.end(), {"--header-timeout", "1", "--body-timeout", "1"});
-    example_server server("http", kind, args);
-    const auto fds = server.descriptors().size();
-    const auto r = hostile({"trickle-http", server.port_text()}, 30s);
-    report("http trickle", kind, r.out);
-    check_client(r);
-    CHECK(descriptors_back(server, fds));
-    CHECK(server.stop() == 0);
+    trickled_http(kind, over::plaintext);
 }
 
 TEST_CASE("hostile: smtp, a command or DATA line trickled past --command-timeout/--data-timeout "
@@ -485,37 +581,15 @@ TEST_CASE("hostile: http --grace 0.3, a download not read past the grace period 
     // 64 KiB), so it is all sent at once and the response ends whole; a 64 MiB file cannot.
     const std::string path = GENERATE(as<std::string>(), "/four.bin", "/huge.bin");
     CAPTURE(kind, path);
-    scratch s(kind);
-    if (path == "/huge.bin") {
-        std::ofstream out(s.www() / "huge.bin", std::ios::binary);
-        const std::string mib(1 << 20, 'h');
-        for (int i = 0; i < 64; ++i) {
-            out << mib;
-        }
-    }
-    auto args = server_args("http", s);
-    args.insert(args.end(), {"--grace", "0.3"});
-    example_server server("http", kind, args);
-    const auto ready = s.dir() / "ready";
-    background client({"cut-http", server.port_text(), path, ready.string(), "1.5"}, 30s);
-    const bool got_ready = wait_for_file(ready, 20s, [&] { return client.done(); });
-    bool exited = false;
-    std::chrono::milliseconds took{};
-    if (got_ready) {
-        ::kill(server.pid(), SIGTERM);
-        const auto signalled = steady::now();
-        exited = wait_exited(server.pid(), 10s);
-        took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
-    }
-    const auto& r = client.join();
-    report("http --grace 0.3 cut " + path, kind,
-           r.out + "\nexit_ms=" + std::to_string(took.count()));
-    CHECK(got_ready);
-    check_client(r);
-    INFO("http exited " << took.count() << " ms after SIGTERM");
-    CHECK(exited);
-    CHECK(took < 1500ms);  // before the client read again: the grace period ended it
-    CHECK(server.stop() == 0);
+    cut_past_grace(kind, path, over::plaintext);
+}
+
+TEST_CASE("hostile: http, clients that reset (SO_LINGER 0) mid-response are let go of; the "
+          "next is served",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    resets_mid_response(kind, over::plaintext);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,3 +613,90 @@ TEST_CASE("hostile: chatroom, four members sending at full speed while reading a
     check_client(r);
     CHECK(server.stop() == 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Over TLS: what is the channel's again (the helpers above, over::tls), and what only TLS
+// has (a peer that does not speak it, a handshake that stalls)
+
+#if RINGCHAT_HAS_TLS
+
+TEST_CASE("hostile: http over TLS, a client that pipelines GETs of 1 MiB and never reads costs "
+          "bounded memory; another TLS client is served meanwhile",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("http", kind, over::tls);
+}
+
+TEST_CASE("hostile: echo over TLS, a client that never reads costs bounded memory",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("echo", kind, over::tls);
+}
+
+TEST_CASE("hostile: http over TLS, clients that reset (SO_LINGER 0) mid-response or mid-"
+          "ClientHello are let go of; the next is served",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    resets_mid_response(kind, over::tls);
+}
+
+TEST_CASE("hostile: http over TLS, a head or body trickled past --header-timeout/--body-timeout "
+          "gets 408 (decrypted) and the close; slow heads within it are served",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    trickled_http(kind, over::tls);
+}
+
+TEST_CASE("hostile: http over TLS, a plaintext request, random bytes or a bad handshake record "
+          "on the TLS port are refused; the next TLS client is served",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    example_server server("http", kind, server_args("http", s, over::tls));
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"not-tls", "http", server.port_text()}, 60s, over::tls);
+    report("http not TLS on the TLS port", kind, r.out);
+    check_client(r);
+    CHECK(descriptors_back(server, fds));
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("hostile: http over TLS, a peer that sends no ClientHello, or half of one, is dropped "
+          "at --tls-handshake-timeout; a connection past its handshake is not",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    scratch s(kind);
+    auto args = server_args("http", s, over::tls);
+    args.insert(args.end(), {"--tls-handshake-timeout", "1"});
+    example_server server("http", kind, args);
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"handshake-stall", "http", server.port_text()}, 60s, over::tls);
+    report("http stalled handshakes", kind, r.out);
+    check_client(r);
+    CHECK(descriptors_back(server, fds));
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("hostile: http over TLS, SIGTERM with 20 downloads of 4 MiB in flight: every one "
+          "complete, then close_notify, exit 0",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    sigterm_in_flight("http", kind, over::tls);
+}
+
+TEST_CASE("hostile: http over TLS --grace 0.3, a download not read past the grace period is "
+          "reset, never cut short by a close_notify",
+          "[examples][hostile][tls]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    cut_past_grace(kind, "/huge.bin", over::tls);
+}
+
+#endif  // RINGCHAT_HAS_TLS

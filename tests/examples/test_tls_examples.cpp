@@ -6,7 +6,8 @@
 //
 // Also: a plaintext client on a TLS port (the server answers with an alert or nothing, and
 // goes on serving), a certificate that cannot be loaded (one line that names the file, exit
-// 1), and a TLS server stopped with SIGTERM (exit 0).
+// 1), --tls-handshake-timeout's command line, and a TLS server stopped with SIGTERM (exit 0).
+// (The handshake deadline's effect, and the rest of hostile peers over TLS: test_hostile.cpp.)
 #include <sys/socket.h>
 
 #include <chrono>
@@ -198,6 +199,28 @@ TEST_CASE("a certificate that cannot be loaded: one line that names it, exit 1",
     const auto half = run_command({example_program("resp").string(), "--tls-cert", "x.pem"});
     CHECK(half.status == 2);
     CHECK_THAT(half.err, Catch::Contains("--tls-cert: needs --tls-key"));
+}
+
+TEST_CASE("--tls-handshake-timeout: in the --help of every example that takes --tls-cert; "
+          "refused without --tls-cert and with a bad value",
+          "[examples][tls]") {
+    for (const std::string name : {"echo", "chatroom", "resp", "http", "smtp"}) {
+        CAPTURE(name);
+        const auto help = run_command({example_program(name).string(), "--help"});
+        CHECK(help.status == 0);
+        CHECK_THAT(help.out, Catch::Contains("--tls-handshake-timeout S") &&
+                                 Catch::Contains("(default 10; 0 = none)"));
+    }
+    const auto alone = run_command({example_program("echo").string(),
+                                    "--tls-handshake-timeout", "1"});
+    CHECK(alone.status == 2);
+    CHECK_THAT(alone.err, Catch::StartsWith("echo: --tls-handshake-timeout: needs --tls-cert\n"));
+    const auto& c = test_certs::get();
+    const auto bad = run_command({example_program("http").string(), "--tls-cert", c.localhost.cert,
+                                  "--tls-key", c.localhost.key, "--tls-handshake-timeout", "soon"});
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.err, Catch::StartsWith("http: --tls-handshake-timeout: not a number of seconds "
+                                          "(0 to 86400): 'soon'\n"));
 }
 
 TEST_CASE("smtp STARTTLS: smtplib upgrades, greets again and sends a message", "[examples][tls]") {
