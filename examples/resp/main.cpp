@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
                 return resp::sharded_handler{ks.get(), query_limit};
             },
             o, [&](reactor& r, unsigned k) { r.spawn(sweep(r, ks->at(k))); });
-        if (!states.empty()) {
+        if (rc == 0 && !states.empty()) {  // it served (a bind that failed said so)
             std::string served;
             for (const auto& s : states) {
                 served += fmt::format(" {}", s->served);
