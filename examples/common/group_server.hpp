@@ -14,6 +14,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -31,10 +32,13 @@ namespace ringchat::examples {
 /// Serves `handler` (as chat::serve(group, ...) takes it) at opts.where() on opts.threads
 /// reactors (0: one per CPU), placed as `o.place` says (default: a SO_REUSEPORT listener
 /// each). `handler` may instead be a `make(reactor_group&)` that returns the handler, called
-/// once the group is made (for state per reactor). \return main's exit code.
+/// once the group is made (for state per reactor). `each`, when given, is called on every
+/// reactor k as it starts, before it serves: for work of its own there (a spawn).
+/// \return main's exit code.
 template <class Handler>
 int run_group_server(std::string_view program, const common_options& opts, Handler make,
-                     chat::group_serve_options o = {}) {
+                     chat::group_serve_options o = {},
+                     const std::function<void(reactor&, unsigned)>& each = {}) {
     try {
         group_options go;
         go.threads = opts.threads;
@@ -53,6 +57,9 @@ int run_group_server(std::string_view program, const common_options& opts, Handl
         const address at = opts.where();
         int rc = 0;
         g.run([&](reactor& r, unsigned k) -> task<> {
+            if (each) {
+                each(r, k);
+            }
             if (k != 0) {
                 co_return;  // reactor k serves what serve() hands it
             }

@@ -499,20 +499,27 @@ struct command_spec {
     std::string_view name;  // lower case
     int arity;              // as Redis: n exactly, -n at least n (the name counts)
     handler run;
+    key_use keys;
 };
 
+using enum key_use;
 constexpr command_spec commands[] = {
-    {"append", 3, append},     {"command", -1, command},  {"config", -2, config},
-    {"dbsize", 1, dbsize},     {"decr", 2, decr},         {"decrby", 3, decrby},
-    {"del", -2, del},          {"echo", 2, echo},         {"exists", -2, exists},
-    {"expire", -3, expire},    {"flushall", -1, flushall}, {"flushdb", -1, flushall},
-    {"get", 2, get},           {"incr", 2, incr},         {"incrby", 3, incrby},
-    {"keys", 2, keys},         {"llen", 2, llen},         {"lpop", -2, lpop},
-    {"lpush", -3, lpush},      {"lrange", 4, lrange},     {"mget", -2, mget},
-    {"mset", -3, mset},        {"ping", -1, ping},        {"quit", -1, quit},
-    {"rpop", -2, rpop},        {"rpush", -3, rpush},      {"select", 2, select},
-    {"set", -3, set},          {"strlen", 2, strlen_},    {"ttl", 2, ttl},
-    {"unlink", -2, del},
+    {"append", 3, append, first},         {"command", -1, command, none},
+    {"config", -2, config, none},         {"dbsize", 1, dbsize, all_count},
+    {"decr", 2, decr, first},             {"decrby", 3, decrby, first},
+    {"del", -2, del, each_count},         {"echo", 2, echo, none},
+    {"exists", -2, exists, each_count},   {"expire", -3, expire, first},
+    {"flushall", -1, flushall, all_ok},   {"flushdb", -1, flushall, all_ok},
+    {"get", 2, get, first},               {"incr", 2, incr, first},
+    {"incrby", 3, incrby, first},         {"keys", 2, keys, all_keys},
+    {"llen", 2, llen, first},             {"lpop", -2, lpop, first},
+    {"lpush", -3, lpush, first},          {"lrange", 4, lrange, first},
+    {"mget", -2, mget, each_value},       {"mset", -3, mset, pairs},
+    {"ping", -1, ping, none},             {"quit", -1, quit, none},
+    {"rpop", -2, rpop, first},            {"rpush", -3, rpush, first},
+    {"select", 2, select, none},          {"set", -3, set, first},
+    {"strlen", 2, strlen_, first},        {"ttl", 2, ttl, first},
+    {"unlink", -2, del, each_count},
 };
 
 const command_spec* lookup(std::string_view name) noexcept {
@@ -522,6 +529,11 @@ const command_spec* lookup(std::string_view name) noexcept {
         }
     }
     return nullptr;
+}
+
+bool arity_ok(const command_spec& c, std::size_t args) noexcept {
+    const auto n = static_cast<int>(std::min<std::size_t>(args, 1 << 30));
+    return (c.arity > 0 && n == c.arity) || (c.arity < 0 && n >= -c.arity);
 }
 
 }  // namespace
@@ -630,13 +642,21 @@ bool execute(store& db, std::vector<std::string>& args, std::string& out) {
                                       args[0], with));
         return true;
     }
-    const auto n = static_cast<int>(std::min<std::size_t>(args.size(), 1 << 30));
-    if ((c->arity > 0 && n != c->arity) || (c->arity < 0 && n < -c->arity)) {
+    if (!arity_ok(*c, args.size())) {
         reply::error(out, fmt::format("ERR wrong number of arguments for '{}' command", c->name));
         return true;
     }
     c->run(db, args, out);
     return c->run != quit;
+}
+
+key_use keys_of(const std::vector<std::string>& args) noexcept {
+    const command_spec* c = lookup(args[0]);
+    if (c == nullptr || !arity_ok(*c, args.size()) ||
+        (c->keys == key_use::pairs && args.size() % 2 != 1)) {
+        return key_use::none;  // execute() refuses it before it looks at a key
+    }
+    return c->keys;
 }
 
 }  // namespace resp

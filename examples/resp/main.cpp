@@ -11,10 +11,18 @@
 //
 //     build/examples/resp &            # port 6379
 //     redis-cli SET greeting hello && redis-cli GET greeting
+//
+// With --threads N (N != 1) the keyspace is split over N reactors, a shard each, by a hash of
+// the key (examples/resp/shards.hpp): a request runs on its key's owner, a request of several
+// keys on each of their owners, its replies merged. Connections are handed to the reactors in
+// turn (placement::round_robin); each reactor sweeps its own shard. When it stops, one line on
+// stderr says how many connections each reactor served. --threads 1 (the default) is the
+// one-store server, without a group.
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,9 +31,12 @@
 
 #include "chat/serve.hpp"
 #include "core/reactor.hpp"
+#include "core/reactor_group.hpp"
+#include "examples/common/group_server.hpp"
 #include "examples/common/options.hpp"
 #include "examples/resp/request.hpp"
 #include "examples/resp/session.hpp"
+#include "examples/resp/shards.hpp"
 #include "examples/resp/store.hpp"
 
 using namespace ringchat;
@@ -99,6 +110,7 @@ int main(int argc, char** argv) {
              "k = 1000, kb = 1024, m, mb, g, gb)",
              query_limit_text);
     cli.tls();
+    cli.threads();
     const auto opts = cli.parse(argc, argv);
     std::size_t query_limit = 0;
     if (!parse_memory(query_limit_text, query_limit)) {
@@ -108,10 +120,33 @@ int main(int argc, char** argv) {
     if (query_limit < resp::min_query_limit) {
         cli.usage_error("--client-query-buffer-limit: must be at least 1mb (1048576)");
     }
-    resp::store db;  // outlives every session
     chat::serve_options so;
     so.channel = resp::channel_options();
     so.make_transport = examples::transport_or_exit(opts);
+    if (opts.threads != 1) {
+        std::unique_ptr<resp::keyspace> ks;  // outlives the group, and so every session
+        std::vector<std::shared_ptr<chat::serve_state>> states;
+        chat::group_serve_options o;
+        o.serve = so;
+        o.place = chat::placement::round_robin;  // connections on every reactor, evenly
+        o.states = &states;
+        const int rc = examples::run_group_server(
+            "resp", opts,
+            [&](reactor_group& g) {
+                ks = std::make_unique<resp::keyspace>(g);
+                return resp::sharded_handler{ks.get(), query_limit};
+            },
+            o, [&](reactor& r, unsigned k) { r.spawn(sweep(r, ks->at(k))); });
+        if (rc == 0 && !states.empty()) {  // it served (a bind that failed said so)
+            std::string served;
+            for (const auto& s : states) {
+                served += fmt::format(" {}", s->served);
+            }
+            fmt::print(stderr, "resp: connections served by each reactor:{}\n", served);
+        }
+        return rc;
+    }
+    resp::store db;  // outlives every session
     return examples::run_server("resp", opts, [&db, query_limit, so](reactor& r, listener& l) {
         return serve_resp(r, l, db, query_limit, so);
     });

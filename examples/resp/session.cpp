@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // examples/resp/session.cpp — the resp session (see session.hpp): frames until a request is
 // complete, its reply queued; replies to pipelined requests are gathered into one send by
-// the channel.
+// the channel. One loop for both servers: over one store (session()), and over a keyspace
+// split across a reactor_group (sharded_session(), shards.hpp), where a request may wait for
+// another reactor; the one-store loop is compiled without that.
 #include "examples/resp/session.hpp"
 
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/core.h>
@@ -17,6 +20,7 @@
 #include "examples/common/linger.hpp"
 #include "examples/resp/commands.hpp"
 #include "examples/resp/request.hpp"
+#include "examples/resp/shards.hpp"
 
 namespace resp {
 
@@ -52,7 +56,17 @@ chat::channel_options channel_options() {
     return o;
 }
 
-task<> session(chat::channel& ch, store& db, std::size_t query_limit) {
+namespace {
+
+/// The session over `keys`: a store (every request runs here, at once), or a keyspace (each
+/// runs where keyspace::route() says, awaited before the next is read).
+template <class Keys>
+task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
+    constexpr bool sharded = std::is_same_v<Keys, keyspace>;
+    unsigned here = 0;
+    if constexpr (sharded) {
+        here = keys.group().here();  // a session never moves
+    }
     request_parser parser(ch.options().max_frame, query_limit);
     std::string out;
     for (;;) {
@@ -78,7 +92,24 @@ task<> session(chat::channel& ch, store& db, std::size_t query_limit) {
             co_await examples::lingering_close(ch, linger_time, linger_bytes);
             break;  // serve() closes
         }
-        const bool go_on = execute(db, parser.args(), out);
+        bool go_on = true;
+        if constexpr (sharded) {
+            auto& args = parser.args();
+            const unsigned to = keys.route(args, here);
+            if (to == here) {
+                go_on = execute(keys.at(here), args, out);
+            } else if (to != keyspace::everywhere) {
+                // TRICKY: named first, capturing by reference only (GCC 12, see
+                // docs/gcc12-coroutines.md); on() runs it on `to` and costs no allocation.
+                auto there = [&keys, &args, &out, to] { return execute(keys.at(to), args, out); };
+                const bool more = co_await keys.group().on(to, std::move(there));
+                go_on = more;
+            } else {
+                co_await keys.fan_out(args, out, here);  // no QUIT among these
+            }
+        } else {
+            go_on = execute(keys, parser.args(), out);
+        }
         if (out.size() > move_threshold) {
             ch.push(std::move(out));
             out = std::string();
@@ -93,6 +124,16 @@ task<> session(chat::channel& ch, store& db, std::size_t query_limit) {
             co_await ch.drain();  // a client that pipelines and never reads cannot grow memory
         }
     }
+}
+
+}  // namespace
+
+task<> session(chat::channel& ch, store& db, std::size_t query_limit) {
+    return serve_requests(ch, db, query_limit);
+}
+
+task<> sharded_session(chat::channel& ch, keyspace& ks, std::size_t query_limit) {
+    return serve_requests(ch, ks, query_limit);
 }
 
 }  // namespace resp

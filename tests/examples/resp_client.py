@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Checks the resp example over raw sockets:
-python3 resp_client.py PORT (pipeline|malformed|querylimit LIMIT).
+python3 resp_client.py PORT (pipeline|malformed|querylimit LIMIT|compare OTHER_PORT CONNS|
+                             keyspace|incr CLIENTS EACH KEYS NAME|connect CONNS).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""
 import socket
 import sys
+import threading
 
 port = int(sys.argv[1])
 mode = sys.argv[2]
@@ -208,12 +210,230 @@ def querylimit(limit):
     other.close()
 
 
+def parse_replies(data):
+    """Splits RESP2 replies (simple, error, integer, bulk, array of those) into a list."""
+    out, at = [], 0
+
+    def one():
+        nonlocal at
+        eol = data.index(b"\r\n", at)
+        kind, line = data[at:at + 1], data[at + 1:eol]
+        at = eol + 2
+        if kind in (b"+", b"-", b":"):
+            return kind + line
+        n = int(line)
+        if kind == b"$":
+            if n < 0:
+                return None
+            if at + n + 2 > len(data):
+                raise IndexError("incomplete bulk")
+            body = data[at:at + n]
+            at += n + 2
+            return body
+        if kind == b"*":
+            return None if n < 0 else [one() for _ in range(n)]
+        sys.exit(f"not a reply at byte {at}: {data[at - 20:at + 20]!r}")
+
+    while at < len(data):
+        out.append(one())
+    return out
+
+
+def mixed_script(c):
+    """A pipelined mix of every kind of command, its keys on every shard (the test checks
+    that k:0 ... k:39 have several owners); connection c's values differ from the others'."""
+    keys = [f"k:{i}" for i in range(40)]
+    req = command("FLUSHALL") if c == 0 else b""
+    req += b"".join(command("SET", k, f"v{c}:{k}") for k in keys)
+    req += b"".join(command("GET", k) for k in keys)
+    pairs = []
+    for i in range(0, 40, 2):
+        pairs += [keys[i], f"m{c}:{i}"]
+    pairs += [keys[3], "twice", keys[3], "last wins"]  # a key twice: the last value stays
+    req += command("MSET", *pairs)
+    req += command("LPUSH", f"l:{c}", "a", "b", "c") + command("LRANGE", f"l:{c}", 0, -1)
+    req += command("MGET", *keys, "missing", f"l:{c}", keys[0])  # a list: nil, as in Redis
+    req += command("GET", f"l:{c}") + command("INCR", keys[1])   # WRONGTYPE, not an integer
+    req += b"".join(command("INCR", f"n:{i}") for i in range(10))
+    req += command("INCRBY", "n:0", 41) + command("DECR", "n:1") + command("DECRBY", "n:2", 5)
+    req += command("APPEND", keys[5], "+") + command("STRLEN", keys[5])
+    req += command("EXISTS", keys[2], keys[2], keys[3], "missing", f"l:{c}")
+    req += command("DEL", keys[0], keys[1], keys[0], "missing", keys[9])  # duplicates
+    req += command("UNLINK", keys[10], keys[11]) + command("EXISTS", keys[0], keys[10])
+    # (No TTL of a key that expires: its seconds could differ between the two servers.)
+    req += command("EXPIRE", keys[6], 100) + command("EXPIRE", keys[6], 100, "NX")
+    req += command("EXPIRE", "missing", 100) + command("TTL", keys[7])
+    req += command("TTL", "missing") + command("SET", keys[7], "x", "NX")
+    req += command("SET", keys[7], "y", "XX", "GET") + command("GET", keys[7])
+    req += command("RPUSH", f"l:{c}", "z") + command("RPOP", f"l:{c}") + command("LLEN", f"l:{c}")
+    req += command("KEYS", keys[12]) + command("KEYS", "nothing*") + command("DBSIZE")
+    req += command("MSET", keys[1], "odd", keys[2])  # wrong number of arguments
+    req += command("MGET") + command("DEL") + command("GET", keys[1], "extra")
+    req += command("NOSUCH", keys[1], "x") + command("FLUSHALL", "BADARG") + command("DBSIZE")
+    req += command("PING") + command("PING", "hi") + command("ECHO", b"\r\n\x00")
+    req += command("SELECT", 0) + command("SELECT", 1) + command("CONFIG", "GET", "databases")
+    req += b"GET k:3\r\nEXISTS k:3 k:4 k:38 k:39\r\nMGET k:4 k:5 k:38\r\n"  # inline
+    req += command("MSET", keys[20], "a", keys[21], "b") + command("MGET", keys[20], keys[21])
+    return req + command("QUIT")
+
+
+def compare(other_port, conns):
+    """The same script on this server and on the one at other_port (--threads 1): the same
+    bytes back. Connection c runs after c - 1 ended, on reactor c % N of a round-robin group."""
+    global port
+    transcripts = []
+    for p in (port, other_port):
+        port = p
+        got = b""
+        for c in range(conns):
+            s = connect()
+            s.sendall(mixed_script(c))
+            got += read_all(s)  # QUIT: +OK, then the close
+            s.close()
+        transcripts.append(got)
+    mine, theirs = transcripts
+    if mine != theirs:
+        at = next((i for i in range(min(len(mine), len(theirs))) if mine[i] != theirs[i]),
+                  min(len(mine), len(theirs)))
+        sys.exit(f"replies differ at byte {at} of {len(theirs)}: "
+                 f"one reactor said {theirs[at - 40:at + 60]!r}, "
+                 f"this one {mine[at - 40:at + 60]!r}")
+    replies = parse_replies(mine)
+    if len(replies) < 200 or replies[-1] != b"+OK":
+        sys.exit(f"the transcript is short or did not end in QUIT's +OK: {mine[-200:]!r}")
+
+
+def keyspace():
+    """MSET, MGET, KEYS, DBSIZE, DEL, FLUSHALL over keys on every shard, across connections."""
+    a, b = connect(), connect()  # on two reactors (handed out in turn)
+
+    def ask(s, *args):
+        s.sendall(command(*args))
+        data = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                sys.exit(f"{args[0]}: the server closed the connection")
+            data += chunk
+            try:
+                replies = parse_replies(data)
+            except (ValueError, IndexError):
+                continue  # incomplete
+            if len(replies) == 1:
+                return replies[0]
+
+    n = 200
+    keys = [f"key:{i}" for i in range(n)]
+    pairs = []
+    for k in keys:
+        pairs += [k, "value of " + k]
+    if ask(a, "MSET", *pairs) != b"+OK":
+        sys.exit("MSET of 200 keys: not +OK")
+    got = ask(b, "MGET", *keys, "missing")
+    want = [("value of " + k).encode() for k in keys] + [None]
+    if got != want:
+        sys.exit(f"MGET after MSET: want {want[:3]}..., got {got[:3]}... ({len(got)} values)")
+    for pattern, match in (("*", keys), ("key:1*", [k for k in keys if k.startswith("key:1")]),
+                           ("key:?", keys[:10]), ("none*", [])):
+        got = ask(b, "KEYS", pattern)
+        if sorted(got) != sorted(k.encode() for k in match):
+            sys.exit(f"KEYS {pattern}: want {len(match)} keys, got {len(got)}: {sorted(got)[:5]}")
+    if ask(a, "DBSIZE") != b":200":
+        sys.exit("DBSIZE after MSET: not 200")
+    if ask(b, "DEL", *keys[:100], "missing") != b":100":
+        sys.exit("DEL of 100 keys: not 100")
+    if ask(a, "EXISTS", *keys[90:110]) != b":10":
+        sys.exit("EXISTS across DEL: not 10")
+    if ask(a, "DBSIZE") != b":100":
+        sys.exit("DBSIZE after DEL: not 100")
+    if ask(b, "FLUSHALL") != b"+OK":
+        sys.exit("FLUSHALL: not +OK")
+    if ask(a, "DBSIZE") != b":0" or ask(a, "KEYS", "*") != []:
+        sys.exit("after FLUSHALL: keys are left")
+    if ask(a, "MGET", *keys[:4]) != [None] * 4:
+        sys.exit("after FLUSHALL: MGET still finds values")
+    if ask(b, "SET", "key:1", "x") != b"+OK" or ask(a, "FLUSHDB") != b"+OK" or \
+            ask(b, "DBSIZE") != b":0":
+        sys.exit("FLUSHDB left keys")
+    a.close()
+    b.close()
+
+
+def incr(clients, each, nkeys, name):
+    """`clients` connections at once, each `each` INCRs pipelined 100 at a time over `nkeys`
+    keys (NAME:0, NAME:1 ..., new ones) in turn: every key ends at its exact total, and its replies are 1 ... total, once
+    each (no INCR lost, none seen twice)."""
+    replies = [[] for _ in range(clients)]
+    failed = []
+    start = threading.Barrier(clients)
+
+    def run(c):
+        try:
+            s = connect()
+            start.wait()
+            for at in range(0, each, 100):
+                batch = range(at, min(at + 100, each))
+                s.sendall(b"".join(command("INCR", f"{name}:{i % nkeys}") for i in batch))
+                want = len(batch)
+                data = b""
+                while data.count(b"\r\n") < want:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        raise RuntimeError("closed")
+                    data += chunk
+                for i, r in zip(batch, parse_replies(data)):
+                    replies[c].append((i % nkeys, int(r[1:])))
+            s.close()
+        except Exception as e:  # noqa: BLE001 (reported below)
+            failed.append(f"client {c}: {e!r}")
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed:
+        sys.exit("; ".join(failed))
+    total = clients * each // nkeys
+    for k in range(nkeys):
+        seen = sorted(n for r in replies for key, n in r if key == k)
+        if seen != list(range(1, total + 1)):
+            sys.exit(f"{name}:{k}: replies are not 1 ... {total} once each "
+                     f"({len(seen)} replies, last {seen[-3:]})")
+    s = connect()
+    s.sendall(b"".join(command("GET", f"{name}:{k}") for k in range(nkeys)))
+    want = b"".join(b"$%d\r\n%d\r\n" % (len(str(total)), total) for _ in range(nkeys))
+    got = recv_exactly(s, len(want))
+    if got != want:
+        sys.exit(f"totals: want {want!r}, got {got!r}")
+    s.close()
+
+
+def connect_many(conns):
+    """`conns` connections open at once, each answered (a PING) before the next opens."""
+    held = []
+    for _ in range(conns):
+        s = connect()
+        ping(s, f"connection {len(held)}")
+        held.append(s)
+    for s in held:
+        s.close()
+
+
 if mode == "pipeline":
     pipeline()
 elif mode == "malformed":
     malformed()
 elif mode == "querylimit":
     querylimit(int(sys.argv[3]))
+elif mode == "compare":
+    compare(int(sys.argv[3]), int(sys.argv[4]))
+elif mode == "keyspace":
+    keyspace()
+elif mode == "incr":
+    incr(int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+elif mode == "connect":
+    connect_many(int(sys.argv[3]))
 else:
     sys.exit(f"unknown mode {mode}")
 print("ok")

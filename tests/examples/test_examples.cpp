@@ -7,13 +7,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "examples/resp/shards.hpp"
 #include "tests/examples/harness.hpp"
 #include "tests/support/support.hpp"
 
@@ -104,7 +107,8 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
                   "--threads N"}},
         {"chatroom", {"--max-queue BYTES", "--pace-limit MS", "--write-timeout SECONDS",
                       "--tls-cert FILE", "--tls-key FILE", "--threads N"}},
-        {"resp", {"--client-query-buffer-limit BYTES", "--tls-cert FILE", "--tls-key FILE"}},
+        {"resp", {"--client-query-buffer-limit BYTES", "--tls-cert FILE", "--tls-key FILE",
+                  "--threads N"}},
         {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
                   "--data-timeout S", "--tls-cert FILE", "--tls-key FILE"}},
         {"http", {"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
@@ -436,4 +440,142 @@ TEST_CASE("resp: redis-benchmark runs every test with no errors", "[examples][re
     CHECK(r.out.find("rror") == std::string::npos);
     CHECK(r.err.find("rror") == std::string::npos);
     stop_cleanly(server);
+}
+
+// ---- resp --threads N: the keyspace split over N reactors (examples/resp/shards.hpp)
+
+namespace {
+
+/// The server's stderr, read after it stopped, and the file removed.
+std::string read_log(const std::filesystem::path& log) {
+    std::ifstream in(log);
+    std::string said(std::istreambuf_iterator<char>(in), {});
+    std::filesystem::remove(log);
+    return said;
+}
+
+/// The counts of "resp: connections served by each reactor: A B ..." in `said`.
+std::vector<std::size_t> served_by_each(const std::string& said) {
+    const std::string_view line = "resp: connections served by each reactor:";
+    const auto at = said.find(line);
+    std::vector<std::size_t> counts;
+    if (at == std::string::npos) {
+        return counts;
+    }
+    std::istringstream words(said.substr(at + line.size(), said.find('\n', at) - at - line.size()));
+    for (std::size_t n = 0; words >> n;) {
+        counts.push_back(n);
+    }
+    return counts;
+}
+
+std::filesystem::path temp_log(const std::string& what) {
+    return std::filesystem::temp_directory_path() /
+           ("ringchat-resp-" + what + "-" + std::to_string(::getpid()) + ".log");
+}
+
+}  // namespace
+
+TEST_CASE("resp: --threads 2 and 4 answer a pipelined mix as --threads 1 does, byte for byte",
+          "[examples][resp][threads]") {
+    const auto kind = GENERATE(from_range(backends()));
+    const unsigned threads = GENERATE(2U, 4U);
+    CAPTURE(kind, threads);
+    // The script's keys (k:0 ... k:39) have every reactor as an owner: its commands cross
+    // shards (std::hash is the server's too: the same library, the same build).
+    std::vector<bool> owns(threads);
+    for (int i = 0; i < 40; ++i) {
+        owns[resp::shard_of("k:" + std::to_string(i), threads)] = true;
+    }
+    REQUIRE(std::count(owns.begin(), owns.end(), true) == static_cast<long>(threads));
+    const auto log = temp_log("compare");
+    example_server one("resp", kind);
+    example_server many("resp", kind,
+                        server_options{{"--threads", std::to_string(threads)}, log, 0});
+    // One connection per reactor (handed out in turn), one after the other, then the same on
+    // the one-reactor server: the two transcripts must be the same bytes.
+    run_python("resp_client.py", many,
+               {"compare", one.port_text(), std::to_string(threads)});
+    // And 2N connections open at once: each reactor gets two.
+    run_python("resp_client.py", many, {"connect", std::to_string(2 * threads)});
+    stop_cleanly(many);
+    stop_cleanly(one);
+    const std::string said = read_log(log);
+    INFO(said);
+    const auto served = served_by_each(said);
+    REQUIRE(served.size() == threads);
+    for (unsigned k = 0; k < threads; ++k) {
+        CAPTURE(k);
+        CHECK(served[k] >= 3);  // every reactor served: one compare connection, two of these
+    }
+}
+
+TEST_CASE("resp: --threads: MSET and MGET, KEYS, DBSIZE, DEL, FLUSHALL across shards",
+          "[examples][resp][threads]") {
+    const auto kind = GENERATE(from_range(backends()));
+    const std::string threads = GENERATE("2", "4");
+    CAPTURE(kind, threads);
+    example_server server("resp", kind, {"--threads", threads});
+    run_python("resp_client.py", server, {"keyspace"});
+    stop_cleanly(server);
+}
+
+TEST_CASE("resp: --threads: 8 clients x 2,000 INCR at once give exact totals",
+          "[examples][resp][threads]") {
+    const auto kind = GENERATE(from_range(backends()));
+    const std::string threads = GENERATE("2", "4");
+    CAPTURE(kind, threads);
+    example_server server("resp", kind, {"--threads", threads});
+    run_python("resp_client.py", server, {"incr", "8", "2000", "1", "one"});  // 16,000
+    run_python("resp_client.py", server, {"incr", "8", "2000", "4", "four"});  // 4,000 each
+    stop_cleanly(server);
+}
+
+TEST_CASE("resp: --threads: redis-cli, pipelining, protocol errors, the query limit, QUIT",
+          "[examples][resp][threads]") {
+    require_client("redis-cli");
+    const auto kind = GENERATE(from_range(backends()));
+    const std::string threads = GENERATE("2", "4");
+    CAPTURE(kind, threads);
+    example_server server("resp", kind, {"--threads", threads});
+    CHECK(server.ready_line() ==
+          "resp: ready on 127.0.0.1:" + server.port_text() + " (" + backend_shown(kind) + ")");
+    CHECK(redis_cli(server, {"MSET", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"}) == "OK\n");
+    CHECK(redis_cli(server, {"MGET", "e", "d", "nokey", "c", "b", "a"}) ==
+          "1) \"5\"\n2) \"4\"\n3) (nil)\n4) \"3\"\n5) \"2\"\n6) \"1\"\n");
+    CHECK(redis_cli(server, {"INCR", "a"}) == "(integer) 2\n");
+    CHECK(redis_cli(server, {"EXISTS", "a", "b", "nokey", "e"}) == "(integer) 3\n");
+    CHECK(redis_cli(server, {"DBSIZE"}) == "(integer) 5\n");
+    {
+        std::istringstream lines(redis(server, {"--raw", "KEYS", "*"}));
+        std::vector<std::string> keys;
+        for (std::string k; std::getline(lines, k);) {
+            keys.push_back(k);
+        }
+        std::sort(keys.begin(), keys.end());
+        CHECK(keys == std::vector<std::string>{"a", "b", "c", "d", "e"});
+    }
+    CHECK(redis_cli(server, {"DEL", "a", "b", "nokey"}) == "(integer) 2\n");
+    CHECK(redis_cli(server, {"FLUSHALL"}) == "OK\n");
+    CHECK(redis_cli(server, {"DBSIZE"}) == "(integer) 0\n");
+    CHECK(redis_cli(server, {"PING"}) == "PONG\n");
+    // The one-reactor tests' scripts, unchanged: pipelining (its DBSIZE counts every shard),
+    // QUIT, protocol errors and the close; then the query-buffer limit.
+    run_python("resp_client.py", server, {"pipeline"});
+    run_python("resp_client.py", server, {"malformed"});
+    stop_cleanly(server);
+    const auto log = temp_log("threads");
+    example_server limited("resp", kind,
+                           server_options{{"--threads", threads, "--client-query-buffer-limit",
+                                           "1mb"}, log, 0});
+    run_python("resp_client.py", limited, {"querylimit", "1048576"});
+    stop_cleanly(limited);
+    const std::string said = read_log(log);
+    INFO(said);
+    std::size_t lines = 0;
+    const std::string_view line = "resp: Closing client that reached max query buffer length: ";
+    for (auto at = said.find(line); at != std::string::npos; at = said.find(line, at + 1)) {
+        ++lines;
+    }
+    CHECK(lines == 3);
 }
