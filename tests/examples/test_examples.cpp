@@ -102,18 +102,24 @@ TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIG
 }
 
 TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
+    // Every program that serves TLS (--tls-cert) has these too.
+    const std::vector<std::string> tls{"--tls-cert FILE", "--tls-key FILE",
+                                       "--tls-handshake-timeout S"};
+    auto with_tls = [&tls](std::vector<std::string> own, std::vector<std::string> after = {}) {
+        own.insert(own.end(), tls.begin(), tls.end());
+        own.insert(own.end(), after.begin(), after.end());
+        return own;
+    };
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
-        {"echo", {"--client", "--tls", "--ca FILE", "--tls-cert FILE", "--tls-key FILE",
-                  "--threads N"}},
-        {"chatroom", {"--max-queue BYTES", "--pace-limit MS", "--write-timeout SECONDS",
-                      "--tls-cert FILE", "--tls-key FILE", "--threads N"}},
-        {"resp", {"--client-query-buffer-limit BYTES", "--tls-cert FILE", "--tls-key FILE",
-                  "--threads N"}},
-        {"smtp", {"--maildir DIR", "--max-size BYTES", "--hostname NAME", "--command-timeout S",
-                  "--data-timeout S", "--tls-cert FILE", "--tls-key FILE"}},
-        {"http", {"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
-                  "--body-timeout S", "--file-cache N", "--file-cache-validity S",
-                  "--no-zero-copy", "--tls-cert FILE", "--tls-key FILE"}},
+        {"echo", with_tls({"--client", "--tls", "--ca FILE"}, {"--threads N"})},
+        {"chatroom", with_tls({"--max-queue BYTES", "--pace-limit MS", "--write-timeout SECONDS"},
+                              {"--threads N"})},
+        {"resp", with_tls({"--client-query-buffer-limit BYTES"}, {"--threads N"})},
+        {"smtp", with_tls({"--maildir DIR", "--max-size BYTES", "--hostname NAME",
+                           "--command-timeout S", "--data-timeout S"})},
+        {"http", with_tls({"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
+                           "--body-timeout S", "--file-cache N", "--file-cache-validity S",
+                           "--no-zero-copy"})},
     };
     for (const auto& [name, own] : programs) {
         CAPTURE(name);
