@@ -12,9 +12,9 @@
 // Input: read() awaits chunks from the channel's transport (chat/transport.hpp: a socket, by
 // default) and cuts them with the framer (chat/framer.hpp). Output: push() and
 // push_with_producer() append to a FIFO that a writer coroutine, owned by the channel, drains
-// (started by a push, ended once the queue is empty): it gathers queued chunks into one send of up to out_buffer_size bytes, asks producers for
-// more(), and closes the channel at a close_when_done() marker once everything queued before
-// it is sent. The input side is chat/channel_reader.cpp, the output side
+// (started by a push, ended once the queue is empty): it gathers queued chunks into one send
+// of up to out_buffer_size bytes, asks producers for more(), and closes the channel at a
+// close_when_done() marker once everything queued before it is sent. The input side is chat/channel_reader.cpp, the output side
 // chat/channel_writer.cpp, and what both share (a close) chat/channel.cpp.
 // Invariants: memory is bounded by max_frame on input and, on output, by high_water plus what
 // one frame's handling pushes (read() hands out no frame while more than high_water is
