@@ -1209,3 +1209,39 @@ TEST_CASE("a peer reset (TCP) ends read() with ECONNRESET", "[channel]") {
         CHECK(ch.close_reason() == reset_by_peer);
     });
 }
+
+TEST_CASE("close() with output queued resets the connection: the peer never reads a clean end",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
+        channel ch(std::move(ours));
+        // More than the kernel's buffers (and the relay) hold while the peer does not read.
+        const std::size_t size = 8 << 20;
+        ch.push(std::string(size, 'q'));
+        while (ch.stats().bytes_sent == 0) {
+            co_await yield_now{r};
+        }
+        REQUIRE(ch.queued_bytes() > 0);
+        ch.close();
+        std::string got;
+        std::byte buf[16384];
+        std::error_code end;
+        for (;;) {
+            auto n = co_await peer.recv(buf);
+            if (!n) {
+                end = n.error();
+                break;
+            }
+            if (*n == 0) {
+                break;  // a clean end of stream: what the close must not look like
+            }
+            got.append(reinterpret_cast<const char*>(buf), *n);
+        }
+        CHECK(end == reset_by_peer);
+        CHECK(got.size() < size);
+        CHECK(got == std::string(got.size(), 'q'));
+    });
+}
