@@ -78,6 +78,10 @@ struct relay_state {
     bool output_ended = false;  // up is done: after pending, a FIN
     bool write_failed = false;  // the channel's side took no more
     bool down_done = false;
+    // A send on that socket failed with ECONNRESET: the error is consumed, and its next
+    // receive reads an end of stream, which is then a reset, not an end.
+    bool cipher_reset = false;
+    bool plain_reset = false;
     bool stopped = false;       // a reset: every task ends now
     std::coroutine_handle<> writer_parked;
     std::coroutine_handle<> up_parked;
@@ -109,15 +113,17 @@ struct relay_state {
     }
 };
 
-task<bool> send_all(ringchat::socket& s, std::string_view data, cancel_source& cancel) {
+/// Sends all of `data`: empty, or the error that stopped it.
+task<std::error_code> send_all(ringchat::socket& s, std::string_view data,
+                               cancel_source& cancel) {
     while (!data.empty()) {
         auto n = co_await s.send(ringchat::as_bytes(data)).cancel_with(cancel);
         if (!n) {
-            co_return false;
+            co_return n.error();
         }
         data.remove_prefix(*n);
     }
-    co_return true;
+    co_return std::error_code();
 }
 
 task<> writer(std::shared_ptr<relay_state> s) {
@@ -134,11 +140,12 @@ task<> writer(std::shared_ptr<relay_state> s) {
         }
         const std::string chunk = std::exchange(s->pending, {});
         s->sending = true;
-        auto ok = co_await send_all(s->cipher, chunk, s->cancel);
+        auto failed = co_await send_all(s->cipher, chunk, s->cancel);
         s->sending = false;
         s->wake(s->up_parked);
-        if (!ok) {
+        if (failed) {
             s->write_failed = true;  // the channel is gone; up stops (or a reset did)
+            s->cipher_reset = failed == std::errc::connection_reset;
             break;
         }
     }
@@ -155,6 +162,10 @@ task<> down(std::shared_ptr<relay_state> s) {
             if (n.error() != std::errc::operation_canceled) {
                 s->reset();  // the channel reset: the peer is reset
             }
+            break;
+        }
+        if (*n == 0 && s->cipher_reset) {
+            s->reset();  // the writer met the channel's reset first
             break;
         }
         if (*n == 0) {
@@ -187,9 +198,10 @@ task<> down(std::shared_ptr<relay_state> s) {
         }
         ended = ended || s->engine.closed();
         if (!clear.empty()) {
-            auto ok = co_await send_all(s->plain, clear, s->cancel);
+            auto failed = co_await send_all(s->plain, clear, s->cancel);
             clear.clear();
-            if (!ok) {
+            if (failed) {
+                s->plain_reset = failed == std::errc::connection_reset;
                 break;  // the peer is gone (it reads nothing more), or a reset
             }
         }
@@ -212,6 +224,10 @@ task<> up(std::shared_ptr<relay_state> s) {
             if (n.error() != std::errc::operation_canceled) {
                 s->reset();  // the peer reset: the channel is reset
             }
+            break;
+        }
+        if (*n == 0 && s->plain_reset) {
+            s->reset();  // down met the peer's reset first
             break;
         }
         if (*n == 0) {
