@@ -179,6 +179,17 @@ TEST_CASE("pushes past max_output close the channel with output_overflow", "[cha
         CHECK(pushes < 100'000);
         auto f = co_await ch.read();
         CHECK_FALSE(f);
+        // The peer sees a reset after what it was sent, never a clean end.
+        std::error_code end;
+        std::byte buf[16384];
+        for (;;) {
+            auto n = co_await peer.recv(buf);
+            if (!n || *n == 0) {
+                end = n ? std::error_code() : n.error();
+                break;
+            }
+        }
+        CHECK(end == std::errc::connection_reset);
     });
 }
 
