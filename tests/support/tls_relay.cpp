@@ -178,9 +178,12 @@ task<> down(std::shared_ptr<relay_state> s) {
         for (;;) {
             auto got = s->engine.read(clear_buf);
             if (!got) {
-                // A FIN without close_notify is an end of stream in plaintext too; anything
-                // else (a bad record, a failed handshake) breaks the connection.
-                failed = got.error() != make_error_code(chat::tls::errc::truncated);
+                // A FIN without close_notify is an end of stream in plaintext too, and so is
+                // one before the handshake is done (a channel closed at once: there is no
+                // session to close_notify); anything else (a bad record, a failed handshake)
+                // breaks the connection.
+                failed = got.error() != make_error_code(chat::tls::errc::truncated) &&
+                         got.error() != make_error_code(chat::tls::errc::closed_in_handshake);
                 break;
             }
             if (*got == 0) {

@@ -13,8 +13,8 @@
 // pair, whose other end is `peer`. What the peer does reads on the channel as it would in
 // plaintext, and the other way round:
 //   - the peer's end of stream (shutdown(SHUT_WR), a close) is close_notify, then FIN;
-//   - the channel's close (close_notify and FIN, or a FIN alone: a TLS truncation) is an end
-//     of stream on `peer`, after everything decrypted before it;
+//   - the channel's close (close_notify and FIN; a FIN alone, a TLS truncation; a FIN before
+//     the handshake is done) is an end of stream on `peer`, after everything decrypted before;
 //   - a reset on either side (TCP: wired_tcp_pair) is a reset on the other, and so is a TLS
 //     failure other than a truncation;
 //   - back-pressure: the relay holds at most one receive's worth each way (16 KiB and its
