@@ -312,6 +312,8 @@ task<std::error_code> handshake(chat::transport& t) {
         auto e = co_await tls->handshake();
         co_return e;
     }
+#else
+    (void)t;
 #endif
     co_return std::error_code();
 }
