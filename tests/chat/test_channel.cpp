@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tests/chat/test_channel.cpp — chat::channel, the coroutine API, over real sockets, on every
-// backend.
+// backend, in plaintext and over TLS (tests/support/tls_relay.hpp: the peer stays a plaintext
+// socket); the few cases that stay plaintext say why.
 //
 // Sections: 1 helpers (a task beside the body that the body joins, a yield, CPython's echo
 // server, a sender that lets the channel read between pieces); 2 CPython's test_asynchat.py

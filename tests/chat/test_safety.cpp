@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/chat/test_safety.cpp — the channel is safe when the code around it is plain: what a
 // session holds stays valid, output is bounded without drain(), a trickling peer meets a
-// deadline, and one busy connection does not starve the rest. Every test on both backends.
+// deadline, and one busy connection does not starve the rest. Every test on both backends;
+// those over a pair in plaintext and over TLS too (tests/support/tls_relay.hpp), but where
+// they say why not.
 #include <poll.h>
 #include <sys/socket.h>
 
