@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tests/chat/test_channel.cpp — chat::channel, the coroutine API, over real sockets, on every
-// backend.
+// backend, in plaintext and over TLS (tests/support/tls_relay.hpp: the peer stays a plaintext
+// socket); the few cases that stay plaintext say why.
 //
 // Sections: 1 helpers (a task beside the body that the body joins, a yield, CPython's echo
 // server, a sender that lets the channel read between pieces); 2 CPython's test_asynchat.py
@@ -36,6 +37,7 @@
 #include "tests/chat/describe.hpp"
 #include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
+#include "tests/support/tls_relay.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
@@ -152,8 +154,8 @@ struct failing_producer {
 
 namespace {
 
-task<> line_terminator_check(reactor& r, std::string term, std::size_t piece) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> line_terminator_check(reactor& r, test::wire w, std::string term, std::size_t piece) {
+    auto [ours, peer] = test::wired_pair(r, w);
     background<std::string> server(r, echo_peer(std::move(peer), piece));
     channel ch(std::move(ours));
     ch.set_terminator(term);
@@ -174,16 +176,17 @@ task<> line_terminator_check(reactor& r, std::string term, std::size_t piece) {
 TEST_CASE("channel: line terminators \\n, \\r\\n, qqq over echo pieces of 1, 2, 3",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     const std::size_t piece = GENERATE(as<std::size_t>{}, 1, 2, 3);
     const std::string term = GENERATE(as<std::string>{}, "\n", "\r\n", "qqq");
-    CAPTURE(kind, piece, term);
-    test::run(kind, [=](reactor& r) { return line_terminator_check(r, term, piece); });
+    CAPTURE(kind, test::to_string(w), piece, term);
+    test::run(kind, [=](reactor& r) { return line_terminator_check(r, w, term, piece); });
 }
 
 namespace {
 
-task<> numeric_terminator_check(reactor& r, int count, std::size_t piece) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> numeric_terminator_check(reactor& r, test::wire w, int count, std::size_t piece) {
+    auto [ours, peer] = test::wired_pair(r, w);
     background<std::string> server(r, echo_peer(std::move(peer), piece));
     channel ch(std::move(ours));
     ch.set_terminator(count);
@@ -206,17 +209,19 @@ task<> numeric_terminator_check(reactor& r, int count, std::size_t piece) {
 
 TEST_CASE("channel: numeric terminators 1 and 6 give one record, then none mode", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     const std::size_t piece = GENERATE(as<std::size_t>{}, 1, 3);
     const int count = GENERATE(1, 6);
-    CAPTURE(kind, piece, count);
-    test::run(kind, [=](reactor& r) { return numeric_terminator_check(r, count, piece); });
+    CAPTURE(kind, test::to_string(w), piece, count);
+    test::run(kind, [=](reactor& r) { return numeric_terminator_check(r, w, count, piece); });
 }
 
 TEST_CASE("channel: none terminator delivers everything, never a record end", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         background<std::string> server(r, echo_peer(std::move(peer), 2));
         channel ch(std::move(ours));
         ch.set_terminator(terminator::none());
@@ -236,12 +241,13 @@ TEST_CASE("channel: none terminator delivers everything, never a record end", "[
 
 TEST_CASE("channel: simple producer, string producer, empty line", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         const std::string data = "hello world\nI'm not dead yet!\n";
         const std::vector<std::string> lines{"hello world", "I'm not dead yet!"};
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 1));
             channel ch(std::move(ours));
             ch.push_with_producer(producers::simple(data, 8));
@@ -252,7 +258,7 @@ TEST_CASE("channel: simple producer, string producer, empty line", "[channel]") 
         }
         {
             // A producer chunk longer than one send (out_buffer_size) goes in pieces.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 3));
             channel_options o;
             o.out_buffer_size = 7;
@@ -265,7 +271,7 @@ TEST_CASE("channel: simple producer, string producer, empty line", "[channel]") 
             CHECK(ch.stats().sends >= data.size() / 7);
         }
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 2));
             channel ch(std::move(ours));
             ch.push("hello world\n\nI'm not dead yet!\n");
@@ -279,9 +285,10 @@ TEST_CASE("channel: simple producer, string producer, empty line", "[channel]") 
 
 TEST_CASE("channel: close_when_done sends what was pushed, then closes", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         // CPython's test: the server only echoes once the client is gone.
         ch.push("hello world\nI'm not dead yet!\n");
@@ -299,9 +306,10 @@ TEST_CASE("channel: close_when_done sends what was pushed, then closes", "[chann
 
 TEST_CASE("channel: 1 MiB pushed at once arrives intact", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         std::string big(1 << 20, '\0');
         for (std::size_t i = 0; i < big.size(); ++i) {
@@ -317,6 +325,7 @@ TEST_CASE("channel: 1 MiB pushed at once arrives intact", "[channel]") {
 }
 
 TEST_CASE("channel: a negative terminator throws; 0 is accepted and means none", "[channel]") {
+    // Plaintext only: no I/O: nothing a wire could change.
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
     test::run(kind, [](reactor& r) -> task<> {
@@ -345,8 +354,8 @@ struct split_case {
     std::string partial;
 };
 
-task<> split_check(reactor& r, split_case c) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> split_check(reactor& r, test::wire w, split_case c) {
+    auto [ours, peer] = test::wired_pair(r, w);
     channel ch(std::move(ours));
     ch.set_terminator(c.term);
     background<bool> sender(r, send_pieces(r, std::move(peer), ch, c.pieces));
@@ -361,6 +370,7 @@ task<> split_check(reactor& r, split_case c) {
 
 TEST_CASE("read(): a terminator split across reads is found", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     // §4.4 of docs/asynchat-semantics.md: held prefixes, a false prefix, the longest prefix.
     auto c = GENERATE(values<split_case>({
         {"\r\n", {"HEL", "LO\r", "\nrest"}, {"HELLO"}, "rest"},
@@ -370,15 +380,16 @@ TEST_CASE("read(): a terminator split across reads is found", "[channel]") {
         {"abac", {"abab", "ac"}, {"ab"}, ""},
         {"\r\n\r\n", {"head\r\n", "\r", "\nbody\r\n\r"}, {"head"}, "body\r\n\r"},
     }));
-    CAPTURE(kind, c.term, c.pieces);
-    test::run(kind, [=](reactor& r) { return split_check(r, c); });
+    CAPTURE(kind, test::to_string(w), c.term, c.pieces);
+    test::run(kind, [=](reactor& r) { return split_check(r, w, c); });
 }
 
 TEST_CASE("read(): several frames in one read; empty frames", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         auto sent = co_await peer.send_all(test::bytes("a\nbb\nccc\nd"));
         REQUIRE(sent);
@@ -418,9 +429,10 @@ task<std::string> read_one(channel& ch) {
 TEST_CASE("read(): switching terminators between reads; a count shows what is left",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
 
         // Header line, count body, then lines again: all in one send.
@@ -479,10 +491,11 @@ TEST_CASE("read(): switching terminators between reads; a count shows what is le
 
 TEST_CASE("read(): end of stream reports the unterminated tail", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             auto sent = co_await peer.send_all(test::bytes("one\ntwo"));
             REQUIRE(sent);
@@ -502,7 +515,7 @@ TEST_CASE("read(): end of stream reports the unterminated tail", "[channel]") {
         }
         {
             // A held terminator prefix is part of the tail.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             ch.set_terminator("\r\n");
             auto sent = co_await peer.send_all(test::bytes("x\r\ny\r"));
@@ -515,7 +528,7 @@ TEST_CASE("read(): end of stream reports the unterminated tail", "[channel]") {
         }
         {
             // A count body cut short: the tail, and the count still shows what is missing.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             ch.set_terminator(10);
             auto sent = co_await peer.send_all(test::bytes("abc"));
@@ -554,9 +567,10 @@ task<bool> send_unterminated(reactor& r, ringchat::socket s, const channel& ch) 
 TEST_CASE("read(): a frame past max_frame gives frame_too_long, then reading goes on",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.max_frame = 1024;
         channel ch(std::move(ours), o);
@@ -581,9 +595,10 @@ TEST_CASE("read(): a frame past max_frame gives frame_too_long, then reading goe
 
 TEST_CASE("set_max_frame(): one large frame let through, then the limit again", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.max_frame = 16;
         channel ch(std::move(ours), o);
@@ -612,9 +627,10 @@ TEST_CASE("set_max_frame(): one large frame let through, then the limit again", 
 TEST_CASE("push(frame&&): large joined frames handed over, small ones copied; all intact",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         // Lines of 40 KiB span the 16 KiB receive buffers (the framer joins them); the small
         // ones between lie in one buffer.
@@ -647,9 +663,10 @@ TEST_CASE("push(frame&&): large joined frames handed over, small ones copied; al
 TEST_CASE("frames(): every frame in order, a dropped one included, then why it ended",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.max_frame = 1024;
         channel ch(std::move(ours), o);
@@ -688,9 +705,10 @@ task<> abandoned_read(channel& ch, bool& resumed) {
 TEST_CASE("read(): a caller destroyed while waiting is not resumed; the next read() goes on",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         bool resumed = false;
         {
@@ -717,9 +735,10 @@ TEST_CASE("read(): a caller destroyed while waiting is not resumed; the next rea
 TEST_CASE("close_when_done: all pushed before arrives in order, then EOF; nothing after",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         std::string expected;
         for (int i = 0; i < 200; ++i) {
@@ -749,9 +768,10 @@ TEST_CASE("close_when_done: all pushed before arrives in order, then EOF; nothin
 
 TEST_CASE("close(): a pending read() ends with ECANCELED", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         background<std::string> reader(r, read_one(ch));
         co_await yield_now{r};
@@ -765,6 +785,7 @@ TEST_CASE("close(): a pending read() ends with ECANCELED", "[channel]") {
 }
 
 TEST_CASE("discard_buffers drops queued output, a close marker included", "[channel]") {
+    // Plaintext only: it fills the socket under the transport with raw bytes.
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
     test::run(kind, [](reactor& r) -> task<> {
@@ -797,9 +818,10 @@ TEST_CASE("discard_buffers drops queued output, a close marker included", "[chan
 
 TEST_CASE("1,000 pushes of 16 bytes arrive intact in far fewer sends", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         std::string expected;
         for (int i = 0; i < 1000; ++i) {
@@ -817,9 +839,10 @@ TEST_CASE("1,000 pushes of 16 bytes arrive intact in far fewer sends", "[channel
 
 TEST_CASE("what one turn pushes goes out in one send, the first push included", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         // Larger than what push() appends to a queued chunk: three entries, one gathered send.
         std::string expected;
@@ -856,9 +879,10 @@ task<std::string> late_reader(reactor& r, ringchat::socket s, const channel& ch,
 
 TEST_CASE("drain(): queued output stays below low water plus one push", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.low_water = 16 * 1024;
         channel ch(std::move(ours), o);
@@ -885,9 +909,10 @@ TEST_CASE("drain(): queued output stays below low water plus one push", "[channe
 
 TEST_CASE("drain() with low_water 0 returns once everything is sent", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.low_water = 0;
         channel ch(std::move(ours), o);
@@ -906,11 +931,12 @@ TEST_CASE("drain() with low_water 0 returns once everything is sent", "[channel]
 TEST_CASE("a closed channel queues nothing: close(), and pushes after close_when_done",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         {
             // close() while output waits for a peer that does not read.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             ch.push(std::string(1 << 20, 'q'));
             co_await yield_now{r};
@@ -924,7 +950,7 @@ TEST_CASE("a closed channel queues nothing: close(), and pushes after close_when
             CHECK(ch.queued_bytes() == 0);
         }
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             background<std::string> reader(r, recv_all_from(std::move(peer)));
             ch.push("before\n");
@@ -941,10 +967,11 @@ TEST_CASE("a closed channel queues nothing: close(), and pushes after close_when
 
 TEST_CASE("finish(): flushes what is queued, then closes", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             background<std::string> reader(r, recv_all_from(std::move(peer)));
             std::string expected;
@@ -961,7 +988,7 @@ TEST_CASE("finish(): flushes what is queued, then closes", "[channel]") {
         }
         {
             // Nothing queued: closes at once.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             channel ch(std::move(ours));
             co_await ch.finish();
             CHECK_FALSE(ch.is_open());
@@ -974,9 +1001,10 @@ TEST_CASE("finish(): flushes what is queued, then closes", "[channel]") {
 TEST_CASE("a producer that throws closes the channel; what came before it was sent",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         ch.push("before|");
         ch.push_with_producer(failing_producer{});
@@ -993,9 +1021,10 @@ TEST_CASE("a producer that throws closes the channel; what came before it was se
 
 TEST_CASE("an asynchronous producer (more() awaits) is sent in order", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         background<std::string> reader(r, recv_all_from(std::move(peer)));
         ch.push("A|");
@@ -1015,9 +1044,10 @@ TEST_CASE("an asynchronous producer awaited while the queue grows keeps its plac
     // The writer awaits the first producer's more() (a timer) while the session queues 200
     // more entries: the queue grows under it, and the producer being awaited must not move.
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         background<std::string> reader(r, recv_all_from(std::move(peer)));
         ch.push_with_producer(slow_producer(r, {"one|", "two|", "three|"}));
@@ -1038,9 +1068,10 @@ TEST_CASE("an asynchronous producer awaited while the queue grows keeps its plac
 
 TEST_CASE("flush(): waits for producers too, and the channel stays open", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.low_water = 1;  // drain() would return at once: a producer counts no bytes
         channel ch(std::move(ours), o);
@@ -1060,9 +1091,10 @@ TEST_CASE("flush(): waits for producers too, and the channel stays open", "[chan
 
 TEST_CASE("discard_buffers while an asynchronous producer is asked for more()", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         background<std::string> reader(r, recv_all_from(std::move(peer)));
         // The writer starts at once and awaits the producer's first chunk.
@@ -1082,9 +1114,12 @@ TEST_CASE("discard_buffers while an asynchronous producer is asked for more()", 
 
 TEST_CASE("read_timeout: no data ends read() with ETIMEDOUT and closes", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
+        auto shaken = co_await test::handshake(*ours);  // the deadline is for the data only
+        REQUIRE_FALSE(shaken);
         channel_options o;
         o.read_timeout = 50ms;
         channel ch(std::move(ours), o);
@@ -1107,11 +1142,14 @@ TEST_CASE("read_timeout: no data ends read() with ETIMEDOUT and closes", "[chann
 
 TEST_CASE("idle_timeout: a silent connection ends with ETIMEDOUT", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         auto sent = co_await peer.send_all(test::bytes("a\n"));
         REQUIRE(sent);
+        auto shaken = co_await test::handshake(*ours);  // TLS: the data follows at once
+        REQUIRE_FALSE(shaken);
         channel_options o;
         o.idle_timeout = 100ms;  // counted from here: the data is there already
         channel ch(std::move(ours), o);
@@ -1132,9 +1170,10 @@ TEST_CASE("idle_timeout: a silent connection ends with ETIMEDOUT", "[channel]") 
 TEST_CASE("write_timeout: a peer that does not read ends the channel with ETIMEDOUT",
           "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel_options o;
         o.write_timeout = 50ms;
         channel ch(std::move(ours), o);
@@ -1151,9 +1190,10 @@ TEST_CASE("write_timeout: a peer that does not read ends the channel with ETIMED
 
 TEST_CASE("a peer reset (TCP) ends read() with ECONNRESET", "[channel]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel ch(std::move(ours));
         auto sent = co_await peer.send_all(test::bytes("hello\n"));
         REQUIRE(sent);
@@ -1168,5 +1208,41 @@ TEST_CASE("a peer reset (TCP) ends read() with ECONNRESET", "[channel]") {
         CHECK(f.error() == reset_by_peer);
         CHECK_FALSE(ch.is_open());
         CHECK(ch.close_reason() == reset_by_peer);
+    });
+}
+
+TEST_CASE("close() with output queued resets the connection: the peer never reads a clean end",
+          "[channel]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
+        channel ch(std::move(ours));
+        // More than the kernel's buffers (and the relay) hold while the peer does not read.
+        const std::size_t size = 8 << 20;
+        ch.push(std::string(size, 'q'));
+        while (ch.stats().bytes_sent == 0) {
+            co_await yield_now{r};
+        }
+        REQUIRE(ch.queued_bytes() > 0);
+        ch.close();
+        std::string got;
+        std::byte buf[16384];
+        std::error_code end;
+        for (;;) {
+            auto n = co_await peer.recv(buf);
+            if (!n) {
+                end = n.error();
+                break;
+            }
+            if (*n == 0) {
+                break;  // a clean end of stream: what the close must not look like
+            }
+            got.append(reinterpret_cast<const char*>(buf), *n);
+        }
+        CHECK(end == reset_by_peer);
+        CHECK(got.size() < size);
+        CHECK(got == std::string(got.size(), 'q'));
     });
 }

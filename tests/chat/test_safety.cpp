@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/chat/test_safety.cpp — the channel is safe when the code around it is plain: what a
 // session holds stays valid, output is bounded without drain(), a trickling peer meets a
-// deadline, and one busy connection does not starve the rest. Every test on both backends.
+// deadline, and one busy connection does not starve the rest. Every test on both backends;
+// those over a pair in plaintext and over TLS too (tests/support/tls_relay.hpp), but where
+// they say why not.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -27,6 +29,7 @@
 #include "core/error.hpp"
 #include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
+#include "tests/support/tls_relay.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
@@ -57,11 +60,12 @@ task<> turns(reactor& r, int n) {
 TEST_CASE("discard_buffers() leaves the frame read last valid until the next read()",
           "[channel][safety]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
     // One provided buffer in all: were the frame's buffer given back, the next bytes to
     // arrive would be received into it, over the frame.
-    test::run(with_buffers(kind, 1, 1024), [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    test::run(with_buffers(kind, 1, 1024), [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         channel ch(std::move(ours));
         REQUIRE(::send(peer.fd(), "first\n", 6, MSG_NOSIGNAL) == 6);
         auto f = co_await ch.read();
@@ -124,10 +128,11 @@ TEST_CASE("a session that never drains holds at most high water plus one reply f
           "that does not read; nothing is lost once it reads",
           "[channel][safety]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         constexpr std::size_t lines = 64 * 1024;  // 64 MiB of replies, were none held back
-        auto [ours, peer] = co_await test::tcp_pair(r);
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.high_water = 128 * 1024;
         channel ch(std::move(ours), o);
@@ -151,9 +156,10 @@ TEST_CASE("a session that never drains holds at most high water plus one reply f
 
 TEST_CASE("pushes past max_output close the channel with output_overflow", "[channel][safety]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.max_output = 1024 * 1024;
         channel ch(std::move(ours), o);
@@ -175,15 +181,27 @@ TEST_CASE("pushes past max_output close the channel with output_overflow", "[cha
         CHECK(pushes < 100'000);
         auto f = co_await ch.read();
         CHECK_FALSE(f);
+        // The peer sees a reset after what it was sent, never a clean end.
+        std::error_code end;
+        std::byte buf[16384];
+        for (;;) {
+            auto n = co_await peer.recv(buf);
+            if (!n || *n == 0) {
+                end = n ? std::error_code() : n.error();
+                break;
+            }
+        }
+        CHECK(end == std::errc::connection_reset);
     });
 }
 
 TEST_CASE("one reply larger than max_output into a queue that was not backed up goes out whole",
           "[channel][safety]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.max_output = 1024 * 1024;
         channel ch(std::move(ours), o);
@@ -217,10 +235,11 @@ public:
 TEST_CASE("the async_chat facade pauses its input too while its output is above high water",
           "[channel][safety][async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         constexpr std::size_t lines = 64 * 1024;
-        auto [ours, peer] = co_await test::tcp_pair(r);
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.high_water = 128 * 1024;
         replies_per_line chat(std::move(ours), o);
@@ -270,9 +289,10 @@ TEST_CASE("frame_timeout: a line trickled a byte at a time ends the input with E
           "channel stays open for an answer",
           "[channel][safety][deadline]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.frame_timeout = 300ms;
         o.idle_timeout = 200ms;  // renewed by every byte: it never fires
@@ -311,9 +331,10 @@ TEST_CASE("frame_timeout: frames that each arrive in time are never cut, however
           "stream",
           "[channel][safety][deadline]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.frame_timeout = 200ms;
         channel ch(std::move(ours), o);
@@ -356,9 +377,10 @@ public:
 TEST_CASE("frame_timeout: the facade closes a record trickled past it with ETIMEDOUT",
           "[channel][safety][deadline][async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.frame_timeout = 300ms;
         trickled_record chat(std::move(ours), o);
@@ -397,6 +419,7 @@ task<> counting_echo(channel& ch, std::size_t& handled) {
 TEST_CASE("a connection with a large backlog is framed a turn's budget at a time: another "
           "connection's request is handled meanwhile",
           "[channel][safety][fairness]") {
+    // Plaintext only: it counts bytes framed per turn; over TLS the relay adds turns to B's ping.
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
     test::run(kind, [](reactor& r) -> task<> {
@@ -454,6 +477,7 @@ TEST_CASE("a connection with a large backlog is framed a turn's budget at a time
 TEST_CASE("input_per_turn counts the chunk a wait for input ended with: with a budget below "
           "one chunk, each turn frames one chunk",
           "[channel][safety][fairness]") {
+    // Plaintext only: its chunks are 64-byte provided buffers; over TLS a chunk is a record.
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
     // 64-byte buffers and 64-byte lines: each chunk received is one line. With a budget of
@@ -775,9 +799,10 @@ TEST_CASE("stop(): every line a session read and answered reaches its client",
 TEST_CASE("set_frame_pieces(): a 1 MiB line comes in bounded pieces, then lines as before",
           "[channel][safety][pieces]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await test::tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         channel_options o;
         o.max_frame = 1000;
         channel ch(std::move(ours), o);
@@ -830,6 +855,7 @@ TEST_CASE("set_frame_pieces(): a 1 MiB line comes in bounded pieces, then lines 
 
 TEST_CASE("a short chunk being sent stays put while later pushes grow the output queue",
           "[channel][safety]") {
+    // Plaintext only: it shrinks and fills the socket under the transport with raw bytes.
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
     test::run(kind, [](reactor& r) -> task<> {
