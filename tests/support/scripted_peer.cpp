@@ -52,25 +52,6 @@ private:
 
 #if RINGCHAT_HAS_TLS
 
-struct contexts {
-    chat::tls::context server;
-    chat::tls::context client;
-};
-
-const contexts& tls_contexts() {
-    static const contexts made = [] {
-        const test_certs& certs = test_certs::get();
-        chat::tls::context_options s;
-        s.cert_file = certs.localhost.cert;
-        s.key_file = certs.localhost.key;
-        chat::tls::context_options c;
-        c.ca_file = certs.ca.cert;
-        return contexts{chat::tls::context::server(s).value(),
-                        chat::tls::context::client(c).value()};
-    }();
-    return made;
-}
-
 std::span<const std::byte> as_bytes(std::string_view s) noexcept {
     return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
@@ -78,7 +59,7 @@ std::span<const std::byte> as_bytes(std::string_view s) noexcept {
 /// The client's state, shared by the peer and its pump (which may outlive it by a turn).
 struct tls_state {
     explicit tls_state(chat::memory_transport& m)
-        : wire(&m), engine(tls_contexts().client, "localhost") {}
+        : wire(&m), engine(tls_test_contexts::get().client, "localhost") {}
 
     chat::memory_transport* wire;  // null once the peer is gone
     chat::tls::engine engine;
@@ -221,7 +202,7 @@ scripted make_scripted(reactor& r, const chat::channel_options& options, wire w)
 #if RINGCHAT_HAS_TLS
     if (w == wire::tls) {
         auto server = std::make_unique<chat::tls_transport>(std::move(owned),
-                                                            tls_contexts().server);
+                                                            tls_test_contexts::get().server);
         auto peer = std::make_unique<tls_peer>(r, m);
         return {std::move(peer), std::make_unique<chat::channel>(std::move(server), options)};
     }

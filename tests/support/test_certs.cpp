@@ -160,4 +160,18 @@ const test_certs& test_certs::get() {
     return instance;
 }
 
+const tls_test_contexts& tls_test_contexts::get() {
+    static const tls_test_contexts made = [] {
+        const test_certs& certs = test_certs::get();
+        chat::tls::context_options s;
+        s.cert_file = certs.localhost.cert;
+        s.key_file = certs.localhost.key;
+        chat::tls::context_options c;
+        c.ca_file = certs.ca.cert;
+        return tls_test_contexts{chat::tls::context::server(s).value(),
+                                 chat::tls::context::client(c).value()};
+    }();
+    return made;
+}
+
 }  // namespace ringchat::test

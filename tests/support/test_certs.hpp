@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "chat/tls.hpp"
+
 namespace ringchat::test {
 
 /// A certificate and its private key, as two files.
@@ -26,6 +28,15 @@ struct test_certs {
 
     /// The set, made on first use. Throws std::runtime_error naming the step that failed.
     static const test_certs& get();
+};
+
+/// The contexts the TLS test helpers use (scripted_peer, tls_relay): a server presenting the
+/// localhost certificate, and a client that verifies it against the CA. Made on first use.
+struct tls_test_contexts {
+    chat::tls::context server;
+    chat::tls::context client;
+
+    static const tls_test_contexts& get();
 };
 
 }  // namespace ringchat::test

@@ -30,27 +30,6 @@ namespace {
 
 #if RINGCHAT_HAS_TLS
 
-// The same contexts as scripted_peer.cpp's: the test certificate for localhost, and a client
-// that verifies it against the test CA.
-struct contexts {
-    chat::tls::context server;
-    chat::tls::context client;
-};
-
-const contexts& relay_contexts() {
-    static const contexts made = [] {
-        const test_certs& certs = test_certs::get();
-        chat::tls::context_options s;
-        s.cert_file = certs.localhost.cert;
-        s.key_file = certs.localhost.key;
-        chat::tls::context_options c;
-        c.ca_file = certs.ca.cert;
-        return contexts{chat::tls::context::server(s).value(),
-                        chat::tls::context::client(c).value()};
-    }();
-    return made;
-}
-
 constexpr std::size_t chunk_size = 16 * 1024;
 
 /// Where one of the relay's tasks waits for the others.
@@ -67,7 +46,7 @@ struct park {
 /// writer: the only sender on `cipher` (the handshake's messages, up's records, the FIN).
 struct relay_state {
     relay_state(ringchat::socket c, ringchat::socket p)
-        : cipher(std::move(c)), plain(std::move(p)), engine(relay_contexts().client, "localhost") {}
+        : cipher(std::move(c)), plain(std::move(p)), engine(tls_test_contexts::get().client, "localhost") {}
 
     ringchat::socket cipher;  // the relay's end of the channel's pair
     ringchat::socket plain;   // the relay's end of the peer's pair
@@ -267,7 +246,7 @@ wired relay(reactor& r, std::pair<ringchat::socket, ringchat::socket> channel_si
     r.spawn(down(s));
     r.spawn(up(s));
     return {std::make_unique<chat::tls_transport>(std::move(channel_side.first),
-                                                  relay_contexts().server),
+                                                  tls_test_contexts::get().server),
             std::move(peer_side.second)};
 }
 
