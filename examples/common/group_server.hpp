@@ -42,6 +42,7 @@ int run_group_server(std::string_view program, const common_options& opts, Handl
     try {
         group_options go;
         go.threads = opts.threads;
+        go.pin = opts.pin;
         go.reactor = opts.reactor();
         reactor_group g(go);
         auto handler = [&] {

@@ -154,6 +154,8 @@ void command_line::threads() {
                         "a number of threads (0 to 1024)", [this](std::string_view v) {
                             return cli::parse_number<unsigned>(v, parsed_.threads, 0, 1024);
                         }});
+    flag("pin", "with --threads: pin reactor k's thread to the k-th CPU this process may run on",
+         parsed_.pin);
 }
 
 void command_line::tls() {
@@ -216,6 +218,9 @@ common_options command_line::parse(int argc, char** argv) {
     if (parsed_.tls_cert.empty() != parsed_.tls_key.empty()) {
         a.error(parsed_.tls_cert.empty() ? "--tls-key: needs --tls-cert"
                                          : "--tls-cert: needs --tls-key");
+    }
+    if (parsed_.pin && parsed_.threads == 1) {
+        a.error("--pin: needs --threads N (N other than 1)");
     }
     if (handshake_timeout_given_ && parsed_.tls_cert.empty()) {
         a.error("--tls-handshake-timeout: needs --tls-cert");

@@ -49,6 +49,8 @@ struct common_options {
     /// --threads, for a program that offers it (command_line::threads()): reactors, one
     /// thread each; 0 = one per CPU. 1 (the default) runs no group (run_server).
     unsigned threads = 1;
+    /// --pin (with --threads): each reactor's thread pinned to a CPU (group_options::pin).
+    bool pin = false;
     /// --tls-cert, --tls-key (command_line::tls()): serve over TLS with these PEM files
     /// (both empty: plaintext).
     std::string tls_cert;
@@ -87,8 +89,9 @@ public:
     /// `--name S`: a duration in seconds, decimals allowed (0.5); 0 = none where the help
     /// says so.
     void seconds(std::string name, std::string help, std::chrono::nanoseconds& target);
-    /// `--threads N` (0 to 1024) into common_options::threads, for a program that serves on
-    /// a reactor_group when it is not 1 (examples/common/group_server.hpp).
+    /// `--threads N` (0 to 1024) into common_options::threads, and `--pin` into
+    /// common_options::pin, for a program that serves on a reactor_group when it is not 1
+    /// (examples/common/group_server.hpp).
     void threads();
     /// `--tls-cert FILE` and `--tls-key FILE` into common_options::tls_cert, tls_key, and
     /// `--tls-handshake-timeout S` into tls_handshake_timeout (parse() refuses one file

@@ -3,6 +3,7 @@
 // backends and driven by real clients: Python sockets, the echo client mode, redis-cli,
 // redis-benchmark. Each test ends by stopping its server with SIGTERM: it must exit 0 (a
 // sanitizer report in the server fails the test there).
+#include <sched.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -101,6 +103,59 @@ TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIG
     stop_cleanly(server);  // every reactor stops; exit 0
 }
 
+namespace {
+
+/// The CPUs each thread of process `pid` may run on ("Cpus_allowed_list" of its status).
+std::vector<std::string> cpus_of_threads(pid_t pid) {
+    std::vector<std::string> lists;
+    const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+        std::ifstream status(t.path() / "status");
+        for (std::string line; std::getline(status, line);) {
+            constexpr std::string_view key = "Cpus_allowed_list:";
+            if (line.starts_with(key)) {
+                const auto at = line.find_first_not_of(" \t", key.size());
+                lists.push_back(at == std::string::npos ? "" : line.substr(at));
+            }
+        }
+    }
+    return lists;
+}
+
+}  // namespace
+
+TEST_CASE("echo: --threads 2 --pin pins each reactor's thread to a CPU of its own",
+          "[examples][echo][threads]") {
+    cpu_set_t usable;
+    REQUIRE(::sched_getaffinity(0, sizeof usable, &usable) == 0);
+    if (CPU_COUNT(&usable) < 2) {
+        WARN("fewer than 2 usable CPUs: nothing to pin apart");
+        return;
+    }
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    example_server server("echo", kind, {"--threads", "2", "--pin"});
+    run_python("echo_client.py", server);  // serving, so every reactor has pinned itself
+    const auto lists = cpus_of_threads(server.pid());
+    std::string shown;
+    for (const auto& l : lists) {
+        shown += "[" + l + "] ";
+    }
+    INFO("each thread's CPUs: " << shown);
+    // The reactors' threads each on one CPU (a list of one number), two different ones.
+    std::set<std::string> single;
+    for (const auto& l : lists) {
+        if (!l.empty() && l.find_first_of(",-") == std::string::npos) {
+            single.insert(l);
+        }
+    }
+    CHECK(single.size() == 2);
+    stop_cleanly(server);
+    const auto alone = run_command({example_program("echo").string(), "--pin"});
+    CHECK(alone.status == 2);
+    CHECK_THAT(alone.err, Catch::StartsWith("echo: --pin: needs --threads N (N other than 1)\n"));
+}
+
 TEST_CASE("examples: --help lists every option, and a bad option is refused", "[examples]") {
     // Every program that serves TLS (--tls-cert) has these too.
     const std::vector<std::string> tls{"--tls-cert FILE", "--tls-key FILE",
@@ -111,10 +166,10 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
         return own;
     };
     const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
-        {"echo", with_tls({"--client", "--tls", "--ca FILE"}, {"--threads N"})},
+        {"echo", with_tls({"--client", "--tls", "--ca FILE"}, {"--threads N", "--pin"})},
         {"chatroom", with_tls({"--max-queue BYTES", "--pace-limit MS", "--write-timeout SECONDS"},
-                              {"--threads N"})},
-        {"resp", with_tls({"--client-query-buffer-limit BYTES"}, {"--threads N"})},
+                              {"--threads N", "--pin"})},
+        {"resp", with_tls({"--client-query-buffer-limit BYTES"}, {"--threads N", "--pin"})},
         {"smtp", with_tls({"--maildir DIR", "--max-size BYTES", "--hostname NAME",
                            "--command-timeout S", "--data-timeout S"})},
         {"http", with_tls({"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
