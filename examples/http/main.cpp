@@ -22,7 +22,13 @@
 // gets 503 with "Retry-After: 1" and its connection is closed the same way, which gives one
 // descriptor back; one line on stderr says so, at most once a second.
 //
+// With --threads N, a reactor per thread (SO_REUSEPORT listeners: the kernel spreads the
+// connections), each with a server of its own: its own open-file cache (a N-th of the
+// --file-cache entries, so the descriptors it holds stay within the same share of
+// RLIMIT_NOFILE), its own sweep, and nothing shared between threads but the root's path.
+//
 //     build/examples/http --root www &            # port 8080
+//     build/examples/http --root www --threads 0 &   # a reactor per CPU
 //     curl -v http://127.0.0.1:8080/index.html
 #include <chrono>
 #include <cstddef>
@@ -30,9 +36,12 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chat/serve.hpp"
 #include "core/reactor.hpp"
+#include "core/reactor_group.hpp"
+#include "examples/common/group_server.hpp"
 #include "examples/common/options.hpp"
 #include "examples/http/file_cache.hpp"
 #include "examples/http/session.hpp"
@@ -101,22 +110,46 @@ int main(int argc, char** argv) {
     cli.flag("no-zero-copy", "read files into memory and send them, instead of sendfile(2)",
              no_zero_copy);
     cli.tls();
+    cli.threads();
     const auto opts = cli.parse(argc, argv);
     if (cfg.max_header < 64) {
         cli.usage_error("--max-header: must be at least 64");
     }
+    // A server whose cache holds a `shares`-th of the entries (one per reactor).
+    const auto make_server = [&](std::size_t shares) {
+        const std::size_t entries = http::cache_size(cache_entries, cache_validity) / shares;
+        return std::make_unique<http::server>(http::server{
+            http::site(root), cfg, http::file_cache({entries, cache_validity}), {}});
+    };
     std::unique_ptr<http::server> srv;
     try {
-        srv = std::make_unique<http::server>(http::server{
-            http::site(root), cfg,
-            http::file_cache({http::cache_size(cache_entries, cache_validity), cache_validity}),
-            {}});
+        srv = make_server(1);
     } catch (const std::exception& e) {
         cli.usage_error(e.what());  // "--root DIR: not a directory", say: a bad value
     }
     chat::serve_options so;
     so.channel = http::channel_options(cfg, !no_zero_copy);
     so.make_transport = examples::transport_or_exit(opts);
+    if (opts.threads != 1) {
+        srv.reset();  // it showed that the root opens; each reactor gets its own
+        std::vector<std::unique_ptr<http::server>> servers;  // outlive the group
+        chat::group_serve_options o;
+        o.serve = so;
+        return examples::run_group_server(
+            "http", opts,
+            [&](reactor_group& g) {
+                for (unsigned k = 0; k < g.size(); ++k) {
+                    servers.push_back(make_server(g.size()));
+                }
+                return http::group_handler{&g, &servers};
+            },
+            o,
+            [&servers](reactor& r, unsigned k) {
+                if (servers[k]->cache.enabled()) {
+                    r.spawn(sweep(r, servers[k]->cache));
+                }
+            });
+    }
     return examples::run_server("http", opts, [&srv, so](reactor& r, listener& l) {
         return serve_http(r, l, *srv, so);
     });

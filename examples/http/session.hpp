@@ -9,14 +9,18 @@
 //     chat::serve_options so;
 //     so.channel = http::channel_options(cfg, true);
 //     chat::serve(r, l, http::handler{&srv}, so);
+//     chat::serve(group, at, http::group_handler{&group, &servers}, o);   // a server per reactor
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "chat/channel.hpp"
+#include "core/reactor_group.hpp"
 #include "core/task.hpp"
 #include "examples/http/file_cache.hpp"
 #include "examples/http/site.hpp"
@@ -74,6 +78,16 @@ ringchat::task<> session(ringchat::chat::channel& ch, server& srv);
 struct handler {
     server* srv;
     ringchat::task<> operator()(ringchat::chat::channel& ch) const { return session(ch, *srv); }
+};
+
+/// What serve() on a reactor_group runs per connection: the session with the server of the
+/// reactor it runs on ((*servers)[k] on reactor k, each used on its own thread only).
+struct group_handler {
+    ringchat::reactor_group* group;
+    std::vector<std::unique_ptr<server>>* servers;
+    ringchat::task<> operator()(ringchat::chat::channel& ch) const {
+        return session(ch, *(*servers)[group->here()]);
+    }
 };
 
 }  // namespace http

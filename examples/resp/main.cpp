@@ -125,26 +125,16 @@ int main(int argc, char** argv) {
     so.make_transport = examples::transport_or_exit(opts);
     if (opts.threads != 1) {
         std::unique_ptr<resp::keyspace> ks;  // outlives the group, and so every session
-        std::vector<std::shared_ptr<chat::serve_state>> states;
         chat::group_serve_options o;
         o.serve = so;
         o.place = chat::placement::round_robin;  // connections on every reactor, evenly
-        o.states = &states;
-        const int rc = examples::run_group_server(
+        return examples::run_group_server(
             "resp", opts,
             [&](reactor_group& g) {
                 ks = std::make_unique<resp::keyspace>(g);
                 return resp::sharded_handler{ks.get(), query_limit};
             },
             o, [&](reactor& r, unsigned k) { r.spawn(sweep(r, ks->at(k))); });
-        if (rc == 0 && !states.empty()) {  // it served (a bind that failed said so)
-            std::string served;
-            for (const auto& s : states) {
-                served += fmt::format(" {}", s->served);
-            }
-            fmt::print(stderr, "resp: connections served by each reactor:{}\n", served);
-        }
-        return rc;
     }
     resp::store db;  // outlives every session
     return examples::run_server("resp", opts, [&db, query_limit, so](reactor& r, listener& l) {

@@ -13,6 +13,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -135,6 +138,32 @@ bool sanitized() noexcept {
 #else
     return false;
 #endif
+}
+
+std::filesystem::path temp_log(const std::string& what) {
+    return std::filesystem::temp_directory_path() /
+           ("ringchat-" + what + "-" + std::to_string(::getpid()) + ".log");
+}
+
+std::string read_log(const std::filesystem::path& log) {
+    std::ifstream in(log);
+    std::string said(std::istreambuf_iterator<char>(in), {});
+    std::filesystem::remove(log);
+    return said;
+}
+
+std::vector<std::size_t> served_by_each(const std::string& said, const std::string& program) {
+    const std::string line = program + ": connections served by each reactor:";
+    const auto at = said.find(line);
+    std::vector<std::size_t> counts;
+    if (at == std::string::npos) {
+        return counts;
+    }
+    std::istringstream words(said.substr(at + line.size(), said.find('\n', at) - at - line.size()));
+    for (std::size_t n = 0; words >> n;) {
+        counts.push_back(n);
+    }
+    return counts;
 }
 
 bool have_program(const std::string& program) {

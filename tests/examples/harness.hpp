@@ -50,6 +50,15 @@ command_result run_command(const std::vector<std::string>& argv, const std::stri
 /// True when `program` is found in PATH.
 bool have_program(const std::string& program);
 
+/// A file for a server's stderr (server_options::log) under the temporary directory, named
+/// after `what` and this process.
+std::filesystem::path temp_log(const std::string& what);
+/// What the file `log` holds (a server's stderr, read after it stopped); the file removed.
+std::string read_log(const std::filesystem::path& log);
+/// The counts of "PROGRAM: connections served by each reactor: A B ..." (the line of a
+/// --threads server's clean stop) in `said`; empty when the line is not there.
+std::vector<std::size_t> served_by_each(const std::string& said, const std::string& program);
+
 /// How to start an example server, beyond its name and backend.
 struct server_options {
     std::vector<std::string> extra;  ///< arguments after --port 0 --backend KIND

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Checks the http example with raw sockets and http.client:
-python3 http_client.py PORT ROOT (client|pipeline|malformed).
+python3 http_client.py PORT ROOT (client|pipeline|malformed|connections N).
 ROOT is the served directory, made by test_http.cpp (index.html, blob.bin, notes.txt ...).
 Prints 'ok' and exits 0 on success; says what went wrong otherwise."""
 import http.client
@@ -285,5 +285,24 @@ def malformed():
     s.close()
 
 
-{"client": client, "pipeline": pipeline, "malformed": malformed}[mode]()
+def connections():
+    """N connections open at once (all connected before the first request), each GETs
+    index.html and blob.bin kept alive, byte for byte; then each closes."""
+    n = int(sys.argv[4])
+    socks = [connect() for _ in range(n)]
+    files = [s.makefile("rb") for s in socks]
+    for name in ("index.html", "blob.bin"):
+        for s in socks:
+            s.sendall(request("GET", "/" + name))
+        for i, f in enumerate(files):
+            r = read_response(f)
+            check(r is not None and r.status == 200, "connection %d: GET /%s" % (i, name))
+            check(r.body == content(name), "connection %d: GET /%s: body differs" % (i, name))
+    for f, s in zip(files, socks):
+        f.close()
+        s.close()
+
+
+{"client": client, "pipeline": pipeline, "malformed": malformed,
+ "connections": connections}[mode]()
 print("ok")

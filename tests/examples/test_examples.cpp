@@ -174,7 +174,7 @@ TEST_CASE("examples: --help lists every option, and a bad option is refused", "[
                            "--command-timeout S", "--data-timeout S"})},
         {"http", with_tls({"--root DIR", "--max-body N", "--max-header N", "--header-timeout S",
                            "--body-timeout S", "--file-cache N", "--file-cache-validity S",
-                           "--no-zero-copy"})},
+                           "--no-zero-copy"}, {"--threads N", "--pin"})},
     };
     for (const auto& [name, own] : programs) {
         CAPTURE(name);
@@ -505,38 +505,6 @@ TEST_CASE("resp: redis-benchmark runs every test with no errors", "[examples][re
 
 // ---- resp --threads N: the keyspace split over N reactors (examples/resp/shards.hpp)
 
-namespace {
-
-/// The server's stderr, read after it stopped, and the file removed.
-std::string read_log(const std::filesystem::path& log) {
-    std::ifstream in(log);
-    std::string said(std::istreambuf_iterator<char>(in), {});
-    std::filesystem::remove(log);
-    return said;
-}
-
-/// The counts of "resp: connections served by each reactor: A B ..." in `said`.
-std::vector<std::size_t> served_by_each(const std::string& said) {
-    const std::string_view line = "resp: connections served by each reactor:";
-    const auto at = said.find(line);
-    std::vector<std::size_t> counts;
-    if (at == std::string::npos) {
-        return counts;
-    }
-    std::istringstream words(said.substr(at + line.size(), said.find('\n', at) - at - line.size()));
-    for (std::size_t n = 0; words >> n;) {
-        counts.push_back(n);
-    }
-    return counts;
-}
-
-std::filesystem::path temp_log(const std::string& what) {
-    return std::filesystem::temp_directory_path() /
-           ("ringchat-resp-" + what + "-" + std::to_string(::getpid()) + ".log");
-}
-
-}  // namespace
-
 TEST_CASE("resp: --threads 2 and 4 answer a pipelined mix as --threads 1 does, byte for byte",
           "[examples][resp][threads]") {
     const auto kind = GENERATE(from_range(backends()));
@@ -549,7 +517,7 @@ TEST_CASE("resp: --threads 2 and 4 answer a pipelined mix as --threads 1 does, b
         owns[resp::shard_of("k:" + std::to_string(i), threads)] = true;
     }
     REQUIRE(std::count(owns.begin(), owns.end(), true) == static_cast<long>(threads));
-    const auto log = temp_log("compare");
+    const auto log = temp_log("resp-compare");
     example_server one("resp", kind);
     example_server many("resp", kind,
                         server_options{{"--threads", std::to_string(threads)}, log, 0});
@@ -563,7 +531,7 @@ TEST_CASE("resp: --threads 2 and 4 answer a pipelined mix as --threads 1 does, b
     stop_cleanly(one);
     const std::string said = read_log(log);
     INFO(said);
-    const auto served = served_by_each(said);
+    const auto served = served_by_each(said, "resp");
     REQUIRE(served.size() == threads);
     for (unsigned k = 0; k < threads; ++k) {
         CAPTURE(k);
@@ -625,7 +593,7 @@ TEST_CASE("resp: --threads: redis-cli, pipelining, protocol errors, the query li
     run_python("resp_client.py", server, {"pipeline"});
     run_python("resp_client.py", server, {"malformed"});
     stop_cleanly(server);
-    const auto log = temp_log("threads");
+    const auto log = temp_log("resp-threads");
     example_server limited("resp", kind,
                            server_options{{"--threads", threads, "--client-query-buffer-limit",
                                            "1mb"}, log, 0});

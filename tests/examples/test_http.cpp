@@ -112,10 +112,12 @@ std::string status_of(const example_server& server, const std::string& path,
     return curl(extra).out;
 }
 
-void run_python(const example_server& server, const site& s, const std::string& mode) {
-    const auto r = run_command({"python3", example_script("http_client.py").string(),
-                                server.port_text(), s.www().string(), mode},
-                               {}, std::chrono::seconds(60));
+void run_python(const example_server& server, const site& s, const std::string& mode,
+                const std::vector<std::string>& more = {}) {
+    std::vector<std::string> argv{"python3", example_script("http_client.py").string(),
+                                  server.port_text(), s.www().string(), mode};
+    argv.insert(argv.end(), more.begin(), more.end());
+    const auto r = run_command(argv, {}, std::chrono::seconds(60));
     INFO("http_client.py " << mode << " said:\n" << r.out << r.err);
     CHECK_FALSE(r.timed_out);
     CHECK(r.status == 0);
@@ -355,6 +357,38 @@ TEST_CASE("http: http.client, pipelined and malformed requests over raw sockets"
     run_python(server, s, "pipeline");
     run_python(server, s, "malformed");
     stop_cleanly(server);
+}
+
+TEST_CASE("http: --threads 2 and 4 serve files on every reactor; SIGTERM stops them all",
+          "[examples][http][threads]") {
+    const auto kind = GENERATE(from_range(backends()));
+    const std::string threads = GENERATE("2", "4");
+    CAPTURE(kind, threads);
+    site s(kind);
+    auto args = s.args();
+    args.insert(args.end(), {"--threads", threads});
+    const auto log = temp_log("http-threads");
+    example_server server("http", kind, server_options{args, log, 0});
+    CHECK(server.ready_line() ==
+          "http: ready on 127.0.0.1:" + server.port_text() + " (" + backend_shown(kind) + ")");
+    run_python(server, s, "client");
+    run_python(server, s, "pipeline");
+    // 64 connections at once, through SO_REUSEPORT listeners: the kernel's hash of their
+    // ports leaves a reactor without one with a chance of 2 * 0.5^64 (4 reactors: 4 * 0.75^64,
+    // about 4e-8).
+    run_python(server, s, "connections", {"64"});
+    stop_cleanly(server);
+    const std::string said = read_log(log);
+    INFO(said);
+    const auto served = served_by_each(said, "http");
+    REQUIRE(served.size() == static_cast<std::size_t>(std::stoul(threads)));
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < served.size(); ++k) {
+        CAPTURE(k);
+        CHECK(served[k] >= 1);
+        total += served[k];
+    }
+    CHECK(total >= 66);  // client, pipeline (one connection each at least) and the 64
 }
 
 TEST_CASE("http: wrk -c50 gets a 200 for every request", "[examples][http]") {

@@ -76,10 +76,13 @@ void plaintext_is_refused(const example_server& s, const std::string& request) {
 
 }  // namespace
 
-TEST_CASE("http over TLS: curl GETs a file, wrk sees only 200s, a plaintext client is refused",
+TEST_CASE("http over TLS, with one reactor and --threads 2: curl GETs a file, wrk sees only 200s, "
+          "a plaintext client is refused",
           "[examples][tls]") {
     const auto kind = GENERATE(from_range(backends()));
-    CAPTURE(kind);
+    // --threads 2: a reactor per thread, every one with the same TLS context.
+    const std::string threads = GENERATE("1", "2");
+    CAPTURE(kind, threads);
     require_program("curl");
     const fs::path root = fs::temp_directory_path() /
                           ("ringchat-https-" + std::to_string(::getpid()) + backend_flag(kind));
@@ -90,7 +93,8 @@ TEST_CASE("http over TLS: curl GETs a file, wrk sees only 200s, a plaintext clie
     }
     std::ofstream(root / "index.html", std::ios::binary) << body;
     {
-        example_server server("http", kind, with({"--root", root.string()}, tls_flags()));
+        example_server server("http", kind,
+                              with({"--root", root.string(), "--threads", threads}, tls_flags()));
         CHECK(server.ready_line() == ready("http", server, kind));
         const std::string ca = test_certs::get().ca.cert;
         for (const std::string host : {"127.0.0.1", "localhost"}) {
