@@ -17,9 +17,11 @@
 //     co_await chat::serve(group, at, &session, {.place = chat::placement::round_robin});
 //
 // On a reactor_group, called from one of its reactors: connections to `at` are served on
-// every reactor, each on the one it was placed on, never moving (see group_serve_options).
+// every reactor, each on the one it was placed on, never moving; max_connections holds on
+// each reactor (see group_serve_options).
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <coroutine>
 #include <cstddef>
@@ -171,8 +173,10 @@ enum class placement : std::uint8_t {
 };
 
 struct group_serve_options {
-    /// For each reactor's connections; its state is ignored (see states), and under
-    /// round_robin so is max_connections (the acceptor does not see the others' counts).
+    /// For each reactor's connections; its state is ignored (see states). max_connections
+    /// holds on each reactor (N reactors: N times as many in all): under reuse_port each
+    /// listener's serve() waits while its reactor is full; under round_robin the acceptor
+    /// hands a connection to the next reactor in turn that has room, and waits while none has.
     serve_options serve;
     placement place = placement::reuse_port;
     listen_options listen;  ///< reuse_port is set for placement::reuse_port
@@ -191,27 +195,108 @@ task<> serve_owned(reactor& r, listener l, Handler handler, serve_options option
     co_await serve(r, l, std::move(handler), std::move(options));
 }
 
+/// The round-robin acceptor's view of max_connections: the connections open on each reactor,
+/// counted up by the acceptor as it hands one out and down by the reactor where it ends.
+struct group_slots {
+    group_slots(reactor_group& g, unsigned acceptor, std::size_t limit)
+        : group(&g), acceptor(acceptor), limit(limit),
+          open(std::make_unique<std::atomic<std::size_t>[]>(g.size())) {}
+
+    reactor_group* group;
+    unsigned acceptor;  // the reactor the acceptor runs on
+    std::size_t limit;
+    std::unique_ptr<std::atomic<std::size_t>[]> open;
+    /// Set by the acceptor once it waits for room; whoever exchanges it back to false wakes
+    /// it (a connection that ended) or goes on without sleeping (the acceptor, on a recheck).
+    std::atomic<bool> waiting{false};
+    std::coroutine_handle<> waiter;  // the acceptor's, used on its reactor only
+
+    /// The first reactor from `from` on, in turn, with fewer than `limit` open; size() if none.
+    unsigned with_room(unsigned from) const noexcept {
+        for (unsigned i = 0; i < group->size(); ++i) {
+            const unsigned k = (from + i) % group->size();
+            if (open[k].load() < limit) {
+                return k;
+            }
+        }
+        return group->size();
+    }
+
+    /// Awaitable: the acceptor sleeps until some reactor has room.
+    struct wait_for_room {
+        group_slots& s;
+        bool await_ready() const noexcept { return s.with_room(0) != s.group->size(); }
+        bool await_suspend(std::coroutine_handle<> h) noexcept {
+            s.waiter = h;
+            s.waiting.store(true);
+            // A connection that ended before the store saw no waiter: look again. If one ended
+            // after it, it and this recheck race for the flag: exactly one of them wins.
+            if (s.with_room(0) != s.group->size() && s.waiting.exchange(false)) {
+                return false;  // room, and no connection will wake us: go on
+            }
+            return true;  // a connection's end (maybe one already on its way) wakes us
+        }
+        void await_resume() const noexcept {}
+    };
+
+    /// A connection on reactor k ended (called there).
+    static void release(const std::shared_ptr<group_slots>& self, unsigned k) noexcept {
+        self->open[k].fetch_sub(1);
+        if (self->waiting.exchange(false)) {
+            self->group->post(self->acceptor, [self] {
+                self->group->at(self->acceptor).schedule(self->waiter);
+            });
+        }
+    }
+};
+
+/// A connection counted in `slots` (serve_options::max_connections under round_robin).
+template <class Handler>
+task<> run_counted_connection(Handler handler, ringchat::socket s,
+                              std::shared_ptr<const connection_setup> setup,
+                              std::shared_ptr<serve_state> state,
+                              std::shared_ptr<group_slots> slots, unsigned k) {
+    co_await run_connection(std::move(handler), std::move(s), std::move(setup), std::move(state));
+    group_slots::release(slots, k);
+}
+
 template <class Handler>
 task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& handler,
                   std::shared_ptr<const connection_setup> setup,
-                  std::vector<std::shared_ptr<serve_state>> states) {
+                  std::vector<std::shared_ptr<serve_state>> states, std::size_t limit) {
+    const auto slots = limit != 0 ? std::make_shared<group_slots>(g, g.here(), limit) : nullptr;
     unsigned next = g.here();
     for (;;) {
+        unsigned k = next;
+        while (slots) {
+            k = slots->with_room(next);
+            if (k != g.size()) {
+                break;
+            }
+            co_await group_slots::wait_for_room{*slots};
+        }
         auto s = co_await l.accept();
         if (!s) {
             break;
         }
-        const unsigned k = next;
-        next = (next + 1) % g.size();
+        next = (k + 1) % g.size();
         r.io().forget(s->fd());
+        if (slots) {
+            slots->open[k].fetch_add(1);  // only this acceptor counts up: the room stays
+        }
         // The setup is shared by every reactor's connections: its transport factory is called
         // on each (tls_server()'s is safe so: a context serves every thread).
-        g.post(k, [&g, k, fd = s->release(), handler, setup, state = states[k]] {
+        g.post(k, [&g, k, fd = s->release(), handler, setup, state = states[k], slots] {
             reactor& here = g.at(k);
             state->owner = &here;
             ++state->open;
             ++state->served;
-            here.spawn(run_connection(handler, ringchat::socket(here, fd), setup, state));
+            ringchat::socket own(here, fd);
+            if (slots) {
+                here.spawn(run_counted_connection(handler, std::move(own), setup, state, slots, k));
+            } else {
+                here.spawn(run_connection(handler, std::move(own), setup, state));
+            }
         });
     }
 }
@@ -283,7 +368,8 @@ task<std::error_code> serve(reactor_group& g, address at, Handler handler,
     if (g.size() > 1 && options.place == placement::round_robin) {
         auto setup = std::make_shared<const detail::connection_setup>(detail::connection_setup{
             options.serve.channel, options.serve.make_transport});
-        co_await detail::hand_round(g, r, *own, handler, std::move(setup), states);
+        co_await detail::hand_round(g, r, *own, handler, std::move(setup), states,
+                                    options.serve.max_connections);
     } else {
         serve_options per = options.serve;
         per.state = states[here];

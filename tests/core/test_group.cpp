@@ -8,6 +8,7 @@
 // by one reactor only) and checked once the group has returned. Ordering comes from the
 // inboxes (one sender's messages run in the order sent, a turn's drain takes what was there
 // when it began), never from sleeps; nothing here asserts how long anything took.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -414,6 +415,92 @@ TEST_CASE("reactor_group: connections spread over every reactor under both place
                     }
                 }
                 CHECK(total == connections);
+            }
+        }
+    }
+}
+
+/// Round robin with max_connections 1: one connection per reactor, in turn; a newcomer waits
+/// while every reactor is full, then goes to the one whose connection ended (not the next).
+task<> limited_round(reactor_group& g, reactor& r, spread_log& log) {
+    bool ready = false;
+    address at;
+    chat::group_serve_options o;
+    o.place = chat::placement::round_robin;
+    o.serve.max_connections = 1;
+    o.states = &log.states;
+    o.ready = [&](const address& a) {
+        at = a;
+        ready = true;
+    };
+    test::background<std::error_code> server(
+        r, chat::serve(g, *address::parse("127.0.0.1:0"), which_reactor(g), o));
+    while (!ready) {
+        co_await test::yield_now{r};
+    }
+    const auto which = [](chat::channel& ch) -> task<unsigned> {
+        auto reply = co_await ch.read();
+        unsigned k = 1000;
+        if (reply) {
+            k = static_cast<unsigned>(std::stoul(std::string(reply.text())));
+        }
+        co_return k;
+    };
+    std::vector<std::unique_ptr<chat::channel>> open;
+    for (unsigned i = 0; i < g.size(); ++i) {
+        auto ch = co_await chat::connect(r, at);
+        REQUIRE(ch);
+        (*ch)->set_terminator("\n");
+        (*ch)->push("which?\n");
+        const unsigned k = co_await which(**ch);
+        CHECK(k == i);  // in turn from reactor 0
+        open.push_back(std::move(*ch));
+    }
+    // Every reactor full: the next connects (the kernel's backlog) but is not served.
+    auto extra = co_await chat::connect(r, at);
+    REQUIRE(extra);
+    (*extra)->set_terminator("\n");
+    (*extra)->push("which?\n");
+    co_await r.sleep_for(50ms);
+    char probe = 0;
+    CHECK(::recv((*extra)->socket()->fd(), &probe, 1, MSG_DONTWAIT) < 0);
+    std::size_t served = 0;
+    for (unsigned k = 0; k < g.size(); ++k) {
+        served += co_await g.on(k, [&log, k] { return log.states[k]->served; });
+    }
+    CHECK(served == g.size());
+    // Reactor 1's connection ends: the newcomer goes there, though reactor 0 is next in turn.
+    co_await open[1]->finish();
+    const unsigned k = co_await which(**extra);
+    CHECK(k == 1);
+    open.push_back(std::move(*extra));
+    for (auto& ch : open) {
+        co_await ch->finish();
+    }
+    open.clear();
+    g.request_stop();
+    log.served = co_await server.join();
+}
+
+TEST_CASE("reactor_group: round robin holds max_connections on each reactor; a newcomer waits "
+          "for room and goes where it is",
+          "[group]") {
+    for (backend_kind kind : test::backends()) {
+        for (unsigned n : group_sizes) {
+            CAPTURE(kind, n);
+            spread_log log;
+            test::run_group(test::group_of(kind, n),
+                            [&](reactor_group& g, reactor& r, unsigned k) -> task<> {
+                                if (k == 0) {
+                                    co_await limited_round(g, r, log);
+                                }
+                            });
+            CHECK(!log.served);
+            REQUIRE(log.states.size() == n);
+            for (unsigned k = 0; k < n; ++k) {
+                CAPTURE(k);
+                CHECK(log.states[k]->served == (k == 1 ? 2U : 1U));
+                CHECK(log.states[k]->open == 0);
             }
         }
     }
