@@ -93,7 +93,7 @@ TEST_CASE("echo: the client mode sends stdin's lines and prints the replies", "[
 }
 
 TEST_CASE("echo: with --threads 2 it serves several connections and stops on SIGTERM",
-          "[examples][echo]") {
+          "[examples][echo][threads]") {
     const auto kind = GENERATE(from_range(backends()));
     CAPTURE(kind);
     example_server server("echo", kind, {"--threads", "2"});
@@ -224,7 +224,8 @@ TEST_CASE("chatroom: a client that never reads is dropped, and the room goes on"
     stop_cleanly(server);
 }
 
-TEST_CASE("chatroom: with --threads, one room over every reactor", "[examples][chatroom]") {
+TEST_CASE("chatroom: with --threads, one room over every reactor",
+          "[examples][chatroom][threads]") {
     const auto kind = GENERATE(from_range(backends()));
     CAPTURE(kind);
     {
