@@ -8,8 +8,9 @@
 // a lost, repeated or reordered line is a mismatch. The run is a warm-up, then the measured
 // interval; only messages completed in the measured interval count. Latency (from queuing the
 // message to its last reply byte) goes into a log-linear histogram. With --server-pid, the
-// server's CPU time (utime+stime, /proc/PID/stat) is read at both ends of the measured interval
-// and its RSS (/proc/PID/status VmRSS) before connecting and at the end.
+// server's CPU time (utime+stime, /proc/PID/stat; and schedstat's finer run time, the main
+// thread's and all its threads' summed) is read at both ends of the measured interval and its RSS
+// (/proc/PID/status VmRSS) before connecting and at the end.
 //
 // With --tls (where the build found OpenSSL 3), each connection does a TLS 1.3 client handshake
 // once it is connected, before the warm-up (the handshakes are outside the measured interval),
@@ -29,6 +30,7 @@
 //                [--duration S] [--warmup S] [--requests N] [--threads T] [--server-pid PID]
 //                [--hold S] [--timeout S] [--tls [--ca FILE] [--server-name NAME]]
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -723,6 +725,33 @@ double process_sched_us(long pid) {
     return any ? total : -1;
 }
 
+// The run time of every thread of the process (each /proc/PID/task/TID/schedstat), summed, in
+// microseconds: the CPU of a server with several reactor threads (--threads N), where the main
+// thread's is one reactor's. A thread that ends inside the interval takes its time with it (the
+// suite's servers start their threads before they are ready). -1 where schedstat is missing.
+double threads_sched_us(long pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task/";
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) {
+        return -1;
+    }
+    double total = 0;
+    bool any = false;
+    while (const dirent* e = readdir(d)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        std::ifstream f(dir + e->d_name + "/schedstat");
+        unsigned long long ns = 0;
+        if (f >> ns) {
+            total += static_cast<double>(ns) / 1000.0;
+            any = true;
+        }
+    }
+    closedir(d);
+    return any ? total : -1;
+}
+
 double self_cpu_us() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -912,8 +941,10 @@ int main(int argc, char** argv) {
 
     double cpu0 = -1;
     double sched0 = -1;
+    double threads0 = -1;
     double cpu1 = -1;
     double sched1 = -1;
+    double threads1 = -1;
     long rss_after = -1;
     double self0 = 0;
     double self1 = 0;
@@ -954,6 +985,7 @@ int main(int argc, char** argv) {
             if (cfg.server_pid) {
                 cpu0 = process_cpu_us(cfg.server_pid);
                 sched0 = process_sched_us(cfg.server_pid);
+                threads0 = threads_sched_us(cfg.server_pid);
             }
             t0 = now_ns();
             self0 = self_cpu_us();
@@ -968,6 +1000,7 @@ int main(int argc, char** argv) {
             if (cfg.server_pid) {
                 cpu0 = process_cpu_us(cfg.server_pid);
                 sched0 = process_sched_us(cfg.server_pid);
+                threads0 = threads_sched_us(cfg.server_pid);
             }
             t0 = now_ns();
             self0 = self_cpu_us();
@@ -979,6 +1012,7 @@ int main(int argc, char** argv) {
         if (cfg.server_pid && cfg.hold <= 0) {
             cpu1 = process_cpu_us(cfg.server_pid);
             sched1 = process_sched_us(cfg.server_pid);
+            threads1 = threads_sched_us(cfg.server_pid);
             rss_after = rss_kb(cfg.server_pid);
         }
         phase.store(2);
@@ -1015,6 +1049,7 @@ int main(int argc, char** argv) {
     const bool ok = connected && all.mismatches == 0 && all.errors == 0;
     const double cpu_us = (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1;
     const double sched_us = (sched0 >= 0 && sched1 >= 0) ? sched1 - sched0 : -1;
+    const double threads_us = (threads0 >= 0 && threads1 >= 0) ? threads1 - threads0 : -1;
     auto per_req = [&](double v) {
         return (v >= 0 && all.requests > 0) ? v / static_cast<double>(all.requests) : -1.0;
     };
@@ -1032,7 +1067,8 @@ int main(int argc, char** argv) {
         "\"mib_s\": %.2f, \"latency_us\": {\"p50\": %.2f, \"p99\": %.2f, \"p999\": %.2f, "
         "\"mean\": %.2f, \"max\": %.2f}, \"mismatches\": %llu, \"errors\": %llu, "
         "\"server_cpu_us\": %.0f, \"server_cpu_us_per_req\": %.4f, "
-        "\"server_sched_us_per_req\": %.4f, \"server_rss_kb_before\": %ld, "
+        "\"server_sched_us_per_req\": %.4f, \"server_threads_sched_us_per_req\": %.4f, "
+        "\"server_rss_kb_before\": %ld, "
         "\"server_rss_kb_after\": %ld, \"server_rss_kb_per_conn\": %.3f, "
         "\"client_cpu_us_per_req\": %.4f, \"client_reads_per_req\": %.4f, \"problem\": \"%s\"%s}\n",
         ok ? "true" : "false", cfg.connections,
@@ -1044,6 +1080,7 @@ int main(int argc, char** argv) {
         static_cast<double>(all.latency.max()) / 1e3,
         static_cast<unsigned long long>(all.mismatches),
         static_cast<unsigned long long>(all.errors), cpu_us, per_req(cpu_us), per_req(sched_us),
+        per_req(threads_us),
         rss_before, rss_after,
         (rss_before >= 0 && rss_after >= 0)
             ? static_cast<double>(rss_after - rss_before) / static_cast<double>(conns)
