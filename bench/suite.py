@@ -181,16 +181,19 @@ PIN = cpu_count() >= 2
 
 
 def pinned(cpu):
+    """A preexec_fn that pins the child to `cpu`, one CPU or a list of them (the scaling
+    scenario's server on CPUs 0 to N-1); None on one CPU."""
     if not PIN:
         return None
-    return lambda: os.sched_setaffinity(0, {cpu})
+    cpus = {cpu} if isinstance(cpu, int) else set(cpu)
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 class Server:
     """A server process started on a free port; stop() (or the with-block) ends it by PID."""
 
     def __init__(self, argv, name, env=None, ready=r"ready on [^:]+:(\d+)", port_arg=True,
-                 port=None, timeout=15.0):
+                 port=None, timeout=15.0, cpus=0):
         self.name = name
         self.out = tempfile.TemporaryFile(mode="w+")
         self.err = tempfile.TemporaryFile(mode="w+")
@@ -198,7 +201,7 @@ class Server:
         if port is not None:
             full = [a.replace("{port}", str(port)) for a in argv]
         self.proc = subprocess.Popen(full, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL,
-                                     env=env, preexec_fn=pinned(0), cwd=ROOT)
+                                     env=env, preexec_fn=pinned(cpus), cwd=ROOT)
         self.pid = self.proc.pid
         self.port = port
         deadline = time.monotonic() + timeout
@@ -240,11 +243,12 @@ class Server:
         self.stop()
 
 
-def run_client(argv, timeout):
-    """Runs a client pinned to CPU 1; returns (rc, stdout, stderr); rc None on timeout."""
+def run_client(argv, timeout, cpus=1):
+    """Runs a client pinned to CPU 1 (or `cpus`); returns (rc, stdout, stderr); rc None on
+    timeout."""
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           preexec_fn=pinned(1), cwd=ROOT)
+                           preexec_fn=pinned(cpus), cwd=ROOT)
         return p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         return None, e.stdout or "", f"timed out after {timeout:.0f} s"
@@ -258,6 +262,28 @@ def cpu_us(pid):
             return int(f.read().split()[0]) / 1000.0
     except (OSError, ValueError, IndexError):
         pass
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+def threads_cpu_us(pid):
+    """The CPU time of every thread of a server (--threads N: one reactor a thread), summed:
+    each /proc/PID/task/TID/schedstat, as cpu_us reads the main thread's; utime + stime (the
+    whole process, in clock ticks) where schedstat is missing."""
+    total, any_ = 0.0, False
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0]) / 1000.0
+                    any_ = True
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    if any_:
+        return total
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
@@ -490,7 +516,7 @@ class Suite:
         log("FAILED: " + msg)
         self.results["failures"].append(msg)
 
-    def loadgen_run(self, server, conns, depth, size, extra=(), timeout=None):
+    def loadgen_run(self, server, conns, depth, size, extra=(), timeout=None, cpus=1):
         argv = [self.loadgen, "--port", str(server.port), "--connections", str(conns),
                 "--depth", str(depth), "--size", str(size), "--server-pid", str(server.pid)]
         argv += list(extra)
@@ -498,7 +524,7 @@ class Suite:
             argv += ["--duration", str(self.duration), "--warmup", str(self.warmup)]
         limit = timeout or (self.duration + self.warmup + 60)
         argv += ["--timeout", str(limit - 5)]
-        rc, out, err = run_client(argv, limit)
+        rc, out, err = run_client(argv, limit, cpus)
         try:
             res = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -1469,13 +1495,15 @@ def tls_probe(suite, setup, name, port):
                    f"{first.strip()[-200:]}")
 
 
-def wrk_measure(wrk, server, extra, url, duration, timeout=60):
-    """One wrk run against a started server: {"requests", "rps", "p99_us", "socket_errors":
-    {"connect", "read", "write", "timeout"}, "non_2xx", "server_cpu_us"}, or {"problem"}."""
-    before = tree_cpu_us(server.pid)
-    rc, out, err = run_client([wrk, "-t1", f"-d{duration}", "--latency"] + list(extra) + [url],
-                              timeout=timeout)
-    used = tree_cpu_us(server.pid) - before
+def wrk_measure(wrk, server, extra, url, duration, timeout=60, threads=1, cpus=1,
+                cpu=tree_cpu_us):
+    """One wrk run (-t `threads`, on `cpus`) against a started server: {"requests", "rps",
+    "p99_us", "socket_errors": {"connect", "read", "write", "timeout"}, "non_2xx",
+    "server_cpu_us"} (the server's CPU as `cpu` reads it), or {"problem"}."""
+    before = cpu(server.pid)
+    rc, out, err = run_client([wrk, f"-t{threads}", f"-d{duration}", "--latency"] + list(extra)
+                              + [url], timeout=timeout, cpus=cpus)
+    used = cpu(server.pid) - before
     r = parse_wrk(out)
     if rc != 0 or r is None:
         return {"problem": f"wrk: {(err or out).strip()[-200:]}"}
