@@ -3,7 +3,8 @@
 """bench/suite.py -- ringchat's bench suite: line echo on io_uring and epoll against hand-written
 baselines and Python's asynchat; syscalls per request; idle connections' memory; RESP against
 redis-server; HTTP and HTTPS (keep-alive, handshakes, a large file) against nginx; line echo
-over TLS against itself over plaintext (tls-echo). Standard library only.
+over TLS against itself over plaintext (tls-echo); scaling over reactors (scaling). Standard
+library only.
 
 Every contender of a scenario runs in turn (A B C A B C ...), several times; the table shows
 medians with the min-max spread, and the ratios. Each run starts a fresh server on a free
@@ -11,8 +12,18 @@ loopback port (pinned to CPU 0 when there are two CPUs or more; the load generat
 waits for its ready line, runs bench/loadgen (which checks every reply byte for byte and reads
 the server's CPU time around the measured interval), and stops the server by its PID.
 
+The scaling scenario runs echo (ping-pong over 50 and 1,000 connections, pipelined 50 x 16),
+RESP -P 16 and HTTP (wrk; where examples/http takes --threads) on 1, 2, 4 ... reactors
+(--threads N --pin, the server on CPUs 0 to N-1) while the load generator can have as many CPUs
+left, on all of them: req/s, speedup over 1 reactor and its ratio to linear, the CPU per request
+of all the server's threads and its ratio to 1 reactor's, against issue 16's targets. Under 4
+CPUs, 2 reactors run anyway, sharing the CPUs: their CPU per request only. --scaling runs it
+alone with every case; --full runs every case too; the quick default runs pingpong-50 only
+(about 8 s on 2 CPUs). The servers run on their default backend (RINGCHAT_BACKEND picks one).
+
 Usage: python3 bench/suite.py [--build build-release] [--full] [--only NAME-OR-PATTERN,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
+       python3 bench/suite.py --scaling [--full]   (the scaling scenario alone: --only scaling)
        python3 bench/suite.py --report bench/results/STAMP.json   (a saved run, shown again)
 Progress goes to stderr, one line per step; the report to stdout, at most WIDTH (100) columns,
 ending with the verdict: ringchat on io_uring ahead of, level with or behind itself on epoll, per
@@ -974,7 +985,7 @@ class Suite:
                       "together):", "", table(rhead, rrows), ""]
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
-        for part in (http_report, https_report, tls_echo_report):
+        for part in (http_report, https_report, tls_echo_report, scaling_report):
             extra_lines, extra_md = part(self)
             lines += extra_lines
             md += extra_md
@@ -2061,6 +2072,365 @@ def tls_echo_report(suite):
 EXTRA_SCENARIOS.append((tls_echo_scenario, "tls-echo", tls_echo_plan))
 
 
+# --------------------------------------------------------------------------------------------
+# Scaling (issue 16): the same servers on 1, 2, 4 ... reactors (--threads N --pin: reactor k's
+# thread on CPU k, of CPUs 0 to N-1), the load generator on the CPUs left (at least as many),
+# req/s and the server's CPU per request at each N: the speedup over 1 reactor, the ratio to
+# linear (speedup / N) and the CPU per request over 1 reactor's. N = 1 is the program as it runs
+# by default (--threads 1, one reactor on the main thread).
+
+# name, kind (which server and which load generator), connections, depth (RESP: -P), size
+SCALING_CASES = [
+    ("pingpong-50", "echo", 50, 1, 64),
+    ("pingpong-1000", "echo", 1000, 1, 64),
+    ("pipelined-50x16", "echo", 50, 16, 64),    # as ECHO_SCENARIOS' pipelined one
+    ("resp-P16", "resp", 50, 16, None),         # redis-benchmark -c 50 -P 16, as the RESP one
+    ("http", "http", 100, 1, None),             # wrk -c100 on a 1 KiB file, as the HTTP one
+]
+# What the quick default runs of them (about 8 s on 2 CPUs); --scaling, --only scaling and
+# --full run them all.
+SCALING_QUICK = ("pingpong-50",)
+SCALING_PROGRAMS = {"echo": "examples/echo", "resp": "examples/resp", "http": "examples/http"}
+# The targets: echo's speedup over 1 reactor at N reactors (at least), and every case's CPU per
+# request at N reactors over 1 reactor's (at most).
+SCALING_SPEEDUP = {4: 3.7, 16: 12.5}
+SCALING_CPU = 1.1
+
+
+def cpu_list(cpus):
+    """[0, 1, 2, 3] -> "0-3", [1] -> "1", [0, 2, 3] -> "0,2-3": as taskset -c writes them."""
+    out, cpus = [], sorted(cpus)
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def scaling_layout(cpus):
+    """Where each N runs on a machine with `cpus` CPUs: ([{"n", "server", "client", "fits"}],
+    the line that says which N need more CPUs). N = 1, 2, 4 ... while the load generator can
+    have at least as many CPUs as the server (2N <= cpus): the server on CPUs 0 to N-1, the load
+    generator on all the others. Where that leaves no N above 1 (under 4 CPUs), N = 2 runs
+    anyway on the CPUs there are, shared with the load generator ("fits": False): its CPU per
+    request says something, its req/s nothing about scaling. On one CPU, N = 1 shares it too."""
+    layout, n = [], 1
+    while 2 * n <= cpus:
+        layout.append({"n": n, "server": list(range(n)), "client": list(range(n, cpus)),
+                       "fits": True})
+        n *= 2
+    if not layout:
+        layout.append({"n": 1, "server": [0], "client": [0], "fits": True})
+        n = 2
+    if n == 2:
+        layout.append({"n": 2, "server": list(range(min(2, cpus))),
+                       "client": list(range(cpus)), "fits": False})
+        n = 4
+    return layout, (f"{n} reactors and up need {2 * n} CPUs or more; this machine has {cpus}")
+
+
+def scaling_client_threads(entry):
+    """The load generator's threads for one N: one per CPU it has, or N where it shares the
+    server's."""
+    return len(entry["client"]) if entry["fits"] else entry["n"]
+
+
+def scaling_figures(runs):
+    """One case's runs ({"n", "fits", "ok", "rps", "cpu_us_per_req"}) -> one figure per N, by
+    N: {"n", "fits", "rps", "rps_noise", "cpu", "cpu_noise", "speedup", "speedup_noise",
+    "linear", "cpu_ratio", "cpu_ratio_noise", "ok"}: medians of the clean runs and their half
+    min-max ranges (ratios: the two sides' added, as ratio_spread). speedup (req/s over 1
+    reactor's) and linear (speedup / N) are None where N did not fit (its req/s is not
+    meaningful); cpu_ratio is the CPU per request over 1 reactor's, at every N; N = 1's ratios
+    are 1 with no noise."""
+    by_n = {}
+    for r in runs:
+        by_n.setdefault(r["n"], []).append(r)
+    clean = {n: [r for r in v if r.get("ok")] for n, v in by_n.items()}
+    base = clean.get(1, [])
+    base_rps, base_cpu = [r["rps"] for r in base], [r["cpu_us_per_req"] for r in base]
+    out = []
+    for n in sorted(by_n):
+        v = clean[n]
+        rps, cpu = [r["rps"] for r in v], [r["cpu_us_per_req"] for r in v]
+        fits = all(r.get("fits", True) for r in by_n[n])
+        speedup, noise = ratio_spread(rps, base_rps) if fits else (None, None)
+        cpu_ratio, cpu_noise = ratio_spread(cpu, base_cpu)
+        if n == 1:   # 1 by definition, with no noise of its own
+            noise = cpu_noise = None
+        out.append({"n": n, "fits": fits, "rps": med(rps), "rps_noise": half_range(rps),
+                    "cpu": med(cpu), "cpu_noise": half_range(cpu), "speedup": speedup,
+                    "speedup_noise": noise, "linear": speedup / n if speedup is not None else None,
+                    "cpu_ratio": cpu_ratio, "cpu_ratio_noise": cpu_noise,
+                    "ok": f"{len(v)}/{len(by_n[n])}",
+                    "server": by_n[n][0].get("server"), "client": by_n[n][0].get("client")})
+    return out
+
+
+def scaling_judge(value, noise, target, at_least):
+    """"met" or "missed", by the median against the target; ", within the noise" where the
+    target lies inside the median ± its noise (another run could say the other)."""
+    met = value >= target if at_least else value <= target
+    word = "met" if met else "missed"
+    if noise is not None and abs(value - target) <= value * noise:
+        word += " (within the noise)"
+    return word
+
+
+def scaling_verdict(kind, figures):
+    """One case's figures against the targets, in words: for echo, the speedup at each N of
+    SCALING_SPEEDUP (or the CPUs that N needs, where it was not measured); for every case, the
+    largest CPU per request over 1 reactor's of the N above 1."""
+    by_n = {f["n"]: f for f in figures}
+    parts = []
+    noise = lambda x: f" ±{fmt_pct(x, False)}" if x is not None else ""
+    if kind == "echo":
+        unmeasured = []
+        for n, target in sorted(SCALING_SPEEDUP.items()):
+            f = by_n.get(n)
+            if f and f["speedup"] is not None:
+                parts.append(f"{f['speedup']:.2f}x at {n} reactors{noise(f['speedup_noise'])} "
+                             f"(target {target}x: "
+                             f"{scaling_judge(f['speedup'], f['speedup_noise'], target, True)})")
+            else:
+                unmeasured.append(f"{target}x at {n} reactors (needs {2 * n} CPUs)")
+        if unmeasured:
+            parts.append("not measured: " + ", ".join(unmeasured))
+    ratios = [f for f in figures if f["n"] > 1 and f["cpu_ratio"] is not None]
+    if ratios:
+        worst = max(ratios, key=lambda f: f["cpu_ratio"])
+        parts.append(f"CPU/req {worst['cpu_ratio']:.2f}x 1 reactor's at {worst['n']}"
+                     f"{noise(worst['cpu_ratio_noise'])} (target {SCALING_CPU}x at most: "
+                     f"{scaling_judge(worst['cpu_ratio'], worst['cpu_ratio_noise'], SCALING_CPU, False)})")
+    else:
+        parts.append("CPU/req: no N above 1 measured")
+    return "; ".join(parts)
+
+
+def program_offers(build, program, option):
+    """Whether `program --help` of the build lists `option` (examples/http --threads)."""
+    prog = f"{build}/{program}"
+    try:
+        usage = subprocess.run([prog, "--help"], capture_output=True, text=True,
+                               timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in usage
+
+
+def scaling_wanted(suite):
+    """The cases the mode asks for: all of SCALING_CASES with --scaling, --only scaling or
+    --full; SCALING_QUICK's in the quick default."""
+    every = suite.full or suite.selected("scaling")
+    return [c for c in SCALING_CASES if every or c[0] in SCALING_QUICK]
+
+
+def scaling_ready(suite):
+    """([cases this run takes], [a line for each case left out and why]); worked out once. Of
+    scaling_wanted's: RESP needs redis-benchmark, HTTP wrk, and each its program of the build
+    with --threads (examples/http has it from issue 16's change on)."""
+    if not hasattr(suite, "_scaling_ready"):
+        cases, left = [], []
+        for case in scaling_wanted(suite):
+            name, kind = case[0], case[1]
+            prog = SCALING_PROGRAMS[kind]
+            if not os.path.exists(f"{suite.build}/{prog}"):
+                left.append(f"{name} skipped ({prog} is not built)")
+            elif not program_offers(suite.build, prog, "--threads"):
+                left.append(f"{name} skipped (this build's {prog} has no --threads)")
+            elif kind == "resp" and not shutil.which("redis-benchmark"):
+                left.append(f"{name} skipped (redis-benchmark is missing: apt-get install "
+                            "redis-tools)")
+            elif kind == "http" and not shutil.which("wrk"):
+                left.append(f"{name} skipped (wrk is missing: apt-get install wrk)")
+            else:
+                cases.append(case)
+        suite._scaling_ready = (cases, left)
+    return suite._scaling_ready
+
+
+def scaling_plan(suite):
+    cases, _ = scaling_ready(suite)
+    layout, _ = scaling_layout(cpu_count())
+    run_s = suite.warmup + suite.duration + 0.3
+    nominal = {"echo": lambda conns: run_s + conns / 2000,
+               "resp": lambda conns: 0.4 + (200000 if suite.full else 100000) / 300000,
+               "http": lambda conns: float(wrk_duration(suite).rstrip("s")) + 0.4}
+    return [("scale-" + kind, suite.reps * len(layout), nominal[kind](conns))
+            for _, kind, conns, _, _ in cases]
+
+
+def ready_backend(server):
+    """The backend a server's ready line names ("ready on 127.0.0.1:PORT (io_uring)")."""
+    server.out.seek(0)
+    m = re.search(r"ready on \S+ \(([^),]+)", server.out.read())
+    return m.group(1) if m else "?"
+
+
+def scaling_run(suite, kind, entry, conns, depth, size, root):
+    """One run of one case at one N: {"ok", "rps", "cpu_us_per_req", "backend", ...}."""
+    n, threads = entry["n"], scaling_client_threads(entry)
+    argv = [f"{suite.build}/{SCALING_PROGRAMS[kind]}"] + (["--root", root] if kind == "http"
+                                                          else [])
+    if n != 1:
+        argv += ["--threads", str(n)]
+        if program_offers(suite.build, SCALING_PROGRAMS[kind], "--pin"):
+            argv.append("--pin")
+    name = f"{SCALING_PROGRAMS[kind]} --threads {n}"
+    try:
+        with Server(argv, name, env=suite.env, cpus=entry["server"]) as s:
+            backend = ready_backend(s)
+            if kind == "echo":
+                r = suite.loadgen_run(s, conns, depth, size, extra=("--threads", str(threads)),
+                                      cpus=entry["client"])
+                sched = r.get("server_threads_sched_us_per_req", -1)
+                # every reactor thread's run time; utime + stime (ticks) from an older loadgen
+                cpu = sched if sched is not None and sched > 0 else r.get("server_cpu_us_per_req")
+                return {"ok": bool(r.get("ok")), "rps": r.get("rps"), "cpu_us_per_req": cpu,
+                        "client_cpu_us_per_req": r.get("client_cpu_us_per_req"),
+                        "p99_us": (r.get("latency_us") or {}).get("p99"), "backend": backend,
+                        "problem": r.get("problem") or ("" if r.get("ok") else "failed")}
+            if kind == "resp":
+                requests = (100000 if suite.full else 50000) * n
+                before = threads_cpu_us(s.pid)
+                rc, out, err = run_client(
+                    [shutil.which("redis-benchmark"), "-h", "127.0.0.1", "-p", str(s.port),
+                     "-c", str(conns), "-n", str(requests), "-P", str(depth), "-t", "set,get",
+                     "--csv", "-q"] + (["--threads", str(threads)] if threads > 1 else []),
+                    timeout=120, cpus=entry["client"])
+                used = threads_cpu_us(s.pid) - before
+                tests = parse_redis_csv(out)
+                if rc != 0 or len(tests) != 2:
+                    return {"ok": False, "backend": backend,
+                            "problem": f"redis-benchmark: {(err or out).strip()[-200:]}"}
+                # a run's req/s over SET and GET together, as its CPU per request is
+                return {"ok": True, "rps": len(tests) / sum(1 / x for _, x in tests),
+                        "cpu_us_per_req": used / (2 * requests), "backend": backend,
+                        "problem": ""}
+            r = wrk_measure(shutil.which("wrk"), s, [f"-c{conns}"],
+                            f"http://127.0.0.1:{s.port}/index.html", wrk_duration(suite),
+                            threads=threads, cpus=entry["client"], cpu=threads_cpu_us)
+            problem = wrk_problems(r)
+            if "problem" in r:
+                return {"ok": False, "backend": backend, "problem": problem}
+            return {"ok": not problem, "rps": r["rps"], "p99_us": r["p99_us"],
+                    "cpu_us_per_req": r["server_cpu_us"] / max(1, r["requests"]),
+                    "backend": backend, "problem": problem}
+    except RuntimeError as e:
+        return {"ok": False, "problem": str(e)}
+
+
+def scaling_scenario(suite):
+    cases, left = scaling_ready(suite)
+    for why in left:
+        suite.note(f"scaling: {why}")
+    if not cases:
+        return
+    cpus = cpu_count()
+    layout, more = scaling_layout(cpus)
+    res = suite.results["scaling"] = {"cpus": cpus, "layout": layout, "more": more,
+                                      "cases": [c[0] for c in cases], "runs": []}
+    ns = [e["n"] for e in layout]
+    log(f"scaling: {', '.join(c[0] for c in cases)} on {', '.join(map(str, ns))} reactors "
+        f"x{suite.reps}, interleaved; " + "; ".join(
+            f"{e['n']}: server on CPU {cpu_list(e['server'])}, load generator on "
+            f"{cpu_list(e['client'])} ({scaling_client_threads(e)} thread"
+            f"{'s' if scaling_client_threads(e) > 1 else ''})" for e in layout))
+    shared = [e for e in layout if not e["fits"]]
+    if shared:
+        suite.note(f"scaling: {', '.join(str(e['n']) for e in shared)} reactors ran on the "
+                   f"{cpus} CPUs shared with the load generator: their CPU per request is the "
+                   f"figure, their req/s ratio is not meaningful; {more}")
+    else:
+        suite.note(f"scaling: {more}")
+    with tempfile.TemporaryDirectory(prefix="ringchat-bench-scaling-") as tmp:
+        root = os.path.join(tmp, "www")
+        if any(c[1] == "http" for c in cases):
+            make_site(root)
+        for name, kind, conns, depth, size in cases:
+            for rep in range(suite.reps):
+                for e in layout:
+                    suite.progress.step("scale-" + kind, f"scaling, {name}: {e['n']} "
+                                        f"reactor{'s' if e['n'] > 1 else ''}, run {rep + 1} of "
+                                        f"{suite.reps}")
+                    r = scaling_run(suite, kind, e, conns, depth, size, root)
+                    if not r.get("ok"):
+                        suite.fail(f"scaling {name} / {e['n']} reactors, run {rep + 1}: "
+                                   f"{r.get('problem') or 'failed'}")
+                    res["runs"].append(dict(r, case=name, kind=kind, n=e["n"], fits=e["fits"],
+                                            rep=rep, server=cpu_list(e["server"]),
+                                            client=cpu_list(e["client"])))
+
+
+SCALING_TITLES = {
+    "echo": lambda conns, depth, size: (f"examples/echo, loadgen, {conns} connections, depth "
+                                        f"{depth}, {size}-byte messages"),
+    "resp": lambda conns, depth, size: (f"examples/resp, redis-benchmark -c {conns} -P {depth} "
+                                        "-t set,get"),
+    "http": lambda conns, depth, size: f"examples/http, wrk -c{conns}, a 1 KiB file",
+}
+
+
+def scaling_report(suite):
+    """The scaling section of the report: (terminal lines, Markdown lines)."""
+    res = suite.results.get("scaling")
+    if not res or not res.get("runs"):
+        return [], []
+    head = ["reactors", "CPUs", "req/s", "±", "speedup", "±", "÷linear", "CPU us/req", "±",
+            "÷1's", "ok"]
+    groups, mdrows, verdicts = [], [], []
+    shared = False
+    for name, kind, conns, depth, size in SCALING_CASES:
+        runs = [r for r in res["runs"] if r["case"] == name]
+        if not runs:
+            continue
+        figs = scaling_figures(runs)
+        rows = []
+        for f in figs:
+            shared = shared or not f["fits"]
+            na = "-" if f["fits"] else "n/a"
+            rows.append([str(f["n"]), f"{f['server']}/{f['client']}", fmt_num(f["rps"]),
+                         fmt_pct(f["rps_noise"], False),
+                         f"{f['speedup']:.2f}" if f["speedup"] is not None else na,
+                         fmt_pct(f["speedup_noise"], False) if f["speedup"] is not None else "",
+                         f"{f['linear']:.2f}" if f["linear"] is not None else na,
+                         fmt_num(f["cpu"]), fmt_pct(f["cpu_noise"], False),
+                         f"{f['cpu_ratio']:.2f}" if f["cpu_ratio"] is not None else "-",
+                         f["ok"]])
+        backends = sorted({r.get("backend") for r in runs if r.get("backend")})
+        groups.append((f"{name}: {SCALING_TITLES[kind](conns, depth, size)}"
+                       + (f" ({', '.join(backends)})" if backends else ""), rows))
+        mdrows += [[name] + r for r in rows]
+        verdicts.append((name, scaling_verdict(kind, figs)))
+    reps = suite.results.get("reps", suite.reps)
+    legend = (f"Scaling: each server on N reactors (--threads N --pin, reactor k on CPU k), the "
+              f"load generator on the CPUs left; medians of {reps} runs, ± half the min-max "
+              "range (ratios: the two sides' added); CPUs: the server's/the load generator's; "
+              "speedup: req/s over 1 reactor's; ÷linear: speedup / N; CPU us/req: all the "
+              "server's threads' CPU time per request; ÷1's: over 1 reactor's"
+              + ("; n/a: the server shared its CPUs with the load generator, so its req/s "
+                 "says nothing of scaling" if shared else "") + ":")
+    targets = (f"Against the targets (issue 16): echo's speedup at least "
+               + " and ".join(f"{t}x at {n}" for n, t in sorted(SCALING_SPEEDUP.items()))
+               + f" reactors; CPU per request at N reactors at most {SCALING_CPU}x 1 reactor's. "
+               + res.get("more", "") + ".")
+    w = max(len(n) for n, _ in verdicts)
+    vlines = []
+    for n, words in verdicts:
+        vlines += textwrap.wrap(words, WIDTH, initial_indent=f"  {n:<{w}}  ",
+                                subsequent_indent=" " * (w + 4), break_on_hyphens=False)
+    lines = wrap(legend) + ["", grouped_table(head, groups), ""] + wrap(targets) + vlines + [""]
+    md = ["## Scaling", "", legend[:-1] + ".", "", markdown(["scenario"] + head, mdrows), "",
+          targets, ""] + [f"- {n}: {words}" for n, words in verdicts] + [""]
+    return lines, md
+
+
+EXTRA_SCENARIOS.append((scaling_scenario, "scaling", scaling_plan))
+
+
 def main():
     ap = argparse.ArgumentParser(description="ringchat's bench suite")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"),
@@ -2072,6 +2442,9 @@ def main():
                     help="scenarios to run, comma-separated names or shell patterns: echo "
                          "scenarios (pingpong-50, pipelined-*) and extra ones (http, https*); "
                          "naming an extra one leaves out syscalls, idle, RESP and file_send")
+    ap.add_argument("--scaling", action="store_true",
+                    help="the scaling scenario alone, all its cases (as --only scaling): 1, 2, "
+                         "4 ... reactors while the load generator has as many CPUs left")
     ap.add_argument("--contenders", help="echo contenders to run, comma-separated")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--no-extras", action="store_true",
@@ -2081,6 +2454,8 @@ def main():
                          "and draw its chart again beside it")
     args = ap.parse_args()
 
+    if args.scaling:
+        args.only = "scaling"
     if args.report:
         suite = Suite(args)
         with open(args.report) as f:

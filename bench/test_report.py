@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """bench/test_report.py -- tests of the bench suite's presentation, on made-up results: the
-verdict's rule, the report's width, the progress lines, and the chart (where gnuplot is
-installed). Runs nothing else and needs no build: python3 bench/test_report.py"""
+verdict's rule, the report's width, the progress lines, the scaling scenario's layout, ratios
+and verdict, and the chart (where gnuplot is installed). Runs nothing else and needs no build: python3 bench/test_report.py"""
 import argparse
 import io
 import os
@@ -108,9 +108,33 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
                         r["tls"] = {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384",
                                     "group": "x25519", "verified": True, "handshake_s": 0.031}
                     res["tls_echo"].append(r)
+    res["scaling"] = made_up_scaling(2, reps, rnd)
     res["file_send"] = "file_send: 128 MiB through a channel over TCP loopback"
     res["failures"] = ["pingpong-50 / ringchat-uring run 1: " + "a long problem " * 20]
     return res
+
+
+def made_up_scaling(cpus, reps, rnd, speedup=0.95, cpu_growth=1.02):
+    """A scaling section as a run on `cpus` CPUs makes it: req/s `speedup` x N of 1 reactor's
+    where N fits (2N CPUs), and each N's CPU per request `cpu_growth` x the one below's; the
+    shared N = 2 of a 2-CPU machine with req/s that say nothing (made up 5x 1 reactor's)."""
+    layout, more = S.scaling_layout(cpus)
+    runs = []
+    for name, kind, *_ in S.SCALING_CASES:
+        base_rps, base_cpu = (1e6, 0.6) if name == "pipelined-50x16" else (1e5, 6.0)
+        for rep in range(reps):
+            for e in layout:
+                n = e["n"]
+                rps = base_rps * (speedup * n if n > 1 else 1) if e["fits"] else base_rps * 5
+                cpu = base_cpu * cpu_growth ** (n.bit_length() - 1)
+                runs.append({"ok": True, "rps": rps * rnd.uniform(0.99, 1.01),
+                             "cpu_us_per_req": cpu * rnd.uniform(0.99, 1.01),
+                             "backend": "io_uring", "problem": "", "case": name, "kind": kind,
+                             "n": n, "fits": e["fits"], "rep": rep,
+                             "server": S.cpu_list(e["server"]),
+                             "client": S.cpu_list(e["client"])})
+    return {"cpus": cpus, "layout": layout, "more": more,
+            "cases": [c[0] for c in S.SCALING_CASES], "runs": runs}
 
 
 def suite_for(results, out):
@@ -319,6 +343,131 @@ class Selection(unittest.TestCase):
         suite = self.suite(None, no_extras=True)
         self.assertFalse(suite.builtin_extras())
         self.assertFalse(suite.extra_selected("http"))
+
+
+class Scaling(unittest.TestCase):
+    def test_layout_on_two_cpus_shares_them_for_two_reactors(self):
+        layout, more = S.scaling_layout(2)
+        self.assertEqual(layout, [{"n": 1, "server": [0], "client": [1], "fits": True},
+                                  {"n": 2, "server": [0, 1], "client": [0, 1], "fits": False}])
+        self.assertEqual(more, "4 reactors and up need 8 CPUs or more; this machine has 2")
+        self.assertEqual([S.scaling_client_threads(e) for e in layout], [1, 2])
+
+    def test_layout_leaves_the_load_generator_at_least_as_many_cpus(self):
+        layout, more = S.scaling_layout(16)
+        self.assertEqual([e["n"] for e in layout], [1, 2, 4, 8])
+        self.assertTrue(all(e["fits"] for e in layout))
+        self.assertEqual((layout[-1]["server"], layout[-1]["client"]),
+                         (list(range(8)), list(range(8, 16))))
+        self.assertEqual([S.scaling_client_threads(e) for e in layout], [15, 14, 12, 8])
+        self.assertEqual(more, "16 reactors and up need 32 CPUs or more; this machine has 16")
+        six, more6 = S.scaling_layout(6)
+        self.assertEqual(([e["n"] for e in six], more6), ([1, 2], "4 reactors and up need 8 CPUs "
+                                                                   "or more; this machine has 6"))
+        one, _ = S.scaling_layout(1)
+        self.assertEqual([(e["n"], e["fits"]) for e in one], [(1, True), (2, False)])
+        self.assertEqual(S.scaling_layout(3)[0][1], {"n": 2, "server": [0, 1],
+                                                     "client": [0, 1, 2], "fits": False})
+
+    def test_cpu_list(self):
+        self.assertEqual([S.cpu_list(c) for c in ([0], [0, 1, 2, 3], [1, 0], [0, 2, 3], [])],
+                         ["0", "0-3", "0-1", "0,2-3", ""])
+
+    def runs(self, n, rps, cpu, fits=True, ok=True):
+        return [{"n": n, "fits": fits, "ok": ok, "rps": r, "cpu_us_per_req": c}
+                for r, c in zip(rps, cpu)]
+
+    def test_speedup_linear_and_cpu_ratio(self):
+        runs = (self.runs(1, [100, 98, 102], [2.0, 2.1, 1.9])
+                + self.runs(4, [380, 370, 390], [2.2, 2.2, 2.2])
+                + self.runs(4, [1.0], [99.0], ok=False))   # a failed run: left out, counted
+        one, four = S.scaling_figures(runs)
+        self.assertEqual((one["speedup"], one["linear"], one["cpu_ratio"]), (1.0, 1.0, 1.0))
+        self.assertIsNone(one["speedup_noise"])
+        self.assertAlmostEqual(four["speedup"], 3.8)
+        self.assertAlmostEqual(four["linear"], 0.95)
+        self.assertAlmostEqual(four["cpu_ratio"], 1.1)
+        self.assertAlmostEqual(four["speedup_noise"], 10 / 380 + 2 / 100)
+        self.assertEqual(four["ok"], "3/4")
+
+    def test_shared_cpus_give_no_speedup_but_a_cpu_ratio(self):
+        shared = S.scaling_figures(self.runs(1, [100, 100], [2.0, 2.0])
+                                   + self.runs(2, [500, 500], [2.4, 2.4], fits=False))[1]
+        self.assertEqual((shared["speedup"], shared["linear"]), (None, None))
+        self.assertAlmostEqual(shared["cpu_ratio"], 1.2)
+
+    def test_verdict_against_the_targets(self):
+        figs = S.scaling_figures(self.runs(1, [100, 100], [2.0, 2.0])
+                                 + self.runs(4, [360, 360], [2.0, 2.0])
+                                 + self.runs(16, [1300, 1300], [2.3, 2.3]))
+        words = S.scaling_verdict("echo", figs)
+        self.assertIn("3.60x at 4 reactors ±0.0% (target 3.7x: missed)", words)
+        self.assertIn("13.00x at 16 reactors ±0.0% (target 12.5x: met)", words)
+        self.assertIn("CPU/req 1.15x 1 reactor's at 16 ±0.0% (target 1.1x at most: missed)",
+                      words)
+        # a target inside the noise is said to be
+        noisy = S.scaling_figures(self.runs(1, [100, 100], [2.0, 2.0])
+                                  + self.runs(4, [340, 400], [2.0, 2.0]))
+        self.assertIn("(target 3.7x: met (within the noise))", S.scaling_verdict("echo", noisy))
+        # on two CPUs: what was not measured, and the CPU ratio of the shared N = 2
+        two = S.scaling_figures(self.runs(1, [100, 100], [2.0, 2.0])
+                                + self.runs(2, [500, 500], [2.1, 2.1], fits=False))
+        self.assertEqual(S.scaling_verdict("echo", two),
+                         "not measured: 3.7x at 4 reactors (needs 8 CPUs), 12.5x at 16 reactors "
+                         "(needs 32 CPUs); CPU/req 1.05x 1 reactor's at 2 ±0.0% (target 1.1x at "
+                         "most: met)")
+        # the speedup targets are echo's; RESP and HTTP are judged by CPU per request only
+        self.assertTrue(S.scaling_verdict("resp", two).startswith("CPU/req 1.05x"))
+        self.assertEqual(S.scaling_verdict("http", two[:1]), "CPU/req: no N above 1 measured")
+
+    def test_report_on_two_cpus(self):
+        out = tempfile.mkdtemp(prefix="ringchat-test-report-")
+        try:
+            suite = suite_for(made_up_results(), out)
+            text, md = suite.report()
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        part = text[text.index("Scaling: each server"):text.index("Notes:")]
+        self.assertRegex(part, r"\npingpong-50: examples/echo, loadgen, 50 connections, depth 1, "
+                               r"64-byte messages \(io_uring\)\n"
+                               r"  1 +0/1 +100k +[\d.]+% +1\.00 +- +1\.00 +6\.\d\d +[\d.]+% +1\.00 +3/3\n"
+                               r"  2 +0-1/0-1 +500k +[\d.]+% +n/a +n/a +6\.\d\d +[\d.]+% +1\.0[1-3] "
+                               r"+3/3\n")
+        self.assertIn("n/a: the server shared its CPUs with the load generator", " ".join(part.split()))
+        self.assertIn("4 reactors and up need 8 CPUs or more; this machine has 2.",
+                      " ".join(part.split()))
+        for name, *_ in S.SCALING_CASES:
+            self.assertRegex(part, rf"\n  {re.escape(name)} +\S")
+        self.assertIn("## Scaling\n", md)
+        self.assertRegex(md, r"\n\| pingpong-1000 \| 2 \| 0-1/0-1 \| [\d.k]+ \| [\d.]+% \| n/a \| ")
+        for line in text.splitlines():
+            self.assertLessEqual(len(line), S.WIDTH, line)
+
+    def test_report_on_sixteen_cpus(self):
+        res = made_up_results()
+        res["scaling"] = made_up_scaling(16, 3, random.Random(2), speedup=0.9)
+        text = suite_for(res, tempfile.gettempdir()).report()[0]
+        part = text[text.index("Scaling: each server"):text.index("Notes:")]
+        self.assertRegex(part, r"\n  8 +0-7/8-15 +7\d\dk +[\d.]+% +7\.[12]\d +[\d.]+% +0\.9\d ")
+        self.assertNotIn("n/a", part)
+        self.assertRegex(" ".join(part.split()), r"pingpong-50 3\.[56]\dx at 4 reactors ±[\d.]+% "
+                                                 r"\(target 3\.7x: missed")
+        self.assertIn("16 reactors and up need 32 CPUs or more; this machine has 16.",
+                      " ".join(part.split()))
+        for line in text.splitlines():
+            self.assertLessEqual(len(line), S.WIDTH, line)
+
+    def test_quick_mode_takes_pingpong_50_and_the_rest_take_every_case(self):
+        suite = suite_for(made_up_results(), tempfile.gettempdir())
+        self.assertEqual([c[0] for c in S.scaling_wanted(suite)], ["pingpong-50"])
+        suite.args.only = "scaling"    # as --scaling makes it
+        self.assertEqual([c[0] for c in S.scaling_wanted(suite)],
+                         [c[0] for c in S.SCALING_CASES])
+        self.assertEqual((suite.echo_plan(), suite.extras_named()), ([], ["scaling"]))
+        self.assertFalse(suite.builtin_extras())
+        full = suite_for(made_up_results(), tempfile.gettempdir())
+        full.full = True
+        self.assertEqual(len(S.scaling_wanted(full)), len(S.SCALING_CASES))
 
 
 class ProgressLines(unittest.TestCase):
