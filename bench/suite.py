@@ -2084,12 +2084,18 @@ SCALING_CASES = [
     ("pingpong-50", "echo", 50, 1, 64),
     ("pingpong-1000", "echo", 1000, 1, 64),
     ("pipelined-50x16", "echo", 50, 16, 64),    # as ECHO_SCENARIOS' pipelined one
-    ("resp-P16", "resp", 50, 16, None),         # redis-benchmark -c 50 -P 16, as the RESP one
+    ("resp-P16", "resp", 50, 16, None),         # redis-benchmark -c 50 -P 16, as the RESP one,
+                                                # and -r SCALING_KEYS
     ("http", "http", 100, 1, None),             # wrk -c100 on a 1 KiB file, as the HTTP one
 ]
 # What the quick default runs of them (about 8 s on 2 CPUs); --scaling, --only scaling and
 # --full run them all.
 SCALING_QUICK = ("pingpong-50",)
+# RESP's random keys (redis-benchmark -r): without -r every request names one key,
+# "key:__rand_int__", so one shard (one reactor) would do every SET and GET however many there
+# are; with -r they spread over the shards (and N-1 in N of them still run on another reactor
+# than their connection's: placement is round robin, not by key).
+SCALING_KEYS = 100000
 SCALING_PROGRAMS = {"echo": "examples/echo", "resp": "examples/resp", "http": "examples/http"}
 # The targets: echo's speedup over 1 reactor at N reactors (at least), and every case's CPU per
 # request at N reactors over 1 reactor's (at most).
@@ -2299,7 +2305,7 @@ def scaling_run(suite, kind, entry, conns, depth, size, root):
                 rc, out, err = run_client(
                     [shutil.which("redis-benchmark"), "-h", "127.0.0.1", "-p", str(s.port),
                      "-c", str(conns), "-n", str(requests), "-P", str(depth), "-t", "set,get",
-                     "--csv", "-q"] + (["--threads", str(threads)] if threads > 1 else []),
+                     "-r", str(SCALING_KEYS), "--csv", "-q"] + (["--threads", str(threads)] if threads > 1 else []),
                     timeout=120, cpus=entry["client"])
                 used = threads_cpu_us(s.pid) - before
                 tests = parse_redis_csv(out)
@@ -2369,7 +2375,7 @@ SCALING_TITLES = {
     "echo": lambda conns, depth, size: (f"examples/echo, loadgen, {conns} connections, depth "
                                         f"{depth}, {size}-byte messages"),
     "resp": lambda conns, depth, size: (f"examples/resp, redis-benchmark -c {conns} -P {depth} "
-                                        "-t set,get"),
+                                        f"-r {SCALING_KEYS} -t set,get"),
     "http": lambda conns, depth, size: f"examples/http, wrk -c{conns}, a 1 KiB file",
 }
 
