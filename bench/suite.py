@@ -19,7 +19,7 @@ left, on all of them: req/s, speedup over 1 reactor and its ratio to linear, the
 of all the server's threads and its ratio to 1 reactor's, against issue 16's targets. Under 4
 CPUs, 2 reactors run anyway, sharing the CPUs: their CPU per request only. --scaling runs it
 alone with every case; --full runs every case too; the quick default runs pingpong-50 only
-(about 8 s on 2 CPUs). The servers run on their default backend (RINGCHAT_BACKEND picks one).
+(about 6 s on 2 CPUs). The servers run on their default backend (RINGCHAT_BACKEND picks one).
 
 Usage: python3 bench/suite.py [--build build-release] [--full] [--only NAME-OR-PATTERN,...]
                               [--contenders NAME,...] [--out bench/results] [--no-extras]
@@ -2088,7 +2088,7 @@ SCALING_CASES = [
                                                 # and -r SCALING_KEYS
     ("http", "http", 100, 1, None),             # wrk -c100 on a 1 KiB file, as the HTTP one
 ]
-# What the quick default runs of them (about 8 s on 2 CPUs); --scaling, --only scaling and
+# What the quick default runs of them (about 6 s on 2 CPUs); --scaling, --only scaling and
 # --full run them all.
 SCALING_QUICK = ("pingpong-50",)
 # RESP's random keys (redis-benchmark -r): without -r every request names one key,
