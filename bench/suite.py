@@ -2208,9 +2208,10 @@ def scaling_verdict(kind, figures):
     ratios = [f for f in figures if f["n"] > 1 and f["cpu_ratio"] is not None]
     if ratios:
         worst = max(ratios, key=lambda f: f["cpu_ratio"])
+        judged = scaling_judge(worst["cpu_ratio"], worst["cpu_ratio_noise"], SCALING_CPU, False)
         parts.append(f"CPU/req {worst['cpu_ratio']:.2f}x 1 reactor's at {worst['n']}"
                      f"{noise(worst['cpu_ratio_noise'])} (target {SCALING_CPU}x at most: "
-                     f"{scaling_judge(worst['cpu_ratio'], worst['cpu_ratio_noise'], SCALING_CPU, False)})")
+                     f"{judged})")
     else:
         parts.append("CPU/req: no N above 1 measured")
     return "; ".join(parts)
@@ -2305,7 +2306,8 @@ def scaling_run(suite, kind, entry, conns, depth, size, root):
                 rc, out, err = run_client(
                     [shutil.which("redis-benchmark"), "-h", "127.0.0.1", "-p", str(s.port),
                      "-c", str(conns), "-n", str(requests), "-P", str(depth), "-t", "set,get",
-                     "-r", str(SCALING_KEYS), "--csv", "-q"] + (["--threads", str(threads)] if threads > 1 else []),
+                     "-r", str(SCALING_KEYS), "--csv", "-q"]
+                    + (["--threads", str(threads)] if threads > 1 else []),
                     timeout=120, cpus=entry["client"])
                 used = threads_cpu_us(s.pid) - before
                 tests = parse_redis_csv(out)

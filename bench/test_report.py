@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """bench/test_report.py -- tests of the bench suite's presentation, on made-up results: the
 verdict's rule, the report's width, the progress lines, the scaling scenario's layout, ratios
-and verdict, and the chart (where gnuplot is installed). Runs nothing else and needs no build: python3 bench/test_report.py"""
+and verdict, and the chart (where gnuplot is installed). Runs nothing else and needs no build:
+python3 bench/test_report.py"""
 import argparse
 import io
 import os
@@ -430,10 +431,12 @@ class Scaling(unittest.TestCase):
         part = text[text.index("Scaling: each server"):text.index("Notes:")]
         self.assertRegex(part, r"\npingpong-50: examples/echo, loadgen, 50 connections, depth 1, "
                                r"64-byte messages \(io_uring\)\n"
-                               r"  1 +0/1 +100k +[\d.]+% +1\.00 +- +1\.00 +6\.\d\d +[\d.]+% +1\.00 +3/3\n"
-                               r"  2 +0-1/0-1 +500k +[\d.]+% +n/a +n/a +6\.\d\d +[\d.]+% +1\.0[1-3] "
-                               r"+3/3\n")
-        self.assertIn("n/a: the server shared its CPUs with the load generator", " ".join(part.split()))
+                               r"  1 +0/1 +100k +[\d.]+% +1\.00 +- +1\.00 +6\.\d\d +[\d.]+% "
+                               r"+1\.00 +3/3\n"
+                               r"  2 +0-1/0-1 +500k +[\d.]+% +n/a +n/a +6\.\d\d +[\d.]+% "
+                               r"+1\.0[1-3] +3/3\n")
+        self.assertIn("n/a: the server shared its CPUs with the load generator",
+                      " ".join(part.split()))
         self.assertIn("4 reactors and up need 8 CPUs or more; this machine has 2.",
                       " ".join(part.split()))
         for name, *_ in S.SCALING_CASES:
