@@ -7,11 +7,15 @@
 #include "examples/resp/session.hpp"
 
 #include <chrono>
+#include <coroutine>
 #include <cstdio>
+#include <deque>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
@@ -58,8 +62,137 @@ chat::channel_options channel_options() {
 
 namespace {
 
+/// Queues `out` on `ch` (a long reply moved, a short one appended to the queued chunk) and
+/// leaves it empty.
+void push_reply(chat::channel& ch, std::string& out) {
+    if (out.size() > move_threshold) {
+        ch.push(std::move(out));
+        out = std::string();
+    } else {
+        ch.push(std::string_view(out));
+        out.clear();
+    }
+}
+
+/// The requests of one sharded connection that run on other shards while it reads on: each
+/// takes a slot in request order, and a reply goes out once it and every one before it are
+/// done, so replies keep the requests' order. A request of this shard that comes while some
+/// are away runs at once and waits in its slot for its turn to go out. Used on the
+/// connection's reactor only. What this buys: a pipeline's requests for another shard leave
+/// together (one wake-up of that reactor for the batch, one back) instead of a round trip
+/// each, awaited before the next is read.
+class replies_in_order {
+public:
+    /// Slots per connection at most, and bytes held in them (the arguments of the requests
+    /// away, the replies waiting for their turn): past either, or past high_water queued on
+    /// the channel, the session waits until all are answered before it reads on. So a
+    /// connection holds at most max_held_bytes plus the replies of max_slots requests
+    /// (made on their shards while the session could not look) beyond what the one-store
+    /// session holds.
+    static constexpr std::size_t max_slots = 16;
+    static constexpr std::size_t max_held_bytes = 1 << 20;
+
+    explicit replies_in_order(chat::channel& ch) : ch_(&ch) {}
+    replies_in_order(const replies_in_order&) = delete;
+    replies_in_order& operator=(const replies_in_order&) = delete;
+
+    bool empty() const noexcept { return slots_.empty(); }
+    /// Whether another request may go away now.
+    bool room() const noexcept {
+        return slots_.size() < max_slots && held_bytes_ < max_held_bytes &&
+               ch_->queued_bytes() < high_water;
+    }
+    /// What a request away threw (the channel was closed then), or null.
+    std::exception_ptr failure() const noexcept { return failure_; }
+
+    /// A reply made here (`out`, left empty), to go out after those before it.
+    /// \pre !empty() (else it would go out at once) and room()
+    void add_done(std::string& out) {
+        slot& s = slots_.emplace_back();
+        s.reply = std::move(out);
+        out = std::string();
+        s.done = true;
+        held_bytes_ += s.reply.size();
+    }
+
+    /// Runs `args` (moved from) on shard k of `ks`; its reply goes out in turn.
+    /// \pre room()
+    void add_away(keyspace& ks, unsigned k, std::vector<std::string>& args) {
+        slot& s = slots_.emplace_back();
+        s.args = std::move(args);
+        for (const auto& a : s.args) {
+            s.args_bytes += a.size();
+        }
+        held_bytes_ += s.args_bytes;
+        ch_->owner().spawn(run_away(ks, k, s, *this));
+    }
+
+    /// Awaitable: until every request is answered (its reply pushed, or dropped by a closed
+    /// channel).
+    auto all_answered() noexcept {
+        struct awaiter {
+            replies_in_order& q;
+            bool await_ready() const noexcept { return q.slots_.empty(); }
+            void await_suspend(std::coroutine_handle<> h) noexcept { q.waiter_ = h; }
+            void await_resume() const noexcept {}
+        };
+        return awaiter{*this};
+    }
+
+private:
+    struct slot {
+        std::vector<std::string> args;
+        std::string reply;
+        std::size_t args_bytes = 0;
+        bool done = false;
+    };
+
+    // TRICKY: `s` and `q` live in the session's frame, which awaits all_answered() before it
+    // ends, whatever ends it.
+    static task<> run_away(keyspace& ks, unsigned k, slot& s, replies_in_order& q) {
+        try {
+            // Named first, capturing by reference only (GCC 12, see docs/gcc12-coroutines.md);
+            // on() runs it on k and costs no allocation.
+            auto there = [&ks, &s, k] { execute(ks.at(k), s.args, s.reply); };
+            co_await ks.group().on(k, std::move(there));
+        } catch (...) {
+            if (!q.failure_) {
+                q.failure_ = std::current_exception();
+            }
+            q.ch_->close();  // the session sees its input end, and stops
+        }
+        s.done = true;
+        q.held_bytes_ += s.reply.size();
+        q.held_bytes_ -= s.args_bytes;
+        q.send_ready();
+    }
+
+    /// Pushes the done replies at the front; wakes the session once all are answered.
+    void send_ready() {
+        while (!slots_.empty() && slots_.front().done) {
+            held_bytes_ -= slots_.front().reply.size();
+            push_reply(*ch_, slots_.front().reply);
+            slots_.pop_front();  // a deque: the other slots stay where they are
+        }
+        if (waiter_ && slots_.empty()) {
+            ch_->owner().schedule(std::exchange(waiter_, {}));
+        }
+    }
+
+    chat::channel* ch_;
+    std::deque<slot> slots_;
+    std::size_t held_bytes_ = 0;
+    std::coroutine_handle<> waiter_;  // the session, in all_answered()
+    std::exception_ptr failure_;
+};
+
+/// Nothing: what the one-store session has in place of replies_in_order.
+struct no_replies_in_flight {
+    explicit no_replies_in_flight(chat::channel&) noexcept {}
+};
+
 /// The session over `keys`: a store (every request runs here, at once), or a keyspace (each
-/// runs where keyspace::route() says, awaited before the next is read).
+/// runs where keyspace::route() says: see replies_in_order).
 template <class Keys>
 task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
     constexpr bool sharded = std::is_same_v<Keys, keyspace>;
@@ -67,6 +200,7 @@ task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
     if constexpr (sharded) {
         here = keys.group().here();  // a session never moves
     }
+    std::conditional_t<sharded, replies_in_order, no_replies_in_flight> away(ch);
     request_parser parser(ch.options().max_frame, query_limit);
     std::string out;
     for (;;) {
@@ -87,6 +221,9 @@ task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
             break;
         }
         if (got == request_parser::status::protocol_error) {
+            if constexpr (sharded) {
+                co_await away.all_answered();  // the requests before it are answered first
+            }
             reply::error(out, "ERR " + parser.error());
             ch.push(std::move(out));
             co_await examples::lingering_close(ch, linger_time, linger_bytes);
@@ -94,34 +231,59 @@ task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
         }
         bool go_on = true;
         if constexpr (sharded) {
-            auto& args = parser.args();
-            const unsigned to = keys.route(args, here);
-            if (to == here) {
-                go_on = execute(keys.at(here), args, out);
-            } else if (to != keyspace::everywhere) {
-                // TRICKY: named first, capturing by reference only (GCC 12, see
-                // docs/gcc12-coroutines.md); on() runs it on `to` and costs no allocation.
-                auto there = [&keys, &args, &out, to] { return execute(keys.at(to), args, out); };
-                const bool more = co_await keys.group().on(to, std::move(there));
-                go_on = more;
-            } else {
-                co_await keys.fan_out(args, out, here);  // no QUIT among these
+            // What this block throws is rethrown once the requests away (which use this
+            // frame) are answered.
+            std::exception_ptr failed;
+            try {
+                auto& args = parser.args();
+                const unsigned to = keys.route(args, here);
+                if (to == here) {
+                    // Its keys are none of those away: it may run before they are answered.
+                    if (!away.empty() && !away.room()) {
+                        co_await away.all_answered();
+                    }
+                    go_on = execute(keys.at(here), args, out);
+                    if (!away.empty()) {
+                        away.add_done(out);
+                    }
+                } else if (to != keyspace::everywhere) {
+                    if (!away.room()) {
+                        co_await away.all_answered();
+                        if (ch.queued_bytes() >= high_water) {
+                            co_await ch.drain();
+                        }
+                    }
+                    away.add_away(keys, to, args);
+                } else {
+                    co_await away.all_answered();  // it sees every shard: after all before it
+                    co_await keys.fan_out(args, out, here);  // no QUIT among these
+                }
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            if (failed) {
+                ch.close();
+                co_await away.all_answered();
+                std::rethrow_exception(failed);
             }
         } else {
             go_on = execute(keys, parser.args(), out);
         }
-        if (out.size() > move_threshold) {
-            ch.push(std::move(out));
-            out = std::string();
-        } else {
-            ch.push(std::string_view(out));  // small: appended to the queued chunk
-            out.clear();
+        if (!out.empty()) {
+            push_reply(ch, out);
         }
         if (!go_on) {
             break;  // QUIT
         }
         if (ch.queued_bytes() >= high_water) {
             co_await ch.drain();  // a client that pipelines and never reads cannot grow memory
+        }
+    }
+    if constexpr (sharded) {
+        co_await away.all_answered();  // the requests away use this frame: answered (QUIT's
+                                       // +OK after them), or dropped by a closed channel
+        if (away.failure()) {
+            std::rethrow_exception(away.failure());
         }
     }
 }

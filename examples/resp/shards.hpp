@@ -16,8 +16,10 @@
 // so INCR needs no lock; a request of several shards is not atomic as a whole (another client
 // may see an MSET on one shard before the other), each shard's part is.
 //
-// The session (session.cpp) awaits each request before it reads the next, so replies go out
-// in request order and a connection's requests take effect in that order.
+// The session (session.cpp) sends a request for another shard off and reads on; replies go
+// out in request order, and a connection's requests on one shard take effect in the order
+// sent (on different shards, not necessarily: as with MSET, another client may see a later
+// write before an earlier one). A request over every shard waits for all before it.
 #pragma once
 
 #include <cstddef>

@@ -291,8 +291,25 @@ def exchange(proto, s, r):
         fail("unknown protocol %s" % proto)
 
 
+def resp_get_unit(port):
+    """resp-get's flood: GETs of 16 keys of 64 KiB each, SET first (on a --threads server,
+    keys of every shard: GETs that run on other reactors while the session reads on)."""
+    s = connect(port, timeout=20)
+    r = reader(s, "resp-get setup", 20)
+    value = b"v" * 65536
+    for i in range(16):
+        s.sendall(resp_command("SET", "big:%d" % i, value))
+        got = r.line()
+        check(got == b"+OK\r\n", "SET big:%d: %r" % (i, got))
+    s.close()
+    return b"".join(resp_command("GET", "big:%d" % i) for i in range(16))
+
+
 def flood(proto, port, seconds):
-    unit = FLOOD[proto]
+    # resp-get: a resp server flooded with GETs of large values (probed as resp).
+    unit = resp_get_unit(port) if proto == "resp-get" else FLOOD[proto]
+    if proto == "resp-get":
+        proto = "resp"
     batch = unit * max(1, 65536 // len(unit))
     s = connect(port)
     s.setblocking(False)

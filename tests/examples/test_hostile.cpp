@@ -273,9 +273,12 @@ bool descriptors_back(const example_server& server, std::size_t n) {
 
 /// The never-reading client against `name` (its protocol `proto`): RSS bounded, a probe
 /// served during the flood and after it, the descriptors given back.
-void never_reading(const std::string& name, backend_kind kind, over o = over::plaintext) {
+void never_reading(const std::string& name, backend_kind kind, over o = over::plaintext,
+                   const std::vector<std::string>& more = {}, const std::string& flooded = {}) {
     scratch s(kind);
-    example_server server(name, kind, server_args(name, s, o));
+    auto args = server_args(name, s, o);
+    args.insert(args.end(), more.begin(), more.end());
+    example_server server(name, kind, args);
     const auto fds = server.descriptors().size();
     // A first request, so that what the server allocates once is allocated (over TLS: the
     // handshake's share of OpenSSL too).
@@ -285,7 +288,8 @@ void never_reading(const std::string& name, backend_kind kind, over o = over::pl
 
     std::size_t peak = before;
     std::size_t samples = 0;
-    background flood({"flood", name, server.port_text(), "2"}, 30s, o);
+    background flood({"flood", flooded.empty() ? name : flooded, server.port_text(), "2"}, 30s,
+                     o);
     while (!flood.done()) {
         peak = std::max(peak, rss_kib(server.pid()));
         ++samples;
@@ -306,7 +310,7 @@ void never_reading(const std::string& name, backend_kind kind, over o = over::pl
               << " samples; the flood sent " << value("flood_sent") << " bytes, got "
               << value("flood_received_at_end") << " at its end (errno "
               << value("flood_error") << "); the probe took " << value("probe_ms") << " ms");
-    report(name + " never reading" + shown(o), kind,
+    report((flooded.empty() ? name : flooded) + " never reading" + shown(o), kind,
            r.out + "\nrss_before_kib=" + std::to_string(before) +
                "\nrss_peak_kib=" + std::to_string(peak) + "\nsamples=" + std::to_string(samples));
     check_client(r);
@@ -443,6 +447,14 @@ TEST_CASE("hostile: resp, a client that pipelines PING and never reads costs bou
     const auto kind = GENERATE(from_range(backends()));
     CAPTURE(kind);
     never_reading("resp", kind);
+}
+
+TEST_CASE("hostile: resp --threads 2, a client that pipelines GETs of 64 KiB values on every "
+          "shard and never reads costs bounded memory",
+          "[examples][hostile][threads]") {
+    const auto kind = GENERATE(from_range(backends()));
+    CAPTURE(kind);
+    never_reading("resp", kind, over::plaintext, {"--threads", "2"}, "resp-get");
 }
 
 TEST_CASE("hostile: http, a client that pipelines GETs of 1 MiB and never reads costs bounded "
