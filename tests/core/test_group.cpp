@@ -17,6 +17,7 @@
 #include <csignal>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -339,22 +340,34 @@ struct spread_log {
     int bad = 0;
 };
 
+/// which_reactor(g) served on the group with `o`, from reactor `r`, beside the test; `at` is
+/// its address once `ready`. Stays where it is made (o.ready points into it).
+struct which_server {
+    which_server(reactor_group& g, reactor& r, chat::group_serve_options o) {
+        o.ready = [this](const address& a) {
+            at = a;
+            ready = true;
+        };
+        serving.emplace(r, chat::serve(g, *address::parse("127.0.0.1:0"), which_reactor(g), o));
+    }
+    which_server(const which_server&) = delete;
+    which_server& operator=(const which_server&) = delete;
+
+    address at;
+    bool ready = false;
+    std::optional<test::background<std::error_code>> serving;
+};
+
 task<> spread_clients(reactor_group& g, reactor& r, chat::placement p, int connections,
                       spread_log& log) {
-    bool ready = false;
-    address at;
     chat::group_serve_options o;
     o.place = p;
     o.states = &log.states;
-    o.ready = [&](const address& a) {
-        at = a;
-        ready = true;
-    };
-    test::background<std::error_code> server(
-        r, chat::serve(g, *address::parse("127.0.0.1:0"), which_reactor(g), o));
-    while (!ready) {
+    which_server server(g, r, o);
+    while (!server.ready) {
         co_await test::yield_now{r};
     }
+    const address at = server.at;
     std::vector<std::unique_ptr<chat::channel>> open;
     for (int i = 0; i < connections; ++i) {
         auto ch = co_await chat::connect(r, at);
@@ -382,7 +395,7 @@ task<> spread_clients(reactor_group& g, reactor& r, chat::placement p, int conne
     }
     open.clear();
     g.request_stop();
-    log.served = co_await server.join();
+    log.served = co_await server.serving->join();
 }
 
 TEST_CASE("reactor_group: connections spread over every reactor under both placements",
@@ -423,21 +436,15 @@ TEST_CASE("reactor_group: connections spread over every reactor under both place
 /// Round robin with max_connections 1: one connection per reactor, in turn; a newcomer waits
 /// while every reactor is full, then goes to the one whose connection ended (not the next).
 task<> limited_round(reactor_group& g, reactor& r, spread_log& log) {
-    bool ready = false;
-    address at;
     chat::group_serve_options o;
     o.place = chat::placement::round_robin;
     o.serve.max_connections = 1;
     o.states = &log.states;
-    o.ready = [&](const address& a) {
-        at = a;
-        ready = true;
-    };
-    test::background<std::error_code> server(
-        r, chat::serve(g, *address::parse("127.0.0.1:0"), which_reactor(g), o));
-    while (!ready) {
+    which_server server(g, r, o);
+    while (!server.ready) {
         co_await test::yield_now{r};
     }
+    const address at = server.at;
     const auto which = [](chat::channel& ch) -> task<unsigned> {
         auto reply = co_await ch.read();
         unsigned k = 1000;
@@ -479,7 +486,7 @@ task<> limited_round(reactor_group& g, reactor& r, spread_log& log) {
     }
     open.clear();
     g.request_stop();
-    log.served = co_await server.join();
+    log.served = co_await server.serving->join();
 }
 
 TEST_CASE("reactor_group: round robin holds max_connections on each reactor; a newcomer waits "
