@@ -78,9 +78,9 @@ void push_reply(chat::channel& ch, std::string& out) {
 /// takes a slot in request order, and a reply goes out once it and every one before it are
 /// done, so replies keep the requests' order. A request of this shard that comes while some
 /// are away runs at once and waits in its slot for its turn to go out. Used on the
-/// connection's reactor only. What this buys: a pipeline's requests for another shard leave
-/// together (one wake-up of that reactor for the batch, one back) instead of a round trip
-/// each, awaited before the next is read.
+/// connection's reactor only. What this buys: the requests for shard k that a turn reads
+/// (a pipeline's) leave together, as one message there and one back, instead of a round
+/// trip each, awaited before the next is read.
 class replies_in_order {
 public:
     /// Slots per connection at most, and bytes held in them (the arguments of the requests
@@ -92,7 +92,7 @@ public:
     static constexpr std::size_t max_slots = 16;
     static constexpr std::size_t max_held_bytes = 1 << 20;
 
-    explicit replies_in_order(chat::channel& ch) : ch_(&ch) {}
+    replies_in_order(chat::channel& ch, unsigned shards) : ch_(&ch), unsent_(shards) {}
     replies_in_order(const replies_in_order&) = delete;
     replies_in_order& operator=(const replies_in_order&) = delete;
 
@@ -115,8 +115,9 @@ public:
         held_bytes_ += s.reply.size();
     }
 
-    /// Runs `args` (moved from) on shard k of `ks`; its reply goes out in turn.
-    /// \pre room()
+    /// Runs `args` (moved from) on shard k of `ks`; its reply goes out in turn. It leaves
+    /// once the session waits (a task spawned now runs then), with every request for k added
+    /// until then. \pre room()
     void add_away(keyspace& ks, unsigned k, std::vector<std::string>& args) {
         slot& s = slots_.emplace_back();
         s.args = std::move(args);
@@ -124,7 +125,10 @@ public:
             s.args_bytes += a.size();
         }
         held_bytes_ += s.args_bytes;
-        ch_->owner().spawn(run_away(ks, k, s, *this));
+        unsent_[k].push_back(&s);
+        if (unsent_[k].size() == 1) {
+            ch_->owner().spawn(send(ks, k, *this));
+        }
     }
 
     /// Awaitable: until every request is answered (its reply pushed, or dropped by a closed
@@ -147,13 +151,20 @@ private:
         bool done = false;
     };
 
-    // TRICKY: `s` and `q` live in the session's frame, which awaits all_answered() before it
-    // ends, whatever ends it.
-    static task<> run_away(keyspace& ks, unsigned k, slot& s, replies_in_order& q) {
+    /// Runs the requests for shard k not sent yet there, in order, in one call.
+    // TRICKY: the slots and `q` live in the session's frame, which awaits all_answered()
+    // before it ends, whatever ends it.
+    static task<> send(keyspace& ks, unsigned k, replies_in_order& q) {
+        std::vector<slot*> batch;
+        batch.swap(q.unsent_[k]);  // what comes from now on leaves with the next send
         try {
             // Named first, capturing by reference only (GCC 12, see docs/gcc12-coroutines.md);
             // on() runs it on k and costs no allocation.
-            auto there = [&ks, &s, k] { execute(ks.at(k), s.args, s.reply); };
+            auto there = [&ks, &batch, k] {
+                for (slot* s : batch) {
+                    execute(ks.at(k), s->args, s->reply);
+                }
+            };
             co_await ks.group().on(k, std::move(there));
         } catch (...) {
             if (!q.failure_) {
@@ -161,9 +172,11 @@ private:
             }
             q.ch_->close();  // the session sees its input end, and stops
         }
-        s.done = true;
-        q.held_bytes_ += s.reply.size();
-        q.held_bytes_ -= s.args_bytes;
+        for (slot* s : batch) {
+            s->done = true;
+            q.held_bytes_ += s->reply.size();
+            q.held_bytes_ -= s->args_bytes;
+        }
         q.send_ready();
     }
 
@@ -181,6 +194,7 @@ private:
 
     chat::channel* ch_;
     std::deque<slot> slots_;
+    std::vector<std::vector<slot*>> unsent_;  // per shard: added, not yet in a send()
     std::size_t held_bytes_ = 0;
     std::coroutine_handle<> waiter_;  // the session, in all_answered()
     std::exception_ptr failure_;
@@ -188,7 +202,7 @@ private:
 
 /// Nothing: what the one-store session has in place of replies_in_order.
 struct no_replies_in_flight {
-    explicit no_replies_in_flight(chat::channel&) noexcept {}
+    no_replies_in_flight(chat::channel&, unsigned) noexcept {}
 };
 
 /// The session over `keys`: a store (every request runs here, at once), or a keyspace (each
@@ -197,10 +211,12 @@ template <class Keys>
 task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
     constexpr bool sharded = std::is_same_v<Keys, keyspace>;
     unsigned here = 0;
+    unsigned shards = 1;
     if constexpr (sharded) {
         here = keys.group().here();  // a session never moves
+        shards = keys.size();
     }
-    std::conditional_t<sharded, replies_in_order, no_replies_in_flight> away(ch);
+    std::conditional_t<sharded, replies_in_order, no_replies_in_flight> away(ch, shards);
     request_parser parser(ch.options().max_frame, query_limit);
     std::string out;
     for (;;) {
