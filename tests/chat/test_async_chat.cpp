@@ -7,8 +7,10 @@
 // (docs/asynchat-semantics.md §8); 3 asynchat's rules the facade keeps call for call
 // (get_terminator() during a count, a terminator changed inside found_terminator for the rest
 // of the same read, discard_buffers() there, held prefixes); 4 handle_close on a peer reset
-// (TCP). Invariant: every expectation is asynchat 3.11's, except where §9 allows a difference;
-// no test depends on how the kernel cuts the stream into reads.
+// (TCP). Every test on both backends, in plaintext and over TLS (tests/support/tls_relay.hpp:
+// the peer's plaintext relayed through a TLS client). Invariant: every expectation is
+// asynchat 3.11's, except where §9 allows a difference; no test depends on how the kernel
+// (or TLS records) cut the stream into reads.
 #include "chat/async_chat.hpp"
 
 #include <sys/socket.h>
@@ -34,13 +36,13 @@
 #include "tests/chat/describe.hpp"
 #include "tests/support/peers.hpp"
 #include "tests/support/support.hpp"
+#include "tests/support/tls_relay.hpp"
 
 using namespace ringchat;
 using namespace std::chrono_literals;
 using test::background;
 using test::echo_peer;
 using test::recv_all_from;
-using test::tcp_pair;
 using test::yield_now;
 using chat::async_chat;
 using chat::terminator;
@@ -100,8 +102,8 @@ struct string_producer {
 
 namespace {
 
-task<> line_terminator_check(reactor& r, std::string term, std::size_t piece) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> line_terminator_check(reactor& r, test::wire w, std::string term, std::size_t piece) {
+    auto [ours, peer] = test::wired_pair(r, w);
     background<std::string> server(r, echo_peer(std::move(peer), piece));
     echo_client c(std::move(ours));
     c.set_terminator(term);
@@ -122,16 +124,17 @@ task<> line_terminator_check(reactor& r, std::string term, std::size_t piece) {
 TEST_CASE("async_chat: line terminators \\n, \\r\\n, qqq over echo pieces of 1, 2, 3",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     const std::size_t piece = GENERATE(as<std::size_t>{}, 1, 2, 3);
     const std::string term = GENERATE(as<std::string>{}, "\n", "\r\n", "qqq");
-    CAPTURE(kind, piece, term);
-    test::run(kind, [=](reactor& r) { return line_terminator_check(r, term, piece); });
+    CAPTURE(kind, test::to_string(w), piece, term);
+    test::run(kind, [=](reactor& r) { return line_terminator_check(r, w, term, piece); });
 }
 
 namespace {
 
-task<> numeric_terminator_check(reactor& r, int count, std::size_t piece) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> numeric_terminator_check(reactor& r, test::wire w, int count, std::size_t piece) {
+    auto [ours, peer] = test::wired_pair(r, w);
     background<std::string> server(r, echo_peer(std::move(peer), piece));
     echo_client c(std::move(ours));
     c.set_terminator(count);
@@ -167,17 +170,19 @@ task<> numeric_terminator_check(reactor& r, int count, std::size_t piece) {
 TEST_CASE("async_chat: numeric terminators 1 and 6 give one record, then none mode",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     const std::size_t piece = GENERATE(as<std::size_t>{}, 1, 3);
     const int count = GENERATE(1, 6);
-    CAPTURE(kind, piece, count);
-    test::run(kind, [=](reactor& r) { return numeric_terminator_check(r, count, piece); });
+    CAPTURE(kind, test::to_string(w), piece, count);
+    test::run(kind, [=](reactor& r) { return numeric_terminator_check(r, w, count, piece); });
 }
 
 TEST_CASE("async_chat: none terminator collects everything, never finds", "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         background<std::string> server(r, echo_peer(std::move(peer), 2));
         echo_client c(std::move(ours));
         c.set_terminator(terminator::none());
@@ -194,12 +199,13 @@ TEST_CASE("async_chat: none terminator collects everything, never finds", "[asyn
 
 TEST_CASE("async_chat: simple producer, string producer, empty line", "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
         const std::string data = "hello world\nI'm not dead yet!\n";
         const std::vector<std::string> lines{"hello world", "I'm not dead yet!"};
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 1));
             echo_client c(std::move(ours));
             c.push_with_producer(producers::simple(data, 8));
@@ -210,7 +216,7 @@ TEST_CASE("async_chat: simple producer, string producer, empty line", "[async_ch
         }
         {
             // A chunk longer than one send (ac_out_buffer_size) goes out in pieces.
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 3));
             chat::channel_options o;
             o.out_buffer_size = 5;
@@ -222,7 +228,7 @@ TEST_CASE("async_chat: simple producer, string producer, empty line", "[async_ch
             CHECK(c.contents == lines);
         }
         {
-            auto [ours, peer] = test::socket_pair(r);
+            auto [ours, peer] = test::wired_pair(r, w);
             background<std::string> server(r, echo_peer(std::move(peer), 2));
             echo_client c(std::move(ours));
             c.push("hello world\n\nI'm not dead yet!\n");
@@ -237,9 +243,10 @@ TEST_CASE("async_chat: simple producer, string producer, empty line", "[async_ch
 TEST_CASE("async_chat: close_when_done sends the data, then closes before any echo",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         background<std::string> server(r, recv_all_from(std::move(peer)));
         echo_client c(std::move(ours));
         c.push("hello world\nI'm not dead yet!\n");
@@ -259,9 +266,10 @@ TEST_CASE("async_chat: close_when_done sends the data, then closes before any ec
 
 TEST_CASE("async_chat: 1 MiB pushed goes out and comes back intact", "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         background<std::string> server(r, echo_peer(std::move(peer), 65536));
         // The default frame limit (64 KiB) does not apply in none mode: there is no record.
         echo_client c(std::move(ours));
@@ -286,9 +294,10 @@ TEST_CASE("async_chat: 1 MiB pushed goes out and comes back intact", "[async_cha
 TEST_CASE("async_chat: a negative terminator throws; the default is \\n; 0 is accepted",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         echo_client c(std::move(ours));
         CHECK(c.get_terminator() == terminator::bytes("\n"));
         CHECK_THROWS_AS(c.set_terminator(-1), std::invalid_argument);
@@ -389,9 +398,10 @@ task<bool> send_pieces(reactor& r, ringchat::socket s, async_chat& c,
 TEST_CASE("async_chat: found_terminator changes the terminator for the rest of the read",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         http_like c(std::move(ours));
         c.set_terminator("\r\n");
         auto sent = co_await peer.send_all(test::bytes("H1\r\nLen\r\n\r\nBODYtail\r\n"));
@@ -406,9 +416,10 @@ TEST_CASE("async_chat: found_terminator changes the terminator for the rest of t
 TEST_CASE("async_chat: discard_buffers in found_terminator drops the rest of the read",
           "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = test::socket_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = test::wired_pair(r, w);
         auto sent = co_await peer.send_all(test::bytes("a\nb\nc\n"));
         REQUIRE(sent);
         discarding c(std::move(ours));
@@ -429,8 +440,8 @@ struct split_case {
     std::string buffer;  // collected, not terminated (a held prefix is never delivered)
 };
 
-task<> split_check(reactor& r, split_case sc) {
-    auto [ours, peer] = test::socket_pair(r);
+task<> split_check(reactor& r, test::wire w, split_case sc) {
+    auto [ours, peer] = test::wired_pair(r, w);
     echo_client c(std::move(ours));
     c.set_terminator(sc.term);
     background<bool> sender(r, send_pieces(r, std::move(peer), c, sc.pieces));
@@ -444,6 +455,7 @@ task<> split_check(reactor& r, split_case sc) {
 
 TEST_CASE("async_chat: a terminator split across reads; held prefixes", "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
+    const auto w = GENERATE(from_range(test::wires()));
     // §4.4 and §4.8: the held prefix is rescanned with the next read, and never delivered at
     // end of stream.
     auto sc = GENERATE(values<split_case>({
@@ -453,8 +465,8 @@ TEST_CASE("async_chat: a terminator split across reads; held prefixes", "[async_
         {"\r\n", {"one\r\n", "two\r"}, {"one"}, "two"},
         {"\r\n\r\n", {"head\r\n", "\r", "\nbody\r\n\r"}, {"head"}, "body"},
     }));
-    CAPTURE(kind, sc.term, sc.pieces);
-    test::run(kind, [=](reactor& r) { return split_check(r, sc); });
+    CAPTURE(kind, test::to_string(w), sc.term, sc.pieces);
+    test::run(kind, [=](reactor& r) { return split_check(r, w, sc); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,9 +475,10 @@ TEST_CASE("async_chat: a terminator split across reads; held prefixes", "[async_
 
 TEST_CASE("async_chat: a peer reset (TCP) calls handle_close with ECONNRESET", "[async_chat]") {
     const auto kind = GENERATE(from_range(test::backends()));
-    CAPTURE(kind);
-    test::run(kind, [](reactor& r) -> task<> {
-        auto [ours, peer] = co_await tcp_pair(r);
+    const auto w = GENERATE(from_range(test::wires()));
+    CAPTURE(kind, test::to_string(w));
+    test::run(kind, [w](reactor& r) -> task<> {
+        auto [ours, peer] = co_await test::wired_tcp_pair(r, w);
         echo_client c(std::move(ours));
         auto sent = co_await peer.send_all(test::bytes("hello\nwor"));
         REQUIRE(sent);
