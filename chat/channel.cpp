@@ -38,11 +38,20 @@ channel::~channel() {
     }
 }
 
-void channel::wake_all(std::vector<std::coroutine_handle<>>& waiters) {
-    for (auto h : waiters) {
-        owner().schedule(h);
+void channel::wake_all(const waiter::until* what,
+                       std::vector<std::coroutine_handle<>>* ready) noexcept {
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+        waiter& w = *it++;
+        if (what != nullptr && w.what != *what) {
+            continue;
+        }
+        waiters_.erase(w);
+        if (ready != nullptr) {
+            ready->push_back(w.waiting);
+        } else {
+            owner().schedule(w.waiting);
+        }
     }
-    waiters.clear();
 }
 
 void channel::shut(std::error_code why) noexcept {
@@ -73,9 +82,9 @@ void channel::shut(std::error_code why) noexcept {
     // now (count_sent() and the writer then leave the count alone), not when the send comes
     // back cancelled a turn later (found by tests/fuzz's fuzz_channel).
     queued_bytes_ = 0;
-    wake(drain_waiters_);
-    wake(close_waiters_);
-    wake(flush_waiters_);
+    if (!waiters_.empty()) {
+        wake_all(nullptr, nullptr);  // each kind: there is no more room, emptying or close
+    }
 }
 
 bool channel::replace_transport(

@@ -40,6 +40,7 @@
 #include "framer.hpp"
 #include "terminator.hpp"
 #include "transport.hpp"
+#include "../core/intrusive_list.hpp"
 #include "../core/reactor.hpp"
 #include "../core/receiver.hpp"
 #include "../core/ring_deque.hpp"
@@ -281,13 +282,39 @@ private:
         }
     }
     void start_writer();
+    /// A coroutine in drain() (for room below low water), flush() (for an empty queue) or
+    /// finish() (for the close), linked in waiters_ while it waits: one list for the three,
+    /// which are rare, and nothing allocated to wait. Part of the awaiter, in the waiting
+    /// frame; a frame destroyed while it waits takes itself out.
+    struct waiter {
+        enum class until : std::uint8_t { room, empty, closed };
+        waiter(channel& c, until u) noexcept : ch(c), what(u) {}
+        waiter(const waiter&) = delete;
+        waiter& operator=(const waiter&) = delete;
+        ~waiter() {
+            if (ch.waiters_.linked(*this)) {
+                ch.waiters_.erase(*this);
+            }
+        }
+        void wait(std::coroutine_handle<> h) noexcept {
+            waiting = h;
+            ch.waiters_.push_back(*this);
+        }
+
+        channel& ch;
+        until what;
+        std::coroutine_handle<> waiting;
+        list_hook<waiter> link;
+    };
     // Inline: the writer calls it each time the queue empties, and there is rarely a waiter.
-    void wake(std::vector<std::coroutine_handle<>>& waiters) {
-        if (!waiters.empty()) {
-            wake_all(waiters);
+    void wake(waiter::until what) noexcept {
+        if (!waiters_.empty()) {
+            wake_all(&what, nullptr);
         }
     }
-    void wake_all(std::vector<std::coroutine_handle<>>& waiters);
+    /// Takes the waiters for `*what` (every one, for null) out of the list and schedules
+    /// them, or (`ready` given: inside the backend's harvest) appends them to `ready`.
+    void wake_all(const waiter::until* what, std::vector<std::coroutine_handle<>>* ready) noexcept;
     void shut(std::error_code why) noexcept;
     /// A send of the writer's went out: `n` bytes leave the queue (and count in stats_).
     void count_sent(std::size_t n) noexcept;
@@ -407,9 +434,7 @@ private:
     std::coroutine_handle<> writer_;
     io_request* sending_ = nullptr;  // the writer's send in progress (shut() cancels it)
     std::coroutine_handle<> writer_scheduled_;  // deferred to the turn's end, not resumed yet
-    std::vector<std::coroutine_handle<>> drain_waiters_;
-    std::vector<std::coroutine_handle<>> close_waiters_;
-    std::vector<std::coroutine_handle<>> flush_waiters_;
+    intrusive_list<waiter, &waiter::link> waiters_;
     clock::time_point last_activity_;
     std::uint64_t input_turn_ = 0;      // the turn input_this_turn_ counts for
     std::size_t input_this_turn_ = 0;

@@ -44,10 +44,11 @@ void keep_off_inline(std::string& s) {
 }  // namespace
 
 struct channel::output_room {
-    channel& ch;
-    bool await_ready() const noexcept { return !ch.open_ || ch.below_low_water(); }
-    void await_suspend(std::coroutine_handle<> h) { ch.drain_waiters_.push_back(h); }
+    explicit output_room(channel& c) noexcept : w(c, waiter::until::room) {}
+    bool await_ready() const noexcept { return !w.ch.open_ || w.ch.below_low_water(); }
+    void await_suspend(std::coroutine_handle<> h) noexcept { w.wait(h); }
     void await_resume() const noexcept {}
+    waiter w;
 };
 
 bool channel::overflows(std::size_t n) noexcept {
@@ -159,9 +160,9 @@ void channel::on_sent(io_request& r, std::vector<std::coroutine_handle<>>& ready
     if (r.res >= 0) {
         self.count_sent(static_cast<std::size_t>(r.res));
         self.sent_counted_ = true;
-        if (self.below_low_water()) {
-            ready.insert(ready.end(), self.drain_waiters_.begin(), self.drain_waiters_.end());
-            self.drain_waiters_.clear();
+        if (self.below_low_water() && !self.waiters_.empty()) {
+            const waiter::until room = waiter::until::room;
+            self.wake_all(&room, &ready);
         }
     }
     if (r.waiter) {
@@ -204,19 +205,20 @@ void channel::drop_last() noexcept {
 
 task<> channel::drain() {
     while (open_ && !below_low_water()) {
-        co_await output_room{*this};
+        co_await output_room(*this);
     }
 }
 
 task<> channel::flush() {
-    struct waiter {
-        channel& ch;
-        bool await_ready() const noexcept { return !ch.open_ || ch.out_.empty(); }
-        void await_suspend(std::coroutine_handle<> h) { ch.flush_waiters_.push_back(h); }
+    struct emptied {
+        explicit emptied(channel& c) noexcept : w(c, waiter::until::empty) {}
+        bool await_ready() const noexcept { return !w.ch.open_ || w.ch.out_.empty(); }
+        void await_suspend(std::coroutine_handle<> h) noexcept { w.wait(h); }
         void await_resume() const noexcept {}
+        waiter w;
     };
     while (open_ && !out_.empty()) {
-        co_await waiter{*this};
+        co_await emptied(*this);
     }
 }
 
@@ -229,13 +231,14 @@ task<> channel::finish() {
         co_return;
     }
     close_when_done();
-    struct waiter {
-        channel& ch;
-        bool await_ready() const noexcept { return !ch.open_; }
-        void await_suspend(std::coroutine_handle<> h) { ch.close_waiters_.push_back(h); }
+    struct closed {
+        explicit closed(channel& c) noexcept : w(c, waiter::until::closed) {}
+        bool await_ready() const noexcept { return !w.ch.open_; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { w.wait(h); }
         void await_resume() const noexcept {}
+        waiter w;
     };
-    co_await waiter{*this};
+    co_await closed(*this);
 }
 
 task<bool> channel::send_region(producers::file_region region) {
@@ -398,7 +401,7 @@ bool channel::sent_gathered(const result<std::size_t>& sent, std::size_t parts) 
         }
     }
     if (below_low_water()) {
-        wake(drain_waiters_);
+        wake(waiter::until::room);
     }
     return true;
 }
@@ -414,7 +417,7 @@ channel::writer_coroutine channel::write_loop() {
         if (out_.empty()) {
             // Everything queued went out. The writer ends (an idle channel keeps no frame);
             // the next push starts another.
-            wake(flush_waiters_);
+            wake(waiter::until::empty);
             co_return;
         }
         const gathered g = gather(iov);
