@@ -56,9 +56,9 @@ reactor::~reactor() {
     // Unfinished tasks are destroyed; an operation they were suspended on is cancelled and
     // awaited by its awaitable's destructor (the backend is still alive for that).
     while (!tasks_.empty()) {
-        void* frame = *tasks_.begin();
-        tasks_.erase(tasks_.begin());
-        std::coroutine_handle<>::from_address(frame).destroy();
+        auto& p = static_cast<detached::promise_type&>(tasks_.pop_front());
+        --task_count_;
+        std::coroutine_handle<detached::promise_type>::from_promise(p).destroy();
     }
     if (signal_target.load() == this) {
         signal_target.store(nullptr);
@@ -90,12 +90,14 @@ reactor::detached reactor::run_detached(reactor* self, task<> t) {
         log::error("task failed with a non-standard exception");
     }
     // The frame ends right after this (final_suspend never suspends).
-    self->tasks_.erase(frame);
+    self->tasks_.erase(std::coroutine_handle<detached::promise_type>::from_address(frame).promise());
+    --self->task_count_;
 }
 
 void reactor::spawn(task<> t) {
     detached d = run_detached(this, std::move(t));
-    tasks_.insert(d.handle.address());
+    tasks_.push_back(d.handle.promise());
+    ++task_count_;
     ready_.push_back(d.handle);
 }
 

@@ -23,7 +23,6 @@
 #include <optional>
 #include <type_traits>
 #include <string_view>
-#include <unordered_set>
 
 #include "backend.hpp"
 #include "intrusive_list.hpp"
@@ -31,6 +30,12 @@
 #include "task.hpp"
 
 namespace ringchat {
+
+/// What a detached task (reactor::spawn) is linked by in its reactor's list of unfinished
+/// tasks: the base of its promise, so that tracking a task allocates nothing.
+struct detached_node {
+    list_hook<detached_node> link;
+};
 
 class reactor {
 public:
@@ -87,7 +92,7 @@ public:
     void request_stop() noexcept;
     /// SIGINT and SIGTERM call request_stop() on this reactor (the last one to ask).
     void stop_on_signals();
-    std::size_t tasks() const noexcept { return tasks_.size(); }
+    std::size_t tasks() const noexcept { return task_count_; }
 
     /// Completes after `d` (0) or with ECANCELED.
     io_awaitable sleep_for(std::chrono::nanoseconds d) noexcept;
@@ -135,7 +140,9 @@ private:
     ready_queue ready_;
     ready_queue resuming_;
     ready_queue after_turn_;  // defer(): resumed once ready_'s batch is done
-    std::unordered_set<void*> tasks_;  // frames of detached tasks not finished
+    // The detached tasks not finished, linked through their promises (no allocation).
+    intrusive_list<detached_node, &detached_node::link> tasks_;
+    std::size_t task_count_ = 0;
     bool stopping_ = false;
     bool hard_stop_ = false;
     std::chrono::nanoseconds grace_;
@@ -150,7 +157,7 @@ private:
 };
 
 struct reactor::detached {
-    struct promise_type {
+    struct promise_type : detached_node {
         detached get_return_object() noexcept {
             return {std::coroutine_handle<promise_type>::from_promise(*this)};
         }
