@@ -25,7 +25,8 @@
 // With --threads N, a reactor per thread (SO_REUSEPORT listeners: the kernel spreads the
 // connections), each with a server of its own: its own open-file cache (a N-th of the
 // --file-cache entries, so the descriptors it holds stay within the same share of
-// RLIMIT_NOFILE), its own sweep, and nothing shared between threads but the root's path.
+// RLIMIT_NOFILE), its own sweep and root descriptor: no server state is shared between
+// threads (the TLS context is, and may be).
 //
 //     build/examples/http --root www &            # port 8080
 //     build/examples/http --root www --threads 0 &   # a reactor per CPU
@@ -68,10 +69,15 @@ task<> sweep(reactor& r, http::file_cache& cache) {
     }
 }
 
-task<> serve_http(reactor& r, listener& l, http::server& srv, chat::serve_options so) {
+/// Starts the sweep of `srv`'s cache on `r`, if it has one.
+void start_sweep(reactor& r, http::server& srv) {
     if (srv.cache.enabled()) {
         r.spawn(sweep(r, srv.cache));
     }
+}
+
+task<> serve_http(reactor& r, listener& l, http::server& srv, chat::serve_options so) {
+    start_sweep(r, srv);
     co_await chat::serve(r, l, http::handler{&srv}, so);
 }
 
@@ -144,11 +150,7 @@ int main(int argc, char** argv) {
                 return http::group_handler{&g, &servers};
             },
             o,
-            [&servers](reactor& r, unsigned k) {
-                if (servers[k]->cache.enabled()) {
-                    r.spawn(sweep(r, servers[k]->cache));
-                }
-            });
+            [&servers](reactor& r, unsigned k) { start_sweep(r, *servers[k]); });
     }
     return examples::run_server("http", opts, [&srv, so](reactor& r, listener& l) {
         return serve_http(r, l, *srv, so);
