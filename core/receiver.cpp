@@ -17,9 +17,6 @@ receiver::receiver(reactor& r, int fd) noexcept : reactor_(&r), fd_(fd) {
     req_.fd = fd;
     req_.owner = this;
     req_.on_complete = &on_recv;
-    timer_.op = opcode::sleep;
-    timer_.owner = this;
-    timer_.on_complete = &on_timer;
     buffer_wait_.owner = this;
     buffer_wait_.notify = &on_buffer;
 }
@@ -34,7 +31,9 @@ receiver::~receiver() {
     // Completions that arrive while the cancel is on its way are queued (and their buffers
     // released below); nobody is resumed.
     b.cancel_and_wait(req_);
-    b.cancel_and_wait(timer_);
+    if (timer_) {
+        b.cancel_and_wait(*timer_);
+    }
     for (; !chunks_.empty(); chunks_.pop_front()) {
         if (chunks_.front().has_buffer && !chunks_.front().spilled) {
             b.release_buffer(chunks_.front().id);
@@ -70,22 +69,33 @@ void receiver::next_awaitable::await_suspend(std::coroutine_handle<> h) noexcept
         return;
     }
     backend& b = r_.reactor_->io();
-    if (r_.timer_.in_flight && r_.timer_.deadline != r_.deadline_) {
-        b.cancel_and_wait(r_.timer_);  // rare: the deadline moved while a timer was pending
+    if (!r_.timer_) {
+        // Made at the first wait with a deadline, then kept: a connection that never has
+        // one (an echo session between frames) does not carry its 136 bytes. TRICKY:
+        // noexcept, so an allocation that fails ends the process, as in spill().
+        r_.timer_ = std::make_unique<io_request>();
+        r_.timer_->op = opcode::sleep;
+        r_.timer_->owner = &r_;
+        r_.timer_->on_complete = &on_timer;
+    }
+    io_request& timer = *r_.timer_;
+    if (timer.in_flight && timer.deadline != r_.deadline_) {
+        b.cancel_and_wait(timer);  // rare: the deadline moved while a timer was pending
     }
     // A timer still in flight has this deadline. Where its cancel (a chunk came) is on its
     // way (io_uring), on_timer() arms it again when the cancel completes.
-    if (!r_.timer_.in_flight) {
+    if (!timer.in_flight) {
         r_.arm_timer(b.deferred());
     }
 }
 
 void receiver::arm_timer(ready_queue& ready) noexcept {
-    timer_.deadline = deadline_;
-    if (!reactor_->start(timer_)) {
-        timed_out_ = timer_.res == 0;
+    io_request& timer = *timer_;
+    timer.deadline = deadline_;
+    if (!reactor_->start(timer)) {
+        timed_out_ = timer.res == 0;
         if (!timed_out_) {
-            error_ = errno_code(timer_.res);
+            error_ = errno_code(timer.res);
         }
         wake_waiter(ready);
     }
@@ -172,7 +182,9 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
     }
     if (self.waiter_) {
         self.wake_waiter(ready);
-        detail::cancel_io(*self.reactor_, self.timer_);
+        if (self.timer_) {
+            detail::cancel_io(*self.reactor_, *self.timer_);
+        }
     }
 }
 

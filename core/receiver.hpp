@@ -141,8 +141,8 @@ private:
     bool has_result() noexcept;
     result<recv_buffer> take() noexcept;
     void arm() noexcept;
-    /// Starts timer_ for deadline_ (a waiter waits); a deadline already passed, or a timer
-    /// refused, wakes the waiter onto `ready` at once.
+    /// Starts timer_ (made already) for deadline_ (a waiter waits); a deadline already passed,
+    /// or a timer refused, wakes the waiter onto `ready` at once.
     void arm_timer(ready_queue& ready) noexcept;
     static void on_recv(io_request& r, ready_queue& ready) noexcept;
     static void on_timer(io_request& r, ready_queue& ready) noexcept;
@@ -151,7 +151,7 @@ private:
     reactor* reactor_;
     int fd_;
     io_request req_;
-    io_request timer_;
+    std::unique_ptr<io_request> timer_;  // for deadline_: made at the first wait with one
     backend::buffer_waiter buffer_wait_;
     ring_deque<chunk> chunks_;
     ring_deque<std::unique_ptr<std::byte[]>> spilled_;  // one per spilled chunk, in order
