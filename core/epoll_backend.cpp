@@ -315,6 +315,7 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
                 for (auto left = static_cast<std::size_t>(n); left > 0; ++i) {
                     const std::size_t len = std::min(left, std::size_t{buffer_size_});
                     r.buffer_id = ids[i];
+                    r.buffer_offset = 0;
                     complete(r, static_cast<std::int32_t>(len), io_more | io_has_buffer, ready);
                     left -= len;
                 }

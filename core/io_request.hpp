@@ -64,6 +64,9 @@ struct io_request {
     std::int32_t res = 0;  ///< >= 0 result, < 0 -errno: one convention, both backends
     std::uint32_t result_flags = 0;
     std::uint16_t buffer_id = 0;
+    /// Where in buffer `buffer_id` the bytes start: 0 but for io_uring's incremental
+    /// consumption (reactor_options::incremental_buffers), where receives share a buffer.
+    std::uint16_t buffer_offset = 0;
 
     /// Absolute deadline; clock::time_point::max() = none. On io_uring a linked timeout.
     clock::time_point deadline = clock::time_point::max();

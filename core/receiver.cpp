@@ -121,7 +121,7 @@ result<recv_buffer> receiver::take() noexcept {
             spilled_.pop_front();
             return recv_buffer(std::move(bytes), static_cast<std::uint32_t>(c.res));
         }
-        return recv_buffer(reactor_->io(), c.id, static_cast<std::uint32_t>(c.res));
+        return recv_buffer(reactor_->io(), c.id, c.offset, static_cast<std::uint32_t>(c.res));
     }
     if (timed_out_) {
         timed_out_ = false;
@@ -147,7 +147,7 @@ void receiver::on_recv(io_request& r, ready_queue& ready) noexcept {
     auto& self = *static_cast<receiver*>(r.owner);
     backend& b = self.reactor_->io();
     if (r.res > 0 && (r.result_flags & io_has_buffer) != 0) {
-        self.chunks_.push_back({r.res, r.buffer_id, true});
+        self.chunks_.push_back({r.res, r.buffer_id, r.buffer_offset, true});
         if (self.paused_) {
             self.spill(self.chunks_.back());  // came in the burst before the stop landed
         } else if (self.chunks_.size() >= max_queued && r.in_flight && !r.cancel_requested) {
@@ -193,7 +193,7 @@ void receiver::spill(chunk& c) noexcept {
         return;
     }
     backend& b = reactor_->io();
-    const auto from = b.buffer(c.id).first(static_cast<std::size_t>(c.res));
+    const auto from = b.buffer(c.id).subspan(c.offset, static_cast<std::size_t>(c.res));
     // TRICKY: noexcept, so an allocation that fails ends the process, as it would anywhere
     // else in the harvest; the copy is bounded (max_queued plus one burst, 16 KiB each).
     auto bytes = std::make_unique_for_overwrite<std::byte[]>(from.size());

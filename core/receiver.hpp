@@ -41,14 +41,17 @@ class socket;
 class recv_buffer {
 public:
     recv_buffer() = default;
-    recv_buffer(backend& b, std::uint16_t id, std::uint32_t size) noexcept
-        : backend_(&b), id_(id), size_(size) {}
+    /// `size` bytes from `offset` in provided buffer `id` (a buffer that receives share has
+    /// several chunks, each released on its own).
+    recv_buffer(backend& b, std::uint16_t id, std::uint16_t offset, std::uint32_t size) noexcept
+        : backend_(&b), id_(id), offset_(offset), size_(size) {}
     recv_buffer(std::unique_ptr<std::byte[]> bytes, std::uint32_t size) noexcept
         : own_(std::move(bytes)), size_(size) {}
     recv_buffer(recv_buffer&& o) noexcept
         : backend_(std::exchange(o.backend_, nullptr)),
           own_(std::move(o.own_)),
           id_(o.id_),
+          offset_(o.offset_),
           size_(o.size_) {}
     recv_buffer& operator=(recv_buffer&& o) noexcept {
         if (this != &o) {
@@ -56,6 +59,7 @@ public:
             backend_ = std::exchange(o.backend_, nullptr);
             own_ = std::move(o.own_);
             id_ = o.id_;
+            offset_ = o.offset_;
             size_ = o.size_;
         }
         return *this;
@@ -64,7 +68,7 @@ public:
 
     std::span<const std::byte> data() const noexcept {
         if (backend_ != nullptr) {
-            return backend_->buffer(id_).first(size_);
+            return backend_->buffer(id_).subspan(offset_, size_);
         }
         return own_ ? std::span<const std::byte>(own_.get(), size_) : std::span<const std::byte>();
     }
@@ -81,6 +85,7 @@ private:
     backend* backend_ = nullptr;
     std::unique_ptr<std::byte[]> own_;
     std::uint16_t id_ = 0;
+    std::uint16_t offset_ = 0;
     std::uint32_t size_ = 0;
 };
 
@@ -133,6 +138,7 @@ private:
     struct chunk {
         std::int32_t res;
         std::uint16_t id;
+        std::uint16_t offset;  // where its bytes start in buffer `id`
         bool has_buffer;
         bool spilled = false;  // its bytes are the front of spilled_, not in buffer `id`
     };

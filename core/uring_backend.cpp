@@ -20,6 +20,7 @@
 #include <liburing.h>
 
 #include "error.hpp"
+#include "log.hpp"
 #include "uring_buffer_ring.hpp"
 
 namespace ringchat {
@@ -38,6 +39,10 @@ enum tag : std::uint64_t {
 #ifndef IORING_FEAT_REG_REG_RING
 #define IORING_FEAT_REG_REG_RING (1U << 13)
 #endif
+
+// IORING_CQE_F_BUF_MORE (6.12): the kernel goes on filling the completion's buffer (see
+// uring_buffer_ring); liburing 2.3's headers predate it.
+constexpr std::uint32_t cqe_f_buf_more = 1U << 4;
 
 constexpr std::uint16_t buffer_group = 0;
 
@@ -188,11 +193,16 @@ result<std::unique_ptr<backend>> uring_backend::create(const reactor_options& op
     // Multishot recv needs a provided-buffer ring (5.19); without it, io_uring here is not
     // worth using.
     if (auto ok = s->buffers.setup(s->ring, buffer_group, options.buffer_count,
-                                   options.buffer_size);
+                                   options.buffer_size, options.incremental_buffers);
         !ok) {
         return ok.error() == std::errc::invalid_argument
                    ? make_error_code(errc::backend_unavailable)
                    : ok.error();
+    }
+    if (options.incremental_buffers && !s->buffers.incremental()) {
+        log::info("io_uring: provided buffers are consumed whole, a buffer per receive ({})",
+                  options.buffer_size > 65536 ? "buffer_size is over 64 KiB"
+                                              : "the kernel lacks IOU_PBUF_RING_INC, Linux 6.12");
     }
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0) {
@@ -391,7 +401,8 @@ void uring_backend::state::walk(ready_queue& ready, uring_backend& self) {
             if (cqe->flags & IORING_CQE_F_BUFFER) {
                 flags |= io_has_buffer;
                 r.buffer_id = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-                buffers.taken();
+                r.buffer_offset = static_cast<std::uint16_t>(
+                    buffers.filled(r.buffer_id, res, (cqe->flags & cqe_f_buf_more) != 0));
             }
             if (r.op == opcode::sleep && res == -ETIME) {
                 res = 0;  // a sleep that ran its course
@@ -489,5 +500,7 @@ void uring_backend::wake_peer(backend& target) noexcept {
 void uring_backend::give_back(std::uint16_t id) noexcept { s_->buffers.release(id); }
 
 std::uint32_t uring_backend::free_buffers() const noexcept { return s_->buffers.free_count(); }
+
+bool uring_backend::incremental_buffers() const noexcept { return s_->buffers.incremental(); }
 
 }  // namespace ringchat

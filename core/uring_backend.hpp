@@ -31,6 +31,7 @@ public:
     void wake_peer(backend& target) noexcept override;
     void forget(int) noexcept override {}
     std::uint32_t free_buffers() const noexcept override;
+    bool incremental_buffers() const noexcept override;
 
     /// The setup flags that worked, as text ("SINGLE_ISSUER|DEFER_TASKRUN", ...).
     std::string_view setup_mode() const noexcept;

@@ -8,6 +8,11 @@
 
 namespace ringchat::detail {
 
+namespace {
+// IOU_PBUF_RING_INC (Linux 6.12), written here by hand: liburing 2.3's headers predate it.
+constexpr std::uint16_t pbuf_ring_inc = 2;
+}  // namespace
+
 void uring_buffer_ring::reset() noexcept {
     if (br_ != nullptr) {
         if (ring_ != nullptr) {
@@ -24,7 +29,7 @@ void uring_buffer_ring::reset() noexcept {
 }
 
 result<void> uring_buffer_ring::setup(io_uring& ring, std::uint16_t group, unsigned count,
-                                      unsigned size) {
+                                      unsigned size, bool incremental) {
     if (count == 0 || count > 32768 || (count & (count - 1)) != 0) {
         return std::error_code(EINVAL, std::system_category());
     }
@@ -43,7 +48,17 @@ result<void> uring_buffer_ring::setup(io_uring& ring, std::uint16_t group, unsig
     reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
     reg.ring_entries = count;
     reg.bgid = group;
-    if (int rc = io_uring_register_buf_ring(&ring, &reg, 0); rc < 0) {
+    // A chunk's offset in its buffer travels in 16 bits (io_request::buffer_offset).
+    incremental_ = incremental && size <= 65536;
+    // The flags field; liburing 2.3 still calls it `pad`.
+    reg.pad = incremental_ ? pbuf_ring_inc : 0;
+    int rc = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (rc == -EINVAL && incremental_) {
+        incremental_ = false;  // a kernel before 6.12: the flag is unknown to it
+        reg.pad = 0;
+        rc = io_uring_register_buf_ring(&ring, &reg, 0);
+    }
+    if (rc < 0) {
         munmap(br_, ring_bytes_);
         br_ = nullptr;
         return errno_code(rc);
@@ -61,6 +76,7 @@ result<void> uring_buffer_ring::setup(io_uring& ring, std::uint16_t group, unsig
         return std::error_code(errno, std::system_category());
     }
     memory_ = static_cast<std::byte*>(mem);
+    usage_ = std::make_unique<usage[]>(count);
     const int mask = io_uring_buf_ring_mask(count);
     for (unsigned id = 0; id < count; ++id) {
         io_uring_buf_ring_add(br_, memory_ + std::size_t{id} * size, size,
@@ -71,7 +87,44 @@ result<void> uring_buffer_ring::setup(io_uring& ring, std::uint16_t group, unsig
     return {};
 }
 
+std::uint32_t uring_buffer_ring::filled(std::uint16_t id, std::int32_t res, bool more) noexcept {
+    usage& u = usage_[id];
+    if (!incremental_) {
+        // The receive took the whole buffer, for itself.
+        --free_;
+        if (res <= 0) {
+            hand_over(id);  // no bytes in it, so no chunk to release it later: straight back
+        } else {
+            u = {static_cast<std::uint32_t>(res), 1, false};
+        }
+        return 0;
+    }
+    if (res <= 0) {
+        // TRICKY: no bytes, so nothing of the buffer was consumed and it stays at the ring's
+        // head, whatever the flags say: kernels before the fix of 2025 (3ecd3e03144b) left
+        // IORING_CQE_F_BUF_MORE off here, as if the buffer were finished.
+        return u.filled;
+    }
+    const std::uint32_t at = u.filled;
+    u.filled += static_cast<std::uint32_t>(res);
+    ++u.chunks;
+    if (!more) {
+        u.kernel = false;  // full: the kernel has moved on to the next buffer
+        --free_;
+    }
+    return at;
+}
+
 void uring_buffer_ring::release(std::uint16_t id) noexcept {
+    usage& u = usage_[id];
+    if (--u.chunks > 0 || u.kernel) {
+        return;  // other chunks of it are still held, or the kernel is still filling it
+    }
+    hand_over(id);
+}
+
+void uring_buffer_ring::hand_over(std::uint16_t id) noexcept {
+    usage_[id] = {};
     io_uring_buf_ring_add(br_, memory_ + std::size_t{id} * size_, size_, id,
                           io_uring_buf_ring_mask(count_), 0);
     io_uring_buf_ring_advance(br_, 1);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -588,13 +589,79 @@ TEST_CASE("accept under EMFILE pauses without spinning, then serves the backlog"
 
 namespace {
 
-/// `count` provided buffers of 1 KiB: a pool small enough to run dry.
-reactor_options tiny_pool(backend_kind kind, unsigned count) {
+/// `count` provided buffers of 1 KiB: a pool small enough to run dry; on io_uring consumed
+/// incrementally (where the kernel can) or whole.
+reactor_options tiny_pool(backend_kind kind, unsigned count, bool incremental = true) {
     reactor_options options;
     options.kind = kind;
     options.buffer_count = count;
     options.buffer_size = 1024;
+    options.incremental_buffers = incremental;
     return options;
+}
+
+/// Whether this kernel consumes provided buffers incrementally (Linux 6.12).
+bool kernel_has_incremental_buffers() {
+    utsname u{};
+    unsigned major = 0;
+    unsigned minor = 0;
+    return ::uname(&u) == 0 && std::sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+           (major > 6 || (major == 6 && minor >= 12));
+}
+
+/// Two buffers of 1 KiB consumed incrementally: the receives of two connections share the
+/// buffer the kernel is filling; a chunk held keeps its buffer from the kernel but not the
+/// other connection's bytes from arriving; every byte arrives intact and in order; the
+/// buffers go back once every chunk is released.
+task<> shared_buffer_body(reactor& r) {
+    REQUIRE(r.io().free_buffers() == 2);
+    auto [a_peer, a] = co_await test::tcp_pair(r);
+    auto [b_peer, b] = co_await test::tcp_pair(r);
+    receiver ra(a);
+    receiver rb(b);
+    ra.set_deadline(clock::now() + 10s);
+    rb.set_deadline(clock::now() + 10s);
+    const std::string a_first(100, 'a');
+    REQUIRE(::send(a_peer.fd(), a_first.data(), a_first.size(), MSG_NOSIGNAL) == 100);
+    auto held = co_await ra.next();
+    REQUIRE(held);
+    REQUIRE(test::text(held->data()) == a_first);
+    const std::string b_first(100, 'b');
+    REQUIRE(::send(b_peer.fd(), b_first.data(), b_first.size(), MSG_NOSIGNAL) == 100);
+    auto next = co_await rb.next();
+    REQUIRE(next);
+    CHECK(test::text(next->data()) == b_first);
+    if (r.io().incremental_buffers()) {
+        // Right after A's bytes, in the same buffer.
+        CHECK(next->data().data() == held->data().data() + held->size());
+    }
+    next->release();
+    // B goes on through both buffers' worth while A's chunk stays held: 3,000 bytes, so the
+    // pool runs dry (A's buffer is pinned) and B waits for its own chunks to come back.
+    std::string b_rest;
+    for (int i = 0; i < 3000; ++i) {
+        b_rest += static_cast<char>('0' + i % 71);
+    }
+    REQUIRE(::send(b_peer.fd(), b_rest.data(), b_rest.size(), MSG_NOSIGNAL) == 3000);
+    std::string got;
+    while (got.size() < b_rest.size()) {
+        auto c = co_await rb.next();
+        REQUIRE(c);
+        got += test::text(c->data());
+    }
+    CHECK(got == b_rest);
+    CHECK(test::text(held->data()) == a_first);  // not written over meanwhile
+    held->release();
+    const std::string a_rest(500, 'c');
+    REQUIRE(::send(a_peer.fd(), a_rest.data(), a_rest.size(), MSG_NOSIGNAL) == 500);
+    got.clear();
+    while (got.size() < a_rest.size()) {
+        auto c = co_await ra.next();
+        REQUIRE(c);
+        got += test::text(c->data());
+    }
+    CHECK(got == a_rest);
+    CHECK(r.io().free_buffers() == 2);
 }
 
 }  // namespace
@@ -603,14 +670,30 @@ TEST_CASE("four provided buffers serve 32 busy connections: ENOBUFS never loses 
           "[core][exhaustion]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    run_with(tiny_pool(kind, 4), enobufs_body);
+    const bool incremental = GENERATE(true, false);
+    CAPTURE(incremental);
+    run_with(tiny_pool(kind, 4, incremental), enobufs_body);
+}
+
+TEST_CASE("io_uring consumes provided buffers incrementally where the kernel can: receives of "
+          "two connections share a buffer, none is lost or written over",
+          "[core][exhaustion]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    const bool incremental = GENERATE(true, false);
+    CAPTURE(kind, incremental);
+    if (kind == backend_kind::uring && incremental) {
+        reactor r(tiny_pool(kind, 2, incremental));
+        CHECK(r.io().incremental_buffers() == kernel_has_incremental_buffers());
+    }
+    run_with(tiny_pool(kind, 2, incremental), shared_buffer_body);
 }
 
 TEST_CASE("a free buffer a starving receiver does not take goes on to the next one",
           "[core][exhaustion]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    run_with(tiny_pool(kind, 2), handed_on_body);
+    // Whole buffers: the steps count them.
+    run_with(tiny_pool(kind, 2, false), handed_on_body);
 }
 
 TEST_CASE("a queue depth of 8 completes 500 sleeps and 500 recvs started at once",
@@ -698,7 +781,9 @@ TEST_CASE("a queue depth of 8 with four provided buffers: ENOBUFS re-arms from i
           "[core][exhaustion]") {
     const auto kind = GENERATE(from_range(test::backends()));
     CAPTURE(kind);
-    reactor_options options = tiny_pool(kind, 4);
+    const bool incremental = GENERATE(true, false);
+    CAPTURE(incremental);
+    reactor_options options = tiny_pool(kind, 4, incremental);
     options.queue_depth = 8;
     run_with(options, enobufs_body);
 }
