@@ -95,13 +95,13 @@ std::uint32_t uring_buffer_ring::filled(std::uint16_t id, std::int32_t res, bool
         if (res <= 0) {
             hand_over(id);  // no bytes in it, so no chunk to release it later: straight back
         } else {
-            u = {static_cast<std::uint32_t>(res), 1, false};
+            u = {0, 1, false};  // one chunk, from the start
         }
         return 0;
     }
     if (res <= 0) {
         // TRICKY: no bytes, so nothing of the buffer was consumed and it stays at the ring's
-        // head, whatever the flags say: kernels before the fix of 2025 (3ecd3e03144b) left
+        // head, whatever the flags say: kernels without upstream commit 3ecd3e03144b left
         // IORING_CQE_F_BUF_MORE off here, as if the buffer were finished.
         return u.filled;
     }

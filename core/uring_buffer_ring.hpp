@@ -62,7 +62,7 @@ private:
     std::uint32_t free_ = 0;
     bool incremental_ = false;
     struct usage {
-        std::uint32_t filled = 0;  // bytes the kernel put in it since it was handed over
+        std::uint32_t filled = 0;  // incremental: bytes the kernel put in it since handed over
         std::uint32_t chunks = 0;  // chunks of it not released yet
         bool kernel = true;        // in the ring: the kernel may still write to it
     };
