@@ -413,10 +413,6 @@ private:
     std::coroutine_handle<> reader_;
     std::coroutine_handle<> reader_consumer_;
     frame reader_frame_;
-    bool nothing_buffered_ = false;  // read() found no frame in the input just before
-    bool reader_inline_ = false;     // read() is running the reader from its await_suspend
-    bool reset_on_shut_ = false;     // output was refused (max_output): the close is a reset
-    bool framed_inline_ = false;     // ... and the reader parked with the frame meanwhile
     task<> reader_task_;  // TRICKY: after io_, so destroyed first (its wait on io_ dies first)
     ring_deque<entry> out_;
     ring_deque<producers::any_producer> producers_;  // one per producer entry in out_, in order
@@ -424,8 +420,6 @@ private:
     // answers each request with a few small pushes allocates nothing per request.
     std::string spare_;
     std::size_t in_flight_entries_ = 0;  // entries the send in progress points into
-    bool sent_counted_ = false;          // on_sent took the send's bytes off queued_bytes_
-    bool discard_in_flight_ = false;     // discard_buffers() ran meanwhile: drop them after
     std::size_t queued_bytes_ = 0;
     std::size_t input_pause_;  // high_water, or SIZE_MAX for none: one compare per read()
     std::size_t output_cap_;   // max_output, or SIZE_MAX for none: one compare per push()
@@ -440,12 +434,20 @@ private:
     std::size_t input_this_turn_ = 0;
     clock::time_point frame_since_;   // the frame in progress was first waited for then (0: none)
     reactor::stop_hook stop_hook_{&on_reactor_stop, this};
-    bool waiting_for_frame_ = false;  // the reader waits for input with no frame in progress
     std::error_code input_error_;     // why the input ended while the channel stays open
     channel_stats stats_;
     std::error_code reason_;
+    // The flags, together where they pack (a connection holds a channel: 16 bytes of
+    // padding when they were spread).
     bool open_ = true;
     bool input_done_ = false;
+    bool waiting_for_frame_ = false;  // the reader waits for input with no frame in progress
+    bool nothing_buffered_ = false;   // read() found no frame in the input just before
+    bool reader_inline_ = false;      // read() is running the reader from its await_suspend
+    bool framed_inline_ = false;      // ... and the reader parked with the frame meanwhile
+    bool reset_on_shut_ = false;      // output was refused (max_output): the close is a reset
+    bool sent_counted_ = false;       // on_sent took the send's bytes off queued_bytes_
+    bool discard_in_flight_ = false;  // discard_buffers() ran meanwhile: drop them after
 };
 
 class channel::read_awaitable {

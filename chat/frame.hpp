@@ -84,9 +84,9 @@ private:
     std::span<const std::byte> data_;
     const std::error_category* error_category_ = nullptr;  // null: no error
     int error_value_ = 0;
-    std::unique_ptr<std::string> partial_;
-    bool has_ = false;
+    bool has_ = false;  // beside error_value_: in what would be padding (40 bytes, not 48)
     bool piece_ = false;
+    std::unique_ptr<std::string> partial_;
 };
 
 }  // namespace ringchat::chat

@@ -115,9 +115,10 @@ private:
     std::vector<std::byte> joined_;       // held bytes + the first bytes of rest_ (widen())
     std::span<const std::byte> rest_;     // the chunk that follows the held bytes in joined_
     std::size_t head_ = 0;                // how many bytes of joined_ were held
-    bool in_joined_ = false;              // input_ is a part of joined_, not of the chunk
     std::string frame_;                   // a frame that spans chunks
     std::size_t last_taken_ = 0;          // the size of the last frame take_frame() gave away
+    // The flags together, where they pack (a connection holds a framer).
+    bool in_joined_ = false;              // input_ is a part of joined_, not of the chunk
     bool skipping_ = false;               // the rest of a too-long frame is being dropped
     bool report_at_end_ = false;          // ... a count body's: too_long comes at its end
     bool handed_out_ = false;             // frame_ was returned: clear it at the next call

@@ -91,38 +91,106 @@ inline std::unique_ptr<transport> make_transport(const transport_factory& make,
     return std::make_unique<socket_transport>(std::move(s));
 }
 
+/// The round-robin acceptor's view of max_connections: the connections open on each reactor,
+/// counted up by the acceptor as it hands one out and down by the reactor where it ends.
+struct group_slots {
+    group_slots(reactor_group& g, unsigned acceptor, std::size_t limit)
+        : group(&g), acceptor(acceptor), limit(limit),
+          open(std::make_unique<std::atomic<std::size_t>[]>(g.size())) {}
+
+    reactor_group* group;
+    unsigned acceptor;  // the reactor the acceptor runs on
+    std::size_t limit;
+    std::unique_ptr<std::atomic<std::size_t>[]> open;
+    /// Set by the acceptor once it waits for room; whoever exchanges it back to false wakes
+    /// it (a connection that ended) or goes on without sleeping (the acceptor, on a recheck).
+    std::atomic<bool> waiting{false};
+    std::coroutine_handle<> waiter;  // the acceptor's, used on its reactor only
+
+    /// The first reactor from `from` on, in turn, with fewer than `limit` open; size() if none.
+    unsigned with_room(unsigned from) const noexcept {
+        for (unsigned i = 0; i < group->size(); ++i) {
+            const unsigned k = (from + i) % group->size();
+            if (open[k].load() < limit) {
+                return k;
+            }
+        }
+        return group->size();
+    }
+
+    /// Awaitable: the acceptor sleeps until some reactor has room.
+    struct wait_for_room {
+        group_slots& s;
+        bool await_ready() const noexcept { return s.with_room(0) != s.group->size(); }
+        bool await_suspend(std::coroutine_handle<> h) noexcept {
+            s.waiter = h;
+            s.waiting.store(true);
+            // A connection that ended before the store saw no waiter: look again. If one ended
+            // after it, it and this recheck race for the flag: exactly one of them wins.
+            if (s.with_room(0) != s.group->size() && s.waiting.exchange(false)) {
+                return false;  // room, and no connection will wake us: go on
+            }
+            return true;  // a connection's end (maybe one already on its way) wakes us
+        }
+        void await_resume() const noexcept {}
+    };
+
+    /// A connection on reactor k ended (called there).
+    static void release(const std::shared_ptr<group_slots>& self, unsigned k) noexcept {
+        self->open[k].fetch_sub(1);
+        if (self->waiting.exchange(false)) {
+            self->group->post(self->acceptor, [self] {
+                self->group->at(self->acceptor).schedule(self->waiter);
+            });
+        }
+    }
+};
+
 /// What every connection of one serve() is made with, shared (a connection's coroutine frame
 /// lives as long as the connection: a copy of these in each cost about 120 bytes).
 struct connection_setup {
     channel_options channel;
     transport_factory make;
+    /// Round robin with max_connections: where the connection is counted (on the reactor
+    /// it runs on); null otherwise.
+    std::shared_ptr<group_slots> slots = nullptr;
 };
 
+/// One connection, from its socket to its close: a detached coroutine (one frame per
+/// connection, not two). The connection is counted open until it ends however it ends, a
+/// transport or channel that could not be made included.
 template <class Handler>
-task<> run_connection(Handler handler, ringchat::socket s,
-                      std::shared_ptr<const connection_setup> setup,
-                      std::shared_ptr<serve_state> state) {
-    if constexpr (is_type_identity<Handler>::value) {
-        typename Handler::type chat(make_transport(setup->make, std::move(s)), setup->channel);
-        try {
-            co_await chat.run();
-        } catch (const std::exception& e) {
-            ++state->failures;
-            log::error("connection: handler failed: {}; closing it", e.what());
-            chat.close();
+reactor::detached run_connection(Handler handler, ringchat::socket s,
+                                 std::shared_ptr<const connection_setup> setup,
+                                 std::shared_ptr<serve_state> state) {
+    try {
+        if constexpr (is_type_identity<Handler>::value) {
+            typename Handler::type chat(make_transport(setup->make, std::move(s)), setup->channel);
+            try {
+                co_await chat.run();
+            } catch (const std::exception& e) {
+                ++state->failures;
+                log::error("connection: handler failed: {}; closing it", e.what());
+                chat.close();
+            }
+        } else {
+            channel ch(make_transport(setup->make, std::move(s)), setup->channel);
+            try {
+                co_await handler(ch);
+            } catch (const std::exception& e) {
+                ++state->failures;
+                log::error("connection: handler failed: {}; closing it", e.what());
+            }
+            // What the handler queued before it returned (or threw) is sent, then the close.
+            co_await ch.finish();
         }
-    } else {
-        channel ch(make_transport(setup->make, std::move(s)), setup->channel);
-        try {
-            co_await handler(ch);
-        } catch (const std::exception& e) {
-            ++state->failures;
-            log::error("connection: handler failed: {}; closing it", e.what());
-        }
-        // What the handler queued before it returned (or threw) is sent, then the close.
-        co_await ch.finish();
+    } catch (const std::exception& e) {
+        log::error("connection: could not be set up: {}; closing it", e.what());
     }
     state->release();
+    if (setup->slots) {
+        group_slots::release(setup->slots, setup->slots->group->here());
+    }
 }
 
 }  // namespace detail
@@ -195,76 +263,16 @@ task<> serve_owned(reactor& r, listener l, Handler handler, serve_options option
     co_await serve(r, l, std::move(handler), std::move(options));
 }
 
-/// The round-robin acceptor's view of max_connections: the connections open on each reactor,
-/// counted up by the acceptor as it hands one out and down by the reactor where it ends.
-struct group_slots {
-    group_slots(reactor_group& g, unsigned acceptor, std::size_t limit)
-        : group(&g), acceptor(acceptor), limit(limit),
-          open(std::make_unique<std::atomic<std::size_t>[]>(g.size())) {}
-
-    reactor_group* group;
-    unsigned acceptor;  // the reactor the acceptor runs on
-    std::size_t limit;
-    std::unique_ptr<std::atomic<std::size_t>[]> open;
-    /// Set by the acceptor once it waits for room; whoever exchanges it back to false wakes
-    /// it (a connection that ended) or goes on without sleeping (the acceptor, on a recheck).
-    std::atomic<bool> waiting{false};
-    std::coroutine_handle<> waiter;  // the acceptor's, used on its reactor only
-
-    /// The first reactor from `from` on, in turn, with fewer than `limit` open; size() if none.
-    unsigned with_room(unsigned from) const noexcept {
-        for (unsigned i = 0; i < group->size(); ++i) {
-            const unsigned k = (from + i) % group->size();
-            if (open[k].load() < limit) {
-                return k;
-            }
-        }
-        return group->size();
-    }
-
-    /// Awaitable: the acceptor sleeps until some reactor has room.
-    struct wait_for_room {
-        group_slots& s;
-        bool await_ready() const noexcept { return s.with_room(0) != s.group->size(); }
-        bool await_suspend(std::coroutine_handle<> h) noexcept {
-            s.waiter = h;
-            s.waiting.store(true);
-            // A connection that ended before the store saw no waiter: look again. If one ended
-            // after it, it and this recheck race for the flag: exactly one of them wins.
-            if (s.with_room(0) != s.group->size() && s.waiting.exchange(false)) {
-                return false;  // room, and no connection will wake us: go on
-            }
-            return true;  // a connection's end (maybe one already on its way) wakes us
-        }
-        void await_resume() const noexcept {}
-    };
-
-    /// A connection on reactor k ended (called there).
-    static void release(const std::shared_ptr<group_slots>& self, unsigned k) noexcept {
-        self->open[k].fetch_sub(1);
-        if (self->waiting.exchange(false)) {
-            self->group->post(self->acceptor, [self] {
-                self->group->at(self->acceptor).schedule(self->waiter);
-            });
-        }
-    }
-};
-
-/// A connection counted in `slots` (serve_options::max_connections under round_robin).
-template <class Handler>
-task<> run_counted_connection(Handler handler, ringchat::socket s,
-                              std::shared_ptr<const connection_setup> setup,
-                              std::shared_ptr<serve_state> state,
-                              std::shared_ptr<group_slots> slots, unsigned k) {
-    co_await run_connection(std::move(handler), std::move(s), std::move(setup), std::move(state));
-    group_slots::release(slots, k);
-}
-
 template <class Handler>
 task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& handler,
                   std::shared_ptr<const connection_setup> setup,
                   std::vector<std::shared_ptr<serve_state>> states, std::size_t limit) {
     const auto slots = limit != 0 ? std::make_shared<group_slots>(g, g.here(), limit) : nullptr;
+    if (slots) {
+        auto counted = *setup;  // each connection gives its slot back when it ends
+        counted.slots = slots;
+        setup = std::make_shared<const connection_setup>(std::move(counted));
+    }
     unsigned next = g.here();
     for (;;) {
         unsigned k = next;
@@ -286,17 +294,13 @@ task<> hand_round(reactor_group& g, reactor& r, listener& l, const Handler& hand
         }
         // The setup is shared by every reactor's connections: its transport factory is called
         // on each (tls_server()'s is safe so: a context serves every thread).
-        g.post(k, [&g, k, fd = s->release(), handler, setup, state = states[k], slots] {
+        g.post(k, [&g, k, fd = s->release(), handler, setup, state = states[k]] {
             reactor& here = g.at(k);
             state->owner = &here;
             ++state->open;
             ++state->served;
             ringchat::socket own(here, fd);
-            if (slots) {
-                here.spawn(run_counted_connection(handler, std::move(own), setup, state, slots, k));
-            } else {
-                here.spawn(run_connection(handler, std::move(own), setup, state));
-            }
+            here.spawn(run_connection(handler, std::move(own), setup, state));
         });
     }
 }

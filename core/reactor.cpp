@@ -58,6 +58,7 @@ reactor::~reactor() {
     while (!tasks_.empty()) {
         auto& p = static_cast<detached::promise_type&>(tasks_.pop_front());
         --task_count_;
+        p.owner = nullptr;  // out of the list already
         std::coroutine_handle<detached::promise_type>::from_promise(p).destroy();
     }
     if (signal_target.load() == this) {
@@ -65,41 +66,27 @@ reactor::~reactor() {
     }
 }
 
-namespace {
-
-/// co_await frame_address{} gives the running coroutine's frame address.
-struct frame_address {
-    void* address = nullptr;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) noexcept {
-        address = h.address();
-        return false;  // continue at once
-    }
-    void* await_resume() const noexcept { return address; }
-};
-
-}  // namespace
-
-reactor::detached reactor::run_detached(reactor* self, task<> t) {
-    void* const frame = co_await frame_address{};
+void reactor::detached::promise_type::unhandled_exception() noexcept {
     try {
-        co_await std::move(t);
+        throw;
     } catch (const std::exception& e) {
         log::error("task failed: {}", e.what());
     } catch (...) {
         log::error("task failed with a non-standard exception");
     }
-    // The frame ends right after this (final_suspend never suspends).
-    self->tasks_.erase(std::coroutine_handle<detached::promise_type>::from_address(frame).promise());
-    --self->task_count_;
 }
 
-void reactor::spawn(task<> t) {
-    detached d = run_detached(this, std::move(t));
-    tasks_.push_back(d.handle.promise());
+reactor::detached reactor::run_detached(task<> t) { co_await std::move(t); }
+
+void reactor::spawn(detached d) {
+    ready_.push_back(d.handle_);  // first: if it throws, `d` still owns the frame
+    auto h = std::exchange(d.handle_, {});
+    h.promise().owner = this;
+    tasks_.push_back(h.promise());
     ++task_count_;
-    ready_.push_back(d.handle);
 }
+
+void reactor::spawn(task<> t) { spawn(run_detached(std::move(t))); }
 
 bool reactor::start(io_request& r) noexcept {
     r.cancel_requested = false;

@@ -55,6 +55,14 @@ public:
     std::string_view backend_name() const noexcept { return backend_->name(); }
     class backend& io() noexcept { return *backend_; }
 
+    /// A coroutine for work nobody awaits, owned by the reactor once spawned: a function
+    /// returning reactor::detached, its result given to spawn(). It is one frame, where
+    /// spawn(task<>) costs two (the task's and a detached one that awaits it): for what runs
+    /// per connection. Not awaitable; an exception escaping it is logged; one never spawned
+    /// frees its frame when it goes.
+    class detached;
+    /// Starts `d` as work the reactor owns (resumed at the next turn).
+    void spawn(detached d);
     /// Starts `t` as detached work the reactor owns. An exception escaping it is logged.
     void spawn(task<> t);
     /// Runs until no spawned task is left (after stop(): until all have unwound).
@@ -130,8 +138,7 @@ private:
     /// thread's reactor (its backend may wake this one more cheaply), or null.
     void notify_remote(reactor* from) noexcept;
 
-    struct detached;
-    static detached run_detached(reactor* self, task<> t);
+    static detached run_detached(task<> t);
     void resume_ready();
     /// Polls the backend: waits for a completion unless something is ready already.
     void poll_once();
@@ -156,17 +163,40 @@ private:
     std::uint64_t turn_ = 0;
 };
 
-struct reactor::detached {
+class [[nodiscard]] reactor::detached {
+public:
     struct promise_type : detached_node {
+        reactor* owner = nullptr;  // set by spawn(): the reactor whose list holds this
+
         detached get_return_object() noexcept {
-            return {std::coroutine_handle<promise_type>::from_promise(*this)};
+            return detached(std::coroutine_handle<promise_type>::from_promise(*this));
         }
         std::suspend_always initial_suspend() noexcept { return {}; }
+        // Never suspends: the frame goes when the body ends, and with it this promise,
+        // which takes the task out of its reactor's list.
         std::suspend_never final_suspend() noexcept { return {}; }
         void return_void() noexcept {}
-        void unhandled_exception() noexcept {}
+        void unhandled_exception() noexcept;  // logs it
+        ~promise_type() {
+            if (owner != nullptr) {
+                owner->tasks_.erase(*this);
+                --owner->task_count_;
+            }
+        }
     };
-    std::coroutine_handle<promise_type> handle;
+
+    detached(detached&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    detached& operator=(detached&&) = delete;
+    ~detached() {
+        if (handle_) {
+            handle_.destroy();  // never spawned
+        }
+    }
+
+private:
+    friend class reactor;
+    explicit detached(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_;
 };
 
 template <class T>
@@ -175,7 +205,7 @@ T reactor::block_on(task<T> t) {
     std::exception_ptr error;
     std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
     auto wrapper = [](task<T> inner, bool& finished, std::exception_ptr& failure,
-                      decltype(value)& out) -> task<> {
+                      decltype(value)& out) -> detached {
         try {
             if constexpr (std::is_void_v<T>) {
                 co_await std::move(inner);

@@ -149,3 +149,34 @@ TEST_CASE("serve's connection limit holds newcomers until a slot frees", "[serve
         co_await r.sleep_for(1ms);  // serve() sees the close while the listener still lives
     });
 }
+
+TEST_CASE("serve ends a connection whose transport cannot be made, and frees its slot",
+          "[serve]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    test::run(kind, [](reactor& r) -> task<> {
+        auto l = listener::bind(r, address::ipv4("127.0.0.1", 0));
+        REQUIRE(l);
+        chat::serve_options options;
+        options.max_connections = 1;
+        options.state = std::make_shared<chat::serve_state>();
+        int made = 0;
+        options.make_transport = [&made](ringchat::socket s) -> std::unique_ptr<chat::transport> {
+            if (++made == 1) {
+                throw std::runtime_error("no transport for you");  // the socket closes with it
+            }
+            return std::make_unique<chat::socket_transport>(std::move(s));
+        };
+        r.spawn(chat::serve(r, *l, &line_echo, options));
+        // The first is closed unserved; had it kept its slot, the second would wait forever.
+        auto refused = co_await ask(r, l->local_address(), "hello\nquit\n");
+        CHECK(refused.empty());
+        auto served = co_await ask(r, l->local_address(), "hello\nquit\n");
+        CHECK(served == "hello|bye|");
+        l->close();
+        co_await r.sleep_for(1ms);
+        CHECK(made == 2);
+        CHECK(options.state->served == 2);
+        CHECK(options.state->open == 0);
+        CHECK(options.state->failures == 0);  // handlers that threw: none ran
+    });
+}

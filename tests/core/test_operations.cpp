@@ -107,6 +107,74 @@ TEST_CASE("defer() resumes after what is ready now, schedule() at the next turn"
     CHECK(order == expected);
 }
 
+namespace {
+
+/// Sets `gone` when destroyed: a parameter of a coroutine, it tells when the frame went.
+struct frame_witness {
+    explicit frame_witness(bool& gone) : gone(&gone) {}
+    frame_witness(frame_witness&& other) noexcept : gone(std::exchange(other.gone, nullptr)) {}
+    ~frame_witness() {
+        if (gone != nullptr) {
+            *gone = true;
+        }
+    }
+    bool* gone;
+};
+
+reactor::detached sleeper(reactor& r, frame_witness, std::vector<std::string>& order,
+                          std::chrono::milliseconds nap = 1ms) {
+    order.push_back("started");
+    co_await r.sleep_for(nap);
+    order.push_back("woke");
+}
+
+reactor::detached detached_thrower(reactor& r, frame_witness) {
+    co_await r.sleep_for(0ms);
+    throw std::runtime_error("detached boom");
+}
+
+}  // namespace
+
+TEST_CASE("reactor::detached: the reactor owns it once spawned and counts it until its frame "
+          "goes; a throw leaves the rest running; one never spawned is freed",
+          "[core][reactor]") {
+    const auto kind = GENERATE(from_range(test::backends()));
+    CAPTURE(kind);
+    reactor_options options;
+    options.kind = kind;
+    std::vector<std::string> order;
+    bool slept_gone = false;
+    bool thrower_gone = false;
+    bool unspawned_gone = false;
+    bool abandoned_gone = false;
+    {
+        reactor r(options);
+        {
+            auto never = sleeper(r, frame_witness(unspawned_gone), order);
+            CHECK_FALSE(unspawned_gone);
+        }
+        CHECK(unspawned_gone);  // its frame went with it, never run
+        CHECK(order.empty());
+        r.spawn(sleeper(r, frame_witness(slept_gone), order));
+        r.spawn(detached_thrower(r, frame_witness(thrower_gone)));
+        CHECK(r.tasks() == 2);
+        CHECK(order.empty());  // spawned, not run yet: it starts at the next turn
+        r.run();
+        CHECK(r.tasks() == 0);
+        CHECK(slept_gone);
+        CHECK(thrower_gone);
+        const std::vector<std::string> expected{"started", "woke"};
+        CHECK(order == expected);
+        // One still waiting when the reactor goes is destroyed by it.
+        r.spawn(sleeper(r, frame_witness(abandoned_gone), order, 1h));
+        r.block_on([](reactor& self) -> task<> { co_await self.sleep_for(1ms); }(r));
+        CHECK(r.tasks() == 1);
+        CHECK(order.size() == 3);  // it started, and waits
+        CHECK_FALSE(abandoned_gone);
+    }
+    CHECK(abandoned_gone);
+}
+
 TEST_CASE("sleep completes; a cancelled sleep ends with ECANCELED", "[core][sleep]") {
     const auto kind = GENERATE(from_range(test::backends()));
     test::run(kind, [](reactor& r) -> task<> {
