@@ -346,6 +346,9 @@ private:
     /// A graceful stop ended the input with a request of the peer's still unread.
     bool unserved_input() const noexcept;
     bool take_chunk(result<recv_buffer> chunk, frame& out);
+    /// The reader's wait for input ended with `chunk`: true when reader_frame_ holds what to
+    /// hand over (a frame, or the input's end), false when it must wait again.
+    bool frame_received(result<recv_buffer>&& chunk, clock::time_point started, bool in_frame);
     /// This turn's input_per_turn is used up (a new turn starts a new budget).
     bool input_budget_spent() noexcept;
     /// Counts `n` received bytes against this turn's input_per_turn.

@@ -235,6 +235,26 @@ bool channel::try_frame_after(framer::status got, std::span<const std::byte> dat
     }
 }
 
+bool channel::frame_received(result<recv_buffer>&& chunk, clock::time_point started,
+                             bool in_frame) {
+    waiting_for_frame_ = false;
+    if (stopped_by(chunk, in_frame)) {
+        end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
+        return true;
+    }
+    switch (classify_timeout(chunk, started, in_frame)) {
+    case timeout_kind::renewed:
+        return false;
+    case timeout_kind::frame:
+        end_input(std::error_code(ETIMEDOUT, std::system_category()), reader_frame_);
+        return true;
+    case timeout_kind::none:
+    case timeout_kind::closing:
+        break;
+    }
+    return take_chunk(std::move(chunk), reader_frame_) || try_frame(reader_frame_);
+}
+
 task<> channel::read_loop() {
     // Parks the reader between requests; hands the frame to the caller that asked for it.
     struct park {
@@ -277,25 +297,11 @@ task<> channel::read_loop() {
                 continue;
             }
             waiting_for_frame_ = !in_frame;
-            auto chunk = co_await receive_awaitable(*io_, read_deadline(started, in_frame));
-            waiting_for_frame_ = false;
-            if (stopped_by(chunk, in_frame)) {
-                end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
-                framed = true;
-                continue;
-            }
-            switch (classify_timeout(chunk, started, in_frame)) {
-            case timeout_kind::renewed:
-                continue;
-            case timeout_kind::frame:
-                end_input(std::error_code(ETIMEDOUT, std::system_category()), reader_frame_);
-                framed = true;
-                continue;
-            case timeout_kind::none:
-            case timeout_kind::closing:
-                break;
-            }
-            framed = take_chunk(std::move(chunk), reader_frame_) || try_frame(reader_frame_);
+            // Named, and its input taken from it by frame_received(): the frame of an idle
+            // connection's reader holds the one result (see receive_awaitable).
+            receive_awaitable wait(*io_, read_deadline(started, in_frame));
+            co_await wait;
+            framed = frame_received(std::move(wait.received()), started, in_frame);
         }
     }
 }

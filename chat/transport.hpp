@@ -116,7 +116,10 @@ private:
     reactor* reactor_;
 };
 
-/// Awaits the next input of a transport (see transport::try_receive()).
+/// Awaits the next input of a transport (see transport::try_receive()):
+/// `auto chunk = co_await receive_awaitable(t, deadline);` moves it out. Awaited as a named
+/// variable, it keeps the input for received(): a coroutine that waits in a loop then holds
+/// one result in its frame, not two (GCC 12 gives the awaited value a slot of its own).
 class [[nodiscard]] receive_awaitable {
 public:
     receive_awaitable(transport& t, clock::time_point deadline) noexcept
@@ -126,14 +129,16 @@ public:
         return got_.has_value();
     }
     void await_suspend(std::coroutine_handle<> h) noexcept { t_.wait_receive(h, deadline_); }
-    result<recv_buffer> await_resume() noexcept {
+    result<recv_buffer>&& await_resume() noexcept { return std::move(received()); }
+    /// What the wait ended with (once it has ended).
+    result<recv_buffer>& received() noexcept {
         if (!got_) {
             got_ = t_.try_receive();
         }
         if (!got_) [[unlikely]] {
-            return std::error_code(EPROTO, std::system_category());  // a transport's bug
+            got_ = std::error_code(EPROTO, std::system_category());  // a transport's bug
         }
-        return std::move(*got_);
+        return *got_;
     }
 
 private:
