@@ -179,6 +179,57 @@ NOT_YET = []
 
 
 # --------------------------------------------------------------------------------------------
+# The heap census (bench/heap_census/census.c writes it)
+
+def read_census(path):
+    """{usable block size: live blocks}, with the blocks over 64 KiB under "large" as
+    (blocks, bytes)."""
+    blocks = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if parts[0] == "large":
+                blocks["large"] = (int(parts[1]), int(parts[2]))
+            else:
+                blocks[int(parts[0])] = int(parts[1])
+    return blocks
+
+
+def census_per_connection(before, after, conns):
+    """What `conns` connections added between two censuses: heap bytes per connection (usable
+    bytes, not counting glibc's 8-byte header per block), blocks per connection, and the block
+    sizes that account for it, largest share first: [(size, blocks per connection)], those of
+    at least 0.05 blocks per connection."""
+    sizes = {k for k in set(before) | set(after) if k != "large"}
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in sizes}
+    large_b = after.get("large", (0, 0))[1] - before.get("large", (0, 0))[1]
+    total = sum(k * v for k, v in grown.items()) + large_b
+    blocks = [(k, v / conns) for k, v in grown.items() if abs(v) / conns >= 0.05]
+    blocks.sort(key=lambda kv: -abs(kv[0] * kv[1]))
+    return {"bytes_per_conn": total / conns,
+            "blocks_per_conn": sum(grown.values()) / conns,
+            "large_bytes_per_conn": large_b / conns,
+            "blocks": blocks}
+
+
+def fmt_bytes_per_conn(kib):
+    """loadgen's server_rss_kb_per_conn in bytes; "-" where it has none (-1 or missing)."""
+    return f"{kib * 1024:.0f}" if kib is not None and kib >= 0 else "-"
+
+
+def fmt_census(heap, most=8):
+    """"856 B x1.00, 344 B x1.00, ..." for the largest shares."""
+    parts = [f"{size} B x{per:.2f}" for size, per in heap["blocks"][:most]]
+    if len(heap["blocks"]) > most:
+        parts.append(f"{len(heap['blocks']) - most} more sizes")
+    if abs(heap["large_bytes_per_conn"]) >= 1:
+        parts.append(f"{heap['large_bytes_per_conn']:.0f} B in blocks over 64 KiB")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
 # Processes
 
 def cpu_count():
@@ -713,8 +764,17 @@ class Suite:
         return [(c, min(n, 1000) if c.family == "asynchat" else n) for c in self.contenders
                 if c.family != "raw-lines" and (c.family != "asynchat" or self.full)]
 
+    def census_library(self):
+        """bench/heap_census's library, or None where this build has none."""
+        path = os.path.join(ROOT, self.build, "bench", "libheap_census.so")
+        return path if os.path.exists(path) else None
+
     def idle(self):
         n, hard = self.idle_connections()
+        census_lib = self.census_library()
+        if not census_lib:
+            self.note("idle connections: no heap census (build-release/bench/libheap_census.so "
+                      "is missing), RSS only")
         if n < 10000:
             self.note(f"idle connections: the descriptor hard limit is {hard}, so {n} connections, "
                       "not 10,000")
@@ -724,14 +784,27 @@ class Suite:
                 self.note(f"idle connections: asynchat gets {conns} connections (asyncore's "
                           "accept loop is quadratic in them)")
             self.progress.step("idle", f"idle connections: {c.name}, {conns} held")
-            try:
-                with Server(c.argv, c.name, env=self.env) as s:
-                    r = self.loadgen_run(s, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
-            except RuntimeError as e:
-                r = {"ok": False, "problem": str(e)}
+            # The C++ servers run under the heap census (Python's allocator would hide it).
+            censused = census_lib is not None and c.family in ("ringchat", "raw")
+            entry = {"contender": c.name, "connections": conns}
+            with tempfile.TemporaryDirectory() as tmp:
+                env, extra = self.env, ["--hold", "0.5"]
+                if censused:
+                    prefix = os.path.join(tmp, "census")
+                    env = dict(self.env, LD_PRELOAD=census_lib, RINGCHAT_HEAP_CENSUS=prefix)
+                    extra += ["--census", prefix]
+                try:
+                    with Server(c.argv, c.name, env=env) as s:
+                        r = self.loadgen_run(s, conns, 1, 64, extra=extra, timeout=60)
+                except RuntimeError as e:
+                    r = {"ok": False, "problem": str(e)}
+                if censused and r.get("ok"):
+                    entry["heap"] = census_per_connection(read_census(prefix + ".1"),
+                                                          read_census(prefix + ".2"), conns)
             if not r.get("ok"):
                 self.fail(f"idle / {c.name}: {r.get('problem')}")
-            self.results["idle"].append({"contender": c.name, "connections": conns, "run": r})
+            entry["run"] = r
+            self.results["idle"].append(entry)
 
     # ---- RESP: redis-benchmark against ringchat resp and redis-server
     def resp_plan(self):
@@ -960,14 +1033,23 @@ class Suite:
             md += ["## Syscalls per request", "", markdown(shead, srows), ""]
 
         if self.results["idle"]:
-            ihead = ["contender", "connections", "RSS before KiB", "RSS after KiB", "KiB/conn", "ok"]
+            ihead = ["contender", "connections", "RSS before KiB", "RSS after KiB", "B/conn",
+                     "heap B/conn", "ok"]
             irows = [[i["contender"], i["connections"], i["run"].get("server_rss_kb_before", "-"),
                       i["run"].get("server_rss_kb_after", "-"),
-                      f"{i['run'].get('server_rss_kb_per_conn', -1):.2f}",
+                      fmt_bytes_per_conn(i["run"].get("server_rss_kb_per_conn")),
+                      f"{i['heap']['bytes_per_conn']:.0f}" if i.get("heap") else "-",
                       "yes" if i["run"].get("ok") else "NO"] for i in self.results["idle"]]
-            lines += ["Idle connections (held open, one ping each; server RSS):", "",
-                      table(ihead, irows), ""]
+            where = [f"{i['contender']}: {fmt_census(i['heap'])}"
+                     for i in self.results["idle"] if i.get("heap")]
+            lines += ["Idle connections (held open, one ping each; server RSS, and the live heap "
+                      "from bench/heap_census):", "", table(ihead, irows), ""]
             md += ["## Idle connections", "", markdown(ihead, irows), ""]
+            if where:
+                intro = ("Where each connection's heap goes (usable block size x blocks per "
+                         "connection, largest share first):")
+                lines += wrap(intro) + [l for w in where for l in wrap("  " + w)] + [""]
+                md += [intro, ""] + [f"- {w}" for w in where] + [""]
 
         if self.results["resp"]:
             groups = {}

@@ -50,6 +50,10 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
         res["idle"].append({"contender": c, "connections": 10000, "run": {
             "ok": True, "server_rss_kb_before": 4260, "server_rss_kb_after": 43976,
             "server_rss_kb_per_conn": 3.97}})
+        if c.startswith("ringchat"):
+            res["idle"][-1]["heap"] = S.census_per_connection(
+                {24: 100, 856: 3}, {24: 100, 856: 10003, 344: 10003, 232: 10000,
+                                    184: 10000, 136: 9000, 40: 10, 72: 20000}, 10000)
     for pipeline in (1, 16):
         for rep in range(resp_reps):
             for c in ("ringchat-resp-uring", "ringchat-resp-epoll", "redis-server"):
@@ -283,6 +287,40 @@ class Report(unittest.TestCase):
         self.assertIsNotNone(png, suite.results["notes"])
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+class HeapCensus(unittest.TestCase):
+    def test_read_census(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".census") as f:
+            f.write("# usable_bytes blocks\n24 38\n40 -2\n1000 300\nlarge 3 610256\n")
+            f.flush()
+            self.assertEqual(S.read_census(f.name),
+                             {24: 38, 40: -2, 1000: 300, "large": (3, 610256)})
+
+    def test_per_connection_largest_share_first(self):
+        heap = S.census_per_connection({24: 50, 856: 2, "large": (1, 200000)},
+                                       {24: 50, 856: 1002, 232: 1000, 72: 2000, 40: 7,
+                                        "large": (2, 400000)}, 1000)
+        # 856 + 232 + 2 x 72 + 7 x 40 / 1000 + 200,000 / 1000 of large blocks
+        self.assertAlmostEqual(heap["bytes_per_conn"], 856 + 232 + 144 + 0.28 + 200)
+        self.assertAlmostEqual(heap["blocks_per_conn"], 4.007)
+        self.assertEqual(heap["blocks"], [(856, 1.0), (232, 1.0), (72, 2.0)])  # not 40 B x0.007
+        self.assertEqual(S.fmt_census(heap),
+                         "856 B x1.00, 232 B x1.00, 72 B x2.00, 200 B in blocks over 64 KiB")
+
+    def test_report_shows_heap_per_connection_and_where_it_goes(self):
+        out = tempfile.mkdtemp(prefix="ringchat-test-report-")
+        try:
+            text = suite_for(made_up_results(), out).report()[0]
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        part = text[text.index("Idle connections"):]
+        # 856 + 344 + 232 + 184 + 0.9 x 136 + 2 x 72 per connection, and 3 more 344-B blocks and
+        # 10 of 40 B over all: 1,882.6
+        self.assertRegex(part, r"\nringchat-uring +10000 +4260 +43976 +4065 +1883 +yes\n")
+        self.assertRegex(part, r"\nraw-uring +10000 +4260 +43976 +4065 +- +yes\n")
+        self.assertIn("ringchat-epoll: 856 B x1.00, 344 B x1.00, 232 B x1.00, 184 B x1.00, "
+                      "72 B x2.00, 136 B x0.90", " ".join(part.split()))
 
 
 class Wrk(unittest.TestCase):

@@ -36,7 +36,9 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +99,7 @@ struct config {
     bool tls = false;         // a TLS 1.3 handshake per connection, then the echo over TLS
     std::string ca;           // --tls: verify the server against these CAs (empty: no check)
     std::string server_name;  // --tls: SNI, and the name --ca checks (empty: no SNI, --host)
+    std::string census;       // --hold: the server's heap census prefix (bench/heap_census)
 };
 
 // Log-linear histogram (HdrHistogram's layout, 64 linear sub-buckets per power of two: about
@@ -759,6 +762,23 @@ double self_cpu_us() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+// --census: asks the server (running under bench/heap_census) for census number `n` with
+// SIGUSR2 and waits, up to 5 s, for its file PREFIX.n to appear. False if it did not.
+bool take_census(long pid, const std::string& prefix, int n) {
+    if (kill(static_cast<pid_t>(pid), SIGUSR2) != 0) {
+        return false;
+    }
+    const std::string path = prefix + "." + std::to_string(n);
+    struct stat st {};
+    for (int i = 0; i < 500; ++i) {
+        if (stat(path.c_str(), &st) == 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
 long rss_kb(long pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -786,6 +806,9 @@ constexpr std::string_view usage =
     "  --threads T          worker threads (default 1)\n"
     "  --server-pid PID     read this process's CPU time and RSS around the run\n"
     "  --hold S             after one ping per connection, hold them open S seconds\n"
+    "  --census PREFIX      with --hold and --server-pid: the server runs under\n"
+    "                       bench/heap_census with that prefix; census 1 is taken before\n"
+    "                       connecting, census 2 while the connections are held\n"
     "  --timeout S          give up after S seconds (default 0: warm-up + duration + 30)\n"
     "  --tls                a TLS 1.3 handshake on each connection before the warm-up (not\n"
     "                       measured), then the same echo over TLS (OpenSSL)\n"
@@ -828,6 +851,8 @@ config parse(int argc, char** argv) {
             c.server_pid = a.number("a process id", 1L, 2'147'483'647L);
         } else if (a.is("--hold")) {
             c.hold = a.number("a number of seconds", 0.0, day);
+        } else if (a.is("--census")) {
+            c.census = std::string(a.value());
         } else if (a.is("--timeout")) {
             c.timeout = a.number("a number of seconds", 0.0, day);
         } else if (a.flag("--tls")) {
@@ -849,6 +874,9 @@ config parse(int argc, char** argv) {
     }
     if (!c.tls && (!c.ca.empty() || !c.server_name.empty())) {
         a.error(std::string(!c.ca.empty() ? "--ca" : "--server-name") + " needs --tls");
+    }
+    if (!c.census.empty() && (c.hold <= 0 || c.server_pid == 0)) {
+        a.error("--census needs --hold and --server-pid");
     }
     c.threads = std::min(c.threads, c.connections);
     return c;
@@ -906,6 +934,10 @@ int main(int argc, char** argv) {
     ssl_ctx_st* const tls_ctx = cfg.tls ? make_tls_context(cfg) : nullptr;
 #endif
     const long rss_before = cfg.server_pid ? rss_kb(cfg.server_pid) : -1;
+    std::string census_problem;
+    if (!cfg.census.empty() && !take_census(cfg.server_pid, cfg.census, 1)) {
+        census_problem = "no census before connecting (is the server under heap_census?)";
+    }
     std::vector<std::unique_ptr<worker>> workers;
     unsigned first = 0;
     for (unsigned t = 0; t < cfg.threads; ++t) {
@@ -981,6 +1013,10 @@ int main(int argc, char** argv) {
                 rss_after = rss_kb(cfg.server_pid);
                 cpu1 = process_cpu_us(cfg.server_pid);
             }
+            if (!cfg.census.empty() && census_problem.empty() &&
+                !take_census(cfg.server_pid, cfg.census, 2)) {
+                census_problem = "no census while holding the connections";
+            }
         } else if (cfg.requests > 0) {
             if (cfg.server_pid) {
                 cpu0 = process_cpu_us(cfg.server_pid);
@@ -1046,7 +1082,11 @@ int main(int argc, char** argv) {
     }
     const double secs = static_cast<double>(t1 - t0) / 1e9;
     const double rps = secs > 0 ? static_cast<double>(all.requests) / secs : 0;
-    const bool ok = connected && all.mismatches == 0 && all.errors == 0;
+    if (!census_problem.empty() && all.first_problem.empty()) {
+        all.first_problem = census_problem;
+    }
+    const bool ok =
+        connected && all.mismatches == 0 && all.errors == 0 && census_problem.empty();
     const double cpu_us = (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1;
     const double sched_us = (sched0 >= 0 && sched1 >= 0) ? sched1 - sched0 : -1;
     const double threads_us = (threads0 >= 0 && threads1 >= 0) ? threads1 - threads0 : -1;
