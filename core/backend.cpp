@@ -42,12 +42,12 @@ reactor_options reactor_options::from_env(reactor_options base) {
         }
         base.kind = kind;
     }
-    if (const char* env = std::getenv("RINGCHAT_URING_INCREMENTAL");
+    if (const char* env = std::getenv("RINGCHAT_INCREMENTAL_BUFFERS");
         env != nullptr && *env != '\0') {
         const std::string_view v(env);
         if (v != "0" && v != "1") {
             throw std::invalid_argument(
-                std::string("RINGCHAT_URING_INCREMENTAL must be 0 or 1, not ") + env);
+                std::string("RINGCHAT_INCREMENTAL_BUFFERS must be 0 or 1, not ") + env);
         }
         base.incremental_buffers = v == "1";
     }

@@ -35,16 +35,18 @@ struct reactor_options {
     unsigned queue_depth = 4096;        ///< io_uring SQ entries (CQ gets four times as many)
     unsigned buffer_count = 1024;       ///< provided receive buffers (a power of two)
     unsigned buffer_size = 16 * 1024;   ///< bytes in each
-    /// io_uring: the kernel consumes a provided buffer in pieces (IOU_PBUF_RING_INC, Linux
-    /// 6.12), each receive taking only the bytes it brings, so the small receives of many
-    /// connections share one buffer's pages instead of each touching a buffer of its own.
-    /// Where the kernel refuses it (or buffer_size is over 64 KiB) each receive takes a whole
-    /// buffer, with a log line. RINGCHAT_URING_INCREMENTAL=0 turns it off (to compare).
+    /// Provided buffers are consumed in pieces, each receive taking only the bytes it brings,
+    /// so the small receives of many connections share one buffer's pages instead of each
+    /// touching a buffer of its own. io_uring: the kernel does it (IOU_PBUF_RING_INC, Linux
+    /// 6.12); epoll: small reads go into the rest of the buffer the last one filled. Where
+    /// the kernel refuses it (or buffer_size is over 64 KiB, or buffer_count over 32768) each
+    /// receive takes a whole buffer, with a log line. RINGCHAT_INCREMENTAL_BUFFERS=0 turns it
+    /// off (to compare).
     bool incremental_buffers = true;
     /// How long a graceful stop (reactor::stop()) lets work in flight finish before it
     /// cancels what is left.
     std::chrono::nanoseconds grace = std::chrono::seconds(10);
-    /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind`, RINGCHAT_URING_INCREMENTAL=0|1
+    /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind`, RINGCHAT_INCREMENTAL_BUFFERS=0|1
     /// `incremental_buffers` (read here, and only here).
     static reactor_options from_env(reactor_options base);
     static reactor_options from_env() { return from_env(reactor_options()); }
@@ -94,8 +96,8 @@ public:
     /// Before each poll: notifies waiters, first come first served, until as many receive
     /// again as there are free buffers.
     void serve_buffer_waiters() noexcept;
-    /// How many provided buffers are free now (on io_uring with incremental_buffers, the one
-    /// the kernel is filling counts as free).
+    /// How many provided buffers are free now (with incremental_buffers, the one being
+    /// filled counts as free).
     virtual std::uint32_t free_buffers() const noexcept = 0;
     /// Receives share provided buffers (reactor_options::incremental_buffers, in effect).
     virtual bool incremental_buffers() const noexcept { return false; }

@@ -121,6 +121,18 @@ result<std::unique_ptr<backend>> epoll_backend::create(const reactor_options& op
     for (unsigned id = options.buffer_count; id-- > 0;) {
         b->free_.push_back(static_cast<std::uint16_t>(id));
     }
+    // Shared buffers as on io_uring, within the same limits: a chunk's offset is 16 bits, and
+    // no_buffer is not an id.
+    if (options.incremental_buffers) {
+        if (options.buffer_size > 65536 || options.buffer_count > 32768) {
+            log::info("epoll: provided buffers are consumed whole, a buffer per receive ({})",
+                      options.buffer_size > 65536 ? "buffer_size is over 64 KiB"
+                                                  : "buffer_count is over 32768");
+        } else {
+            b->incremental_ = true;
+            b->chunks_.assign(options.buffer_count, 0);
+        }
+    }
     return std::unique_ptr<backend>(std::move(b));
 }
 
@@ -265,64 +277,13 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
     while (!parked.empty() && is_ready && budget-- > 0) {
         io_request& r = parked.front();
         if (r.op == opcode::recv_multishot) {
-            if (free_.empty()) {
-                complete(r, -ENOBUFS, 0, ready);  // as io_uring does when its ring is empty
-                continue;
-            }
-            // Where the last read filled its buffers, up to buffers_per_recv pool buffers in
-            // one recvmsg, each its own completion (as io_uring posts a CQE per buffer): a
-            // 64 KiB message is two syscalls, not four turns. Otherwise one buffer and a
-            // plain recv, which is cheaper than recvmsg for the small reads most are. The
-            // buffers are taken from the back of free_, in order.
-            const std::size_t k = (r.flags & MSG_PEEK) != 0 || !st.bulk
-                                      ? 1
-                                      : std::min(buffers_per_recv, free_.size());
-            iovec iov[buffers_per_recv];
-            std::uint16_t ids[buffers_per_recv];
-            for (std::size_t i = 0; i < k; ++i) {
-                ids[i] = free_[free_.size() - 1 - i];
-                iov[i] = {buffer(ids[i]).data(), buffer_size_};
-            }
-            ssize_t n = 0;
-            if (k == 1) {
-                n = ::recv(fd, iov[0].iov_base, buffer_size_, r.flags);
-            } else {
-                msghdr msg{};
-                msg.msg_iov = iov;
-                msg.msg_iovlen = k;
-                n = ::recvmsg(fd, &msg, r.flags);
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                is_ready = false;
+            const received got = receive(r, st, is_ready, ready);
+            if (got == received::nothing) {
                 break;
             }
-            if (n > 0) {
-                st.bulk = static_cast<std::size_t>(n) == k * buffer_size_;
-                // A short read drained the socket: with edge triggering, new data brings a
-                // new event, so no recv that would only say EAGAIN is made next turn. Not
-                // after a hang-up: the end of stream behind the data brings no new event.
-                if (static_cast<std::size_t>(n) < k * buffer_size_ &&
-                    (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
-                    is_ready = false;
-                }
-                // TRICKY: the buffers filled leave free_ before any completion runs: a
-                // completion may give buffers back (a paused receiver spills its chunks),
-                // and those must not be taken for the ones this recv filled.
-                const std::size_t used =
-                    (static_cast<std::size_t>(n) + buffer_size_ - 1) / buffer_size_;
-                free_.resize(free_.size() - used);
-                std::size_t i = 0;
-                for (auto left = static_cast<std::size_t>(n); left > 0; ++i) {
-                    const std::size_t len = std::min(left, std::size_t{buffer_size_});
-                    r.buffer_id = ids[i];
-                    r.buffer_offset = 0;
-                    complete(r, static_cast<std::int32_t>(len), io_more | io_has_buffer, ready);
-                    left -= len;
-                }
+            if (got == received::data) {
                 budget = 0;  // one recv per connection per turn: the rest wait their turn
-                continue;
             }
-            complete(r, n == 0 ? 0 : -errno, 0, ready);
             continue;
         }
         if (r.op == opcode::accept_multishot) {
@@ -347,6 +308,130 @@ void epoll_backend::try_direction(int fd, bool reading, ready_queue& ready) noex
     }
     if (!parked.empty() && is_ready) {
         schedule_retry(fd, st);
+    }
+}
+
+epoll_backend::received epoll_backend::receive(io_request& r, fd_state& st, bool& is_ready,
+                                               ready_queue& ready) noexcept {
+    if (free_.empty() && filling_ == no_buffer) {
+        complete(r, -ENOBUFS, 0, ready);  // as io_uring does when its ring is empty
+        return received::ended;
+    }
+    // Small reads share a buffer (incremental_); after a read that filled its buffers, or
+    // with no whole buffer free, the bulk path below.
+    if (incremental_ && ((r.flags & MSG_PEEK) != 0 || !st.bulk || free_.empty())) {
+        return receive_shared(r, st, is_ready, ready);
+    }
+    // Where the last read filled its buffers, up to buffers_per_recv pool buffers in one
+    // recvmsg, each its own completion (as io_uring posts a CQE per buffer): a 64 KiB message
+    // is two syscalls, not four turns. Otherwise one buffer and a plain recv, which is cheaper
+    // than recvmsg for the small reads most are. The buffers are taken from the back of
+    // free_, in order.
+    const std::size_t k = (r.flags & MSG_PEEK) != 0 || !st.bulk
+                              ? 1
+                              : std::min(buffers_per_recv, free_.size());
+    iovec iov[buffers_per_recv];
+    std::uint16_t ids[buffers_per_recv];
+    for (std::size_t i = 0; i < k; ++i) {
+        ids[i] = free_[free_.size() - 1 - i];
+        iov[i] = {buffer(ids[i]).data(), buffer_size_};
+    }
+    ssize_t n = 0;
+    if (k == 1) {
+        n = ::recv(r.fd, iov[0].iov_base, buffer_size_, r.flags);
+    } else {
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = k;
+        n = ::recvmsg(r.fd, &msg, r.flags);
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        is_ready = false;
+        return received::nothing;
+    }
+    if (n <= 0) {
+        complete(r, n == 0 ? 0 : -errno, 0, ready);
+        return received::ended;
+    }
+    note_read(r, st, is_ready, static_cast<std::size_t>(n), k * buffer_size_);
+    // TRICKY: the buffers filled leave free_ before any completion runs: a completion may
+    // give buffers back (a paused receiver spills its chunks), and those must not be taken
+    // for the ones this recv filled.
+    const std::size_t used = (static_cast<std::size_t>(n) + buffer_size_ - 1) / buffer_size_;
+    free_.resize(free_.size() - used);
+    if (incremental_) {
+        for (std::size_t i = 0; i < used; ++i) {
+            chunks_[ids[i]] = 1;
+        }
+    }
+    std::size_t i = 0;
+    for (auto left = static_cast<std::size_t>(n); left > 0; ++i) {
+        const std::size_t len = std::min(left, std::size_t{buffer_size_});
+        r.buffer_id = ids[i];
+        r.buffer_offset = 0;
+        complete(r, static_cast<std::int32_t>(len), io_more | io_has_buffer, ready);
+        left -= len;
+    }
+    return received::data;
+}
+
+epoll_backend::received epoll_backend::receive_shared(io_request& r, fd_state& st,
+                                                      bool& is_ready,
+                                                      ready_queue& ready) noexcept {
+    if (filling_ == no_buffer) {
+        filling_ = free_.back();
+        free_.pop_back();
+        filling_used_ = 0;
+    }
+    const std::uint32_t room = buffer_size_ - filling_used_;
+    const ssize_t n = ::recv(r.fd, buffer(filling_).data() + filling_used_, room, r.flags);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        is_ready = false;
+        return received::nothing;
+    }
+    if (n <= 0) {
+        complete(r, n == 0 ? 0 : -errno, 0, ready);
+        return received::ended;
+    }
+    note_read(r, st, is_ready, static_cast<std::size_t>(n), room);
+    // Counted before the completion runs, which may release the chunk at once (a spill).
+    const std::uint16_t id = filling_;
+    r.buffer_id = id;
+    r.buffer_offset = static_cast<std::uint16_t>(filling_used_);
+    ++chunks_[id];
+    filling_used_ += static_cast<std::uint32_t>(n);
+    // A rest too small for a useful read: the next read starts a buffer of its own, and
+    // this one goes back when its chunks do.
+    if (buffer_size_ - filling_used_ < buffer_size_ / 8) {
+        filling_ = no_buffer;
+    }
+    complete(r, static_cast<std::int32_t>(n), io_more | io_has_buffer, ready);
+    return received::data;
+}
+
+void epoll_backend::note_read(const io_request& r, fd_state& st, bool& is_ready,
+                              std::size_t n, std::size_t room) noexcept {
+    st.bulk = n == room;
+    // A short read drained the socket: with edge triggering, new data brings a new event, so
+    // no recv that would only say EAGAIN is made next turn. Not after a hang-up: the end of
+    // stream behind the data brings no new event.
+    if (n < room && (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
+        is_ready = false;
+    }
+}
+
+void epoll_backend::give_back(std::uint16_t id) noexcept {
+    if (!incremental_) {
+        free_.push_back(id);
+        return;
+    }
+    if (--chunks_[id] != 0) {
+        return;
+    }
+    if (id == filling_) {
+        filling_used_ = 0;  // nothing of it is held: filled again from its start
+    } else {
+        free_.push_back(id);
     }
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -31,12 +32,14 @@ public:
     void poll(std::chrono::nanoseconds timeout, ready_queue& ready) override;
     void wake() noexcept override;
     void forget(int fd) noexcept override;
+    /// The buffer small receives are filling counts as free (it has room).
     std::uint32_t free_buffers() const noexcept override {
-        return static_cast<std::uint32_t>(free_.size());
+        return static_cast<std::uint32_t>(free_.size()) + (filling_ != no_buffer ? 1 : 0);
     }
+    bool incremental_buffers() const noexcept override { return incremental_; }
 
 protected:
-    void give_back(std::uint16_t id) noexcept override { free_.push_back(id); }
+    void give_back(std::uint16_t id) noexcept override;
 
 private:
     using parked_queue = intrusive_queue<io_request, &io_request::parked_link>;
@@ -59,6 +62,20 @@ private:
     void unpark(io_request& r) noexcept;
     void schedule_retry(int fd, fd_state& st) noexcept;
     void try_direction(int fd, bool reading, ready_queue& ready) noexcept;
+    /// What one recv of a recv_multishot request did: nothing was there (EAGAIN), bytes
+    /// came (a completion per buffer), or the request ended (end of stream, an error,
+    /// ENOBUFS).
+    enum class received : std::uint8_t { nothing, data, ended };
+    /// One recv of a recv_multishot request into pool buffers.
+    received receive(io_request& r, fd_state& st, bool& is_ready, ready_queue& ready) noexcept;
+    /// incremental_: a small read into the rest of buffer filling_ (a buffer taken from
+    /// free_ first if none is being filled).
+    received receive_shared(io_request& r, fd_state& st, bool& is_ready,
+                            ready_queue& ready) noexcept;
+    /// After a read of n bytes into `room`: whether the next read gathers several buffers,
+    /// and whether the socket is drained.
+    static void note_read(const io_request& r, fd_state& st, bool& is_ready, std::size_t n,
+                          std::size_t room) noexcept;
     void complete(io_request& r, std::int32_t res, std::uint32_t flags,
                   ready_queue& ready) noexcept;
     /// epoll_pwait2 (nanosecond timeouts), or epoll_wait where the kernel lacks it.
@@ -75,6 +92,14 @@ private:
     std::vector<io_request*> heap_{nullptr};  // 1-based; heap_index 0 means "not in it"
     std::vector<int> retry_;
     std::vector<std::uint16_t> free_;
+    // incremental_ (reactor_options::incremental_buffers, as io_uring's IOU_PBUF_RING_INC):
+    // small receives fill buffer filling_ one after another, from filling_used_; a buffer
+    // goes back to free_ once its chunks are all released (chunks_) and it is not filling_.
+    static constexpr std::uint16_t no_buffer = UINT16_MAX;
+    bool incremental_ = false;
+    std::uint16_t filling_ = no_buffer;
+    std::uint32_t filling_used_ = 0;
+    std::vector<std::uint16_t> chunks_;  // per buffer: chunks handed out, not released yet
     std::size_t memory_bytes_ = 0;
     unsigned inline_budget_ = 64;  // reset by every poll()
     bool has_pwait2_ = true;       // false once epoll_pwait2 said ENOSYS
