@@ -1048,7 +1048,10 @@ class Suite:
             if where:
                 intro = ("Where each connection's heap goes (usable block size x blocks per "
                          "connection, largest share first):")
-                lines += wrap(intro) + [l for w in where for l in wrap("  " + w)] + [""]
+                lines += wrap(intro) + [l for w in where
+                                        for l in textwrap.wrap(w, WIDTH, initial_indent="  ",
+                                                               subsequent_indent="    ",
+                                                               break_on_hyphens=False)] + [""]
                 md += [intro, ""] + [f"- {w}" for w in where] + [""]
 
         if self.results["resp"]:

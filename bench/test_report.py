@@ -53,7 +53,8 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
         if c.startswith("ringchat"):
             res["idle"][-1]["heap"] = S.census_per_connection(
                 {24: 100, 856: 3}, {24: 100, 856: 10003, 344: 10003, 232: 10000,
-                                    184: 10000, 136: 9000, 40: 10, 72: 20000}, 10000)
+                                    184: 10000, 136: 9000, 40: 10, 72: 20000,
+                                    "large": (1, 400000)}, 10000)
     for pipeline in (1, 16):
         for rep in range(resp_reps):
             for c in ("ringchat-resp-uring", "ringchat-resp-epoll", "redis-server"):
@@ -315,12 +316,16 @@ class HeapCensus(unittest.TestCase):
         finally:
             shutil.rmtree(out, ignore_errors=True)
         part = text[text.index("Idle connections"):]
-        # 856 + 344 + 232 + 184 + 0.9 x 136 + 2 x 72 per connection, and 3 more 344-B blocks and
-        # 10 of 40 B over all: 1,882.6
-        self.assertRegex(part, r"\nringchat-uring +10000 +4260 +43976 +4065 +1883 +yes\n")
+        # 856 + 344 + 232 + 184 + 0.9 x 136 + 2 x 72 per connection, 3 more 344-B blocks and 10
+        # of 40 B over all, and 40 B in a large block: 1,922.6
+        self.assertRegex(part, r"\nringchat-uring +10000 +4260 +43976 +4065 +1923 +yes\n")
         self.assertRegex(part, r"\nraw-uring +10000 +4260 +43976 +4065 +- +yes\n")
         self.assertIn("ringchat-epoll: 856 B x1.00, 344 B x1.00, 232 B x1.00, 184 B x1.00, "
                       "72 B x2.00, 136 B x0.90", " ".join(part.split()))
+        # too long for one line: the rest indented under it
+        where = part[part.index("Where each"):part.index("RESP")].splitlines()[1:]
+        self.assertIn("    in blocks over 64 KiB", where)
+        self.assertTrue(all(l.startswith("  ") for l in where if l), where)
 
 
 class Wrk(unittest.TestCase):
