@@ -31,6 +31,13 @@ value& store::put(std::string_view key, value v) {
     return it->second;
 }
 
+void store::replace(std::string_view key, value& old, value v) {
+    old = std::move(v);
+    if (old.volatile_()) {
+        deadlines_.emplace(old.expires, std::string(key));
+    }
+}
+
 value& store::find_or_make(std::string_view key, value&& fresh, bool& made) {
     if (value* v = find(key)) {
         made = false;

@@ -42,6 +42,9 @@ public:
     value* find(std::string_view key);
     /// Sets `key` to `v` (replacing any value and its deadline with v's).
     value& put(std::string_view key, value v);
+    /// Sets `key`, whose live value find() returned as `old`, to `v` (and v's deadline),
+    /// without looking it up again.
+    void replace(std::string_view key, value& old, value v);
     /// The value at `key`, made (empty, of `v`'s kind) if there is none.
     value& find_or_make(std::string_view key, value&& fresh, bool& made);
     bool erase(std::string_view key);

@@ -41,6 +41,7 @@
 #include "examples/chatroom/session.hpp"
 #include "examples/echo/session.hpp"
 #include "examples/http/session.hpp"
+#include "examples/resp/commands.hpp"
 #include "examples/resp/request.hpp"
 #include "examples/resp/session.hpp"
 #include "examples/resp/store.hpp"
@@ -327,6 +328,65 @@ TEST_CASE("sessions: resp answers a pipelined mix of requests, at every split po
             CHECK_FALSE(got.reason);
         }
     });
+}
+
+namespace {
+
+/// One request through resp::execute: its reply.
+std::string run_resp(resp::store& db, std::vector<std::string> args) {
+    std::string out;
+    resp::execute(db, args, out);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("resp: a command is found by its name in any case, and nothing else is",
+          "[sessions][resp]") {
+    resp::store db;
+    for (const char* name : {"ping", "PING", "Ping", "pInG"}) {
+        CHECK(run_resp(db, {name}) == "+PONG\r\n");
+    }
+    CHECK(run_resp(db, {"FLUSHALL"}) == "+OK\r\n");  // 8 letters, the longest name
+    CHECK(run_resp(db, {"fLuShDb"}) == "+OK\r\n");
+    CHECK(run_resp(db, {"append", "a", "x"}) == ":1\r\n");  // the first in the table
+    CHECK(run_resp(db, {"UNLINK", "a"}) == ":1\r\n");       // the last
+    // A prefix, a longer name, 9 letters, a NUL or another byte after a name: unknown.
+    for (const std::string& name : {std::string("PIN"), std::string("PINGS"),
+                                   std::string("flushalls"), std::string("GET\0", 4),
+                                   std::string("g\x05t"), std::string("G\xc5T"), std::string()}) {
+        CAPTURE(name);
+        CHECK(run_resp(db, {name}).rfind("-ERR unknown command '", 0) == 0);
+    }
+}
+
+TEST_CASE("resp: SET replaces a value and its deadline; NX, XX, GET and KEEPTTL look at the "
+          "old one",
+          "[sessions][resp]") {
+    resp::store db;
+    CHECK(run_resp(db, {"SET", "k", "one", "PX", "100000"}) == "+OK\r\n");
+    // Seconds left, rounded: 100 unless this machine stalled half a second in between.
+    const auto ttl_is = [&db](std::initializer_list<const char*> seconds) {
+        const std::string got = run_resp(db, {"TTL", "k"});
+        return std::any_of(seconds.begin(), seconds.end(), [&got](const char* s) {
+            return got == std::string(":") + s + "\r\n";
+        });
+    };
+    CHECK(ttl_is({"100", "99"}));
+    CHECK(run_resp(db, {"SET", "k", "two"}) == "+OK\r\n");  // the deadline goes with it
+    CHECK(ttl_is({"-1"}));
+    CHECK(run_resp(db, {"GET", "k"}) == "$3\r\ntwo\r\n");
+    CHECK(run_resp(db, {"SET", "k", "three", "NX"}) == "$-1\r\n");
+    CHECK(run_resp(db, {"GET", "k"}) == "$3\r\ntwo\r\n");
+    CHECK(run_resp(db, {"SET", "new", "x", "XX"}) == "$-1\r\n");
+    CHECK(run_resp(db, {"EXISTS", "new"}) == ":0\r\n");
+    CHECK(run_resp(db, {"SET", "k", "four", "EX", "50"}) == "+OK\r\n");
+    CHECK(run_resp(db, {"SET", "k", "five", "KEEPTTL", "GET"}) == "$4\r\nfour\r\n");
+    CHECK(ttl_is({"50", "49"}));
+    CHECK(run_resp(db, {"GET", "k"}) == "$4\r\nfive\r\n");
+    CHECK(run_resp(db, {"SET", "k", "six", "xx"}) == "+OK\r\n");
+    CHECK(run_resp(db, {"GET", "k"}) == "$3\r\nsix\r\n");
+    CHECK(ttl_is({"-1"}));
 }
 
 TEST_CASE("sessions: resp to a client that pipelines and never reads queues a bounded output",
