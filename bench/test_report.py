@@ -114,6 +114,27 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
                         r["tls"] = {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384",
                                     "group": "x25519", "verified": True, "handshake_s": 0.031}
                     res["tls_echo"].append(r)
+    # incremental buffers: shared 0.95 of whole's CPU on io_uring, level on epoll; idle memory
+    # 2,000 bytes a connection shared, 2,400 whole; epoll's whole pipelined run 2 failed
+    res["incremental"] = []
+    for name in S.INCREMENTAL_CASES:
+        for rep in range(reps):
+            for c in S.INCREMENTAL_CONTENDERS:
+                for mode, _ in S.INCREMENTAL_MODES:
+                    cpu = ((0.95 if mode == "shared" and c.endswith("uring") else 1.0)
+                           * (0.5 if name.startswith("pipelined") else 5.0))
+                    res["incremental"].append({
+                        "ok": not (c == "ringchat-epoll" and mode == "whole" and rep == 1
+                                   and name.startswith("pipelined")),
+                        "rps": 1e6 / cpu / 3, "server_sched_us_per_req": cpu,
+                        "server_cpu_us_per_req": cpu, "case": name, "contender": c,
+                        "mode": mode, "rep": rep})
+    for c in S.INCREMENTAL_CONTENDERS:
+        for mode, _ in S.INCREMENTAL_MODES:
+            res["incremental"].append({"ok": True, "case": "idle", "contender": c, "mode": mode,
+                                       "rep": 0, "connections": 10000,
+                                       "server_rss_kb_per_conn": 2000 / 1024 if mode == "shared"
+                                       else 2400 / 1024})
     res["scaling"] = made_up_scaling(2, reps, rnd)
     res["file_send"] = "file_send: 128 MiB through a channel over TCP loopback"
     res["failures"] = ["pingpong-50 / ringchat-uring run 1: " + "a long problem " * 20]
@@ -263,6 +284,16 @@ class Report(unittest.TestCase):
         tail = text[text.index("Verdict:"):]
         for name in S.TLS_ECHO_CASES:
             self.assertRegex(tail, rf"\n  tls {re.escape(name)} +ahead: (9\.\d|1\d)% less CPU/req")
+
+    def test_incremental_buffers_shared_over_whole(self):
+        suite, text = self.report()
+        self.assertIn("## Incremental buffers\n", suite.report()[1])
+        part = text[text.index("Incremental buffers:"):text.index("Scaling:")]
+        self.assertRegex(part, r"\npingpong-1000 +ringchat-uring +4\.75 +5\.00 +0\.95 +0\.0% "
+                               r"+1\.05 +0\.0% +6/6\n")
+        self.assertRegex(part, r"\npipelined-50x16 +ringchat-epoll +0\.50 +0\.50 +1\.00 +0\.0% "
+                               r"+1\.00 +0\.0% +5/6\n")
+        self.assertRegex(part, r"\nringchat-epoll +10000 +2000 +2400\n")
 
     def test_long_verdict_labels_keep_the_columns(self):
         _, text = self.report()
