@@ -543,8 +543,8 @@ TEST_CASE("http: out of descriptors, 503 with Retry-After and a close; served ag
               std::string::npos);
     }
 
-    // Full: a connection waits in the backlog (accepting pauses on EMFILE) and is served
-    // once the idle connections are gone.
+    // Full: a connection waits in the backlog (accepting pauses on EMFILE), unanswered, and
+    // is served once the idle connections go.
     idle.emplace_back(server.port());
     REQUIRE(server.wait_for_descriptors(above + limit));
     connection late(server.port());
@@ -552,12 +552,23 @@ TEST_CASE("http: out of descriptors, 503 with Retry-After and a close; served ag
     CHECK(late.silent_for(std::chrono::milliseconds(300)));
     idle.clear();
     const auto got = late.read_to_end();
-    // Seen once under ASan at -O0 on io_uring, with three other test processes running: no
-    // 200 here. What came (if anything) and the server's log say why, next time.
     INFO("late connection got " << got.size() << " bytes: " << got.substr(0, 200));
     INFO("server log:\n" << read_file(log));
-    CHECK(got.starts_with("HTTP/1.1 200 OK\r\n"));
-    CHECK(got.ends_with("\r\n\r\n" + index));
+    // TRICKY: the first idle descriptor the server gets back goes to accepting `late`, whose
+    // request is there already; the file needs a second one. Where the other idle
+    // connections' ends reach the server after that (this process closes them one by one,
+    // and a loaded machine may run the server in between), the right answer is still the
+    // 503 with Retry-After (seen twice in CI runs of four test processes on 2 cores, and
+    // every time with a 300 ms pause after closing the first idle connection).
+    if (got.starts_with("HTTP/1.1 503 Service Unavailable\r\n")) {
+        CHECK(got.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    } else {
+        CHECK(got.starts_with("HTTP/1.1 200 OK\r\n"));
+        CHECK(got.ends_with("\r\n\r\n" + index));
+    }
+    // Every descriptor back: served again, whatever `late` got.
+    REQUIRE(server.wait_for_descriptors(before));
+    CHECK(curl({url(server, "/index.html")}).out == index);
     CHECK(curl({url(server, "/notes.txt")}).out == read_file(s.www() / "notes.txt"));
     stop_cleanly(server);
 }
