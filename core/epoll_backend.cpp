@@ -345,15 +345,10 @@ epoll_backend::received epoll_backend::receive(io_request& r, fd_state& st, bool
         msg.msg_iovlen = k;
         n = ::recvmsg(r.fd, &msg, r.flags);
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        is_ready = false;
-        return received::nothing;
+    if (const received got = after_read(r, st, is_ready, n, k * buffer_size_, ready);
+        got != received::data) {
+        return got;
     }
-    if (n <= 0) {
-        complete(r, n == 0 ? 0 : -errno, 0, ready);
-        return received::ended;
-    }
-    note_read(r, st, is_ready, static_cast<std::size_t>(n), k * buffer_size_);
     // TRICKY: the buffers filled leave free_ before any completion runs: a completion may
     // give buffers back (a paused receiver spills its chunks), and those must not be taken
     // for the ones this recv filled.
@@ -385,15 +380,10 @@ epoll_backend::received epoll_backend::receive_shared(io_request& r, fd_state& s
     }
     const std::uint32_t room = buffer_size_ - filling_used_;
     const ssize_t n = ::recv(r.fd, buffer(filling_).data() + filling_used_, room, r.flags);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        is_ready = false;
-        return received::nothing;
+    if (const received got = after_read(r, st, is_ready, n, room, ready);
+        got != received::data) {
+        return got;
     }
-    if (n <= 0) {
-        complete(r, n == 0 ? 0 : -errno, 0, ready);
-        return received::ended;
-    }
-    note_read(r, st, is_ready, static_cast<std::size_t>(n), room);
     // Counted before the completion runs, which may release the chunk at once (a spill).
     const std::uint16_t id = filling_;
     r.buffer_id = id;
@@ -409,15 +399,26 @@ epoll_backend::received epoll_backend::receive_shared(io_request& r, fd_state& s
     return received::data;
 }
 
-void epoll_backend::note_read(const io_request& r, fd_state& st, bool& is_ready,
-                              std::size_t n, std::size_t room) noexcept {
-    st.bulk = n == room;
+epoll_backend::received epoll_backend::after_read(io_request& r, fd_state& st, bool& is_ready,
+                                                  ssize_t n, std::size_t room,
+                                                  ready_queue& ready) noexcept {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        is_ready = false;
+        return received::nothing;
+    }
+    if (n <= 0) {
+        complete(r, n == 0 ? 0 : -errno, 0, ready);
+        return received::ended;
+    }
+    const auto got = static_cast<std::size_t>(n);
+    st.bulk = got == room;
     // A short read drained the socket: with edge triggering, new data brings a new event, so
     // no recv that would only say EAGAIN is made next turn. Not after a hang-up: the end of
     // stream behind the data brings no new event.
-    if (n < room && (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
+    if (got < room && (r.flags & MSG_PEEK) == 0 && !st.hung_up) {
         is_ready = false;
     }
+    return received::data;
 }
 
 void epoll_backend::give_back(std::uint16_t id) noexcept {

@@ -8,6 +8,8 @@
 // parked and complete once per accepted socket or received buffer, as io_uring's do.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -72,10 +74,11 @@ private:
     /// free_ first if none is being filled).
     received receive_shared(io_request& r, fd_state& st, bool& is_ready,
                             ready_queue& ready) noexcept;
-    /// After a read of n bytes into `room`: whether the next read gathers several buffers,
-    /// and whether the socket is drained.
-    static void note_read(const io_request& r, fd_state& st, bool& is_ready, std::size_t n,
-                          std::size_t room) noexcept;
+    /// After a recv into `room` bytes that returned n: nothing (EAGAIN), the request ended
+    /// (completed with the end of stream or the error), or data (and then whether the next
+    /// read gathers several buffers, and whether the socket is drained).
+    received after_read(io_request& r, fd_state& st, bool& is_ready, ssize_t n,
+                        std::size_t room, ready_queue& ready) noexcept;
     void complete(io_request& r, std::int32_t res, std::uint32_t flags,
                   ready_queue& ready) noexcept;
     /// epoll_pwait2 (nanosecond timeouts), or epoll_wait where the kernel lacks it.
