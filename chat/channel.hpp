@@ -346,6 +346,11 @@ private:
     /// A graceful stop ended the input with a request of the peer's still unread.
     bool unserved_input() const noexcept;
     bool take_chunk(result<recv_buffer> chunk, frame& out);
+    /// What a stop or a timeout in `chunk` means: true, the input ended (`out` says how);
+    /// false, wait again (the idle deadline was renewed by output); nothing, it is input to
+    /// take.
+    std::optional<bool> judge_input(const result<recv_buffer>& chunk, clock::time_point started,
+                                    bool in_frame, frame& out);
     /// The reader's wait for input ended with `chunk`: true when reader_frame_ holds what to
     /// hand over (a frame, or the input's end), false when it must wait again.
     bool frame_received(result<recv_buffer>&& chunk, clock::time_point started, bool in_frame);

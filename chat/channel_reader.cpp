@@ -211,23 +211,10 @@ bool channel::try_frame_after(framer::status got, std::span<const std::byte> dat
         if (!chunk) {
             return false;  // must wait: the reader coroutine does that
         }
-        // The stop hook cancelled the receiver while a chunk was on its way: that chunk was
-        // framed above, and the cancel it left queued ends the input as a stop, not as an
-        // error (which would drop the answer being queued to what came before it).
-        if (stopped_by(*chunk, framer_.mid_frame())) {
-            end_input(make_error_code(errc::stopped), out);
-            return true;
-        }
-        // A timeout that fired while frames were being cut: judged as the reader judges it.
-        switch (classify_timeout(*chunk, read_started(), framer_.mid_frame())) {
-        case timeout_kind::renewed:
-            return false;
-        case timeout_kind::frame:
-            end_input(std::error_code(ETIMEDOUT, std::system_category()), out);
-            return true;
-        case timeout_kind::none:
-        case timeout_kind::closing:
-            break;
+        // Also a stop or a timeout that came while frames were being cut: judged as the
+        // reader judges what its wait ends with.
+        if (const auto judged = judge_input(*chunk, read_started(), framer_.mid_frame(), out)) {
+            return *judged;
         }
         if (take_chunk(std::move(*chunk), out)) {
             return true;
@@ -235,22 +222,33 @@ bool channel::try_frame_after(framer::status got, std::span<const std::byte> dat
     }
 }
 
-bool channel::frame_received(result<recv_buffer>&& chunk, clock::time_point started,
-                             bool in_frame) {
-    waiting_for_frame_ = false;
+std::optional<bool> channel::judge_input(const result<recv_buffer>& chunk,
+                                         clock::time_point started, bool in_frame, frame& out) {
+    // The stop hook cancelled the receiver (while a chunk was on its way, that chunk was
+    // framed first, and the cancel it left queued ends the input as a stop, not as an error,
+    // which would drop the answer being queued to what came before it).
     if (stopped_by(chunk, in_frame)) {
-        end_input(make_error_code(errc::stopped), reader_frame_);  // the stop hook
+        end_input(make_error_code(errc::stopped), out);
         return true;
     }
     switch (classify_timeout(chunk, started, in_frame)) {
     case timeout_kind::renewed:
         return false;
     case timeout_kind::frame:
-        end_input(std::error_code(ETIMEDOUT, std::system_category()), reader_frame_);
+        end_input(std::error_code(ETIMEDOUT, std::system_category()), out);
         return true;
     case timeout_kind::none:
     case timeout_kind::closing:
         break;
+    }
+    return std::nullopt;
+}
+
+bool channel::frame_received(result<recv_buffer>&& chunk, clock::time_point started,
+                             bool in_frame) {
+    waiting_for_frame_ = false;
+    if (const auto judged = judge_input(chunk, started, in_frame, reader_frame_)) {
+        return *judged;
     }
     return take_chunk(std::move(chunk), reader_frame_) || try_frame(reader_frame_);
 }
