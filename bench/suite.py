@@ -595,6 +595,15 @@ class Suite:
             res["ok"] = False
         return res
 
+    def serve_and_load(self, argv, name, env, conns, depth, size, extra=(), timeout=None):
+        """Starts the server, runs loadgen against it (loadgen_run) and stops it: loadgen's
+        result, or {"ok": False, "problem": why} when the server did not start."""
+        try:
+            with Server(argv, name, env=env) as s:
+                return self.loadgen_run(s, conns, depth, size, extra=extra, timeout=timeout)
+        except RuntimeError as e:
+            return {"ok": False, "problem": str(e)}
+
     # ---- echo scenarios
     def echo_plan(self):
         """[(scenario, connections, depth, size, contenders, names left out)] to run."""
@@ -617,11 +626,7 @@ class Suite:
             for rep in range(self.reps):
                 for c in contenders:
                     self.progress.step("echo", f"{name}: {c.name}, run {rep + 1} of {self.reps}")
-                    try:
-                        with Server(c.argv, c.name, env=self.env) as s:
-                            r = self.loadgen_run(s, conns, depth, size)
-                    except RuntimeError as e:
-                        r = {"ok": False, "problem": str(e)}
+                    r = self.serve_and_load(c.argv, c.name, self.env, conns, depth, size)
                     if not r.get("ok"):
                         self.fail(f"{name} / {c.name} run {rep + 1}: {r.get('problem') or 'failed'}"
                                   f" (mismatches {r.get('mismatches', '?')}, errors "
@@ -773,7 +778,7 @@ class Suite:
         n, hard = self.idle_connections()
         census_lib = self.census_library()
         if not census_lib:
-            self.note("idle connections: no heap census (build-release/bench/libheap_census.so "
+            self.note(f"idle connections: no heap census ({self.build}/bench/libheap_census.so "
                       "is missing), RSS only")
         if n < 10000:
             self.note(f"idle connections: the descriptor hard limit is {hard}, so {n} connections, "
@@ -793,11 +798,7 @@ class Suite:
                     prefix = os.path.join(tmp, "census")
                     env = dict(self.env, LD_PRELOAD=census_lib, RINGCHAT_HEAP_CENSUS=prefix)
                     extra += ["--census", prefix]
-                try:
-                    with Server(c.argv, c.name, env=env) as s:
-                        r = self.loadgen_run(s, conns, 1, 64, extra=extra, timeout=60)
-                except RuntimeError as e:
-                    r = {"ok": False, "problem": str(e)}
+                r = self.serve_and_load(c.argv, c.name, env, conns, 1, 64, extra=extra, timeout=60)
                 if censused and r.get("ok"):
                     entry["heap"] = census_per_connection(read_census(prefix + ".1"),
                                                           read_census(prefix + ".2"), conns)
@@ -2066,11 +2067,8 @@ def tls_echo_scenario(suite):
                     argv += ["--tls-cert", setup["cert"], "--tls-key", setup["key"]]
                     # verified (the handshakes are not measured), with the name a client sends
                     extra = ["--tls", "--ca", setup["cert"], "--server-name", "localhost"]
-                try:
-                    with Server(argv, f"{c} ({transport})", env=suite.env) as s:
-                        r = suite.loadgen_run(s, conns, depth, size, extra=extra)
-                except RuntimeError as e:
-                    r = {"ok": False, "problem": str(e)}
+                r = suite.serve_and_load(argv, f"{c} ({transport})", suite.env, conns, depth,
+                                         size, extra=extra)
                 if not r.get("ok"):
                     suite.fail(f"TLS echo {name} / {c}, {transport} run {rep + 1}: "
                                f"{r.get('problem') or 'failed'} (mismatches "
@@ -2196,11 +2194,7 @@ def incremental_scenario(suite):
                                     f"{label}, run {rep + 1} of {suite.reps}")
                 argv = [echo, "--backend", c.rsplit("-", 1)[1]]
                 env = dict(suite.env, RINGCHAT_INCREMENTAL_BUFFERS=flag)
-                try:
-                    with Server(argv, f"{c} ({label})", env=env) as srv:
-                        r = suite.loadgen_run(srv, conns, depth, size)
-                except RuntimeError as e:
-                    r = {"ok": False, "problem": str(e)}
+                r = suite.serve_and_load(argv, f"{c} ({label})", env, conns, depth, size)
                 if not r.get("ok"):
                     suite.fail(f"incremental buffers {name} / {c}, {label} run {rep + 1}: "
                                f"{r.get('problem') or 'failed'}")
@@ -2210,11 +2204,8 @@ def incremental_scenario(suite):
         suite.progress.step("idle-incremental", f"incremental buffers, idle: {c}, {label}")
         argv = [echo, "--backend", c.rsplit("-", 1)[1]]
         env = dict(suite.env, RINGCHAT_INCREMENTAL_BUFFERS=flag)
-        try:
-            with Server(argv, f"{c} ({label})", env=env) as srv:
-                r = suite.loadgen_run(srv, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
-        except RuntimeError as e:
-            r = {"ok": False, "problem": str(e)}
+        r = suite.serve_and_load(argv, f"{c} ({label})", env, conns, 1, 64,
+                                 extra=("--hold", "0.5"), timeout=60)
         if not r.get("ok"):
             suite.fail(f"incremental buffers, idle / {c}, {label}: {r.get('problem')}")
         runs.append(dict(r, case="idle", contender=c, mode=label, rep=0, connections=conns))
