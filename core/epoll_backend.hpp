@@ -102,7 +102,9 @@ private:
     bool incremental_ = false;
     std::uint16_t filling_ = no_buffer;
     std::uint32_t filling_used_ = 0;
-    std::vector<std::uint16_t> chunks_;  // per buffer: chunks handed out, not released yet
+    // Per buffer: chunks handed out, not released yet. 16 bits hold them: a buffer stops
+    // being filled with under an eighth of it left, so it has at most 7/8 of 64 KiB chunks.
+    std::vector<std::uint16_t> chunks_;
     std::size_t memory_bytes_ = 0;
     unsigned inline_budget_ = 64;  // reset by every poll()
     bool has_pwait2_ = true;       // false once epoll_pwait2 said ENOSYS
