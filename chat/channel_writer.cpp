@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../core/frame_cache.hpp"
 #include "../core/log.hpp"
 #include "../core/reactor.hpp"
 
@@ -120,7 +121,8 @@ void channel::push_with_producer(producers::any_producer p) {
 
 void channel::close_when_done() { enqueue(entry{{}, 0, entry::kind::close}); }
 
-struct channel::writer_coroutine::promise_type {
+// One frame per reply where replies do not overlap: it comes from the frame cache.
+struct channel::writer_coroutine::promise_type : ringchat::detail::cached_frame {
     writer_coroutine get_return_object() noexcept {
         return {std::coroutine_handle<promise_type>::from_promise(*this)};
     }

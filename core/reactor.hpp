@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "backend.hpp"
+#include "frame_cache.hpp"
 #include "intrusive_list.hpp"
 #include "io_awaitable.hpp"
 #include "task.hpp"
@@ -165,7 +166,7 @@ private:
 
 class [[nodiscard]] reactor::detached {
 public:
-    struct promise_type : detached_node {
+    struct promise_type : detached_node, detail::cached_frame {
         reactor* owner = nullptr;  // set by spawn(): the reactor whose list holds this
 
         detached get_return_object() noexcept {

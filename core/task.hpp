@@ -10,13 +10,16 @@
 // awaiter by symmetric transfer when it ends, which nests at most once per task in the chain
 // of awaiters, not once per message. An exception thrown in the body is stored and rethrown
 // in the awaiter. A task owns its frame: destroying a task that never ran, or that finished,
-// frees it. Destroying a task suspended on I/O is a bug (see io_request).
+// frees it (its frame is cached for the next one: core/frame_cache.hpp). Destroying a task
+// suspended on I/O is a bug (see io_request).
 #pragma once
 
 #include <coroutine>
 #include <exception>
 #include <utility>
 #include <variant>
+
+#include "frame_cache.hpp"
 
 namespace ringchat {
 
@@ -25,7 +28,8 @@ class task;
 
 namespace detail {
 
-struct task_promise_base {
+// Its frames come from the per-thread frame cache (frame_cache.hpp).
+struct task_promise_base : cached_frame {
     std::coroutine_handle<> continuation = std::noop_coroutine();
     std::exception_ptr exception;
     // True while the awaiter's await_suspend is running the body: if the body ends then, it

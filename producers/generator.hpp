@@ -46,7 +46,7 @@ public:
         void await_resume() const noexcept {}
     };
 
-    struct promise_type {
+    struct promise_type : ringchat::detail::cached_frame {
         chunk current;  // the chunk yielded last, until more() takes it
         std::exception_ptr error;
         std::coroutine_handle<> consumer = std::noop_coroutine();
