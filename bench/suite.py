@@ -1072,7 +1072,7 @@ class Suite:
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
         for part in (http_report, https_report, tls_echo_report, incremental_report,
-                     scaling_report):
+                     frame_cache_report, scaling_report):
             extra_lines, extra_md = part(self)
             lines += extra_lines
             md += extra_md
@@ -2157,109 +2157,146 @@ EXTRA_SCENARIOS.append((tls_echo_scenario, "tls-echo", tls_echo_plan))
 
 
 # --------------------------------------------------------------------------------------------
-# Incremental buffers: examples/echo with its provided receive buffers shared between small
-# receives (reactor_options::incremental_buffers, the default) against a whole buffer per
-# receive (RINGCHAT_INCREMENTAL_BUFFERS=0), each backend, interleaved in one run: the server's
-# CPU per request where connections are many or requests pipelined (issue 18 keeps a change only
-# if it does not cost CPU), and the idle memory each way.
+# Switches: examples/echo with one of ringchat's mechanisms on (the default) and off (by its
+# environment variable), each backend, interleaved in one run: the server's CPU per request in
+# the echo cases the mechanism is for, and the idle memory each way (issue 18 keeps a change
+# only if the bench shows it).
 
-INCREMENTAL_CASES = ("pingpong-1000", "pipelined-50x16")   # of ECHO_SCENARIOS
-INCREMENTAL_CONTENDERS = ("ringchat-uring", "ringchat-epoll")
-INCREMENTAL_MODES = (("shared", "1"), ("whole", "0"))      # label, RINGCHAT_INCREMENTAL_BUFFERS
-
-
-def incremental_plan(suite):
-    if not os.path.exists(f"{suite.build}/examples/echo"):
-        return []
-    per_case = suite.reps * len(INCREMENTAL_CONTENDERS) * len(INCREMENTAL_MODES)
-    return [("echo-incremental", per_case * len(INCREMENTAL_CASES),
-             suite.warmup + suite.duration + 0.2),
-            ("idle-incremental", len(INCREMENTAL_CONTENDERS) * len(INCREMENTAL_MODES), 3.0)]
+class Switch:
+    def __init__(self, key, title, var, modes, cases, legend):
+        self.key = key          # --only name and results key
+        self.title = title      # "Incremental buffers"
+        self.var = var          # the environment variable that turns it off
+        self.modes = modes      # ((label on, "1"), (label off, "0"))
+        self.cases = cases      # of ECHO_SCENARIOS
+        self.legend = legend    # what is compared, for the report: "X (the default) against Y"
 
 
-def incremental_scenario(suite):
-    echo = f"{suite.build}/examples/echo"
-    if not os.path.exists(echo):
-        suite.note("incremental buffers: skipped (examples/echo is not built)")
-        return
-    cases = [c for c in ECHO_SCENARIOS if c[0] in INCREMENTAL_CASES]
-    log("incremental buffers: examples/echo, provided buffers shared by small receives against "
-        f"a whole buffer each ({', '.join(c[0] for c in cases)}, and idle connections)")
-    runs = suite.results.setdefault("incremental", [])
-    every = [(c, label, env) for c in INCREMENTAL_CONTENDERS for label, env in INCREMENTAL_MODES]
-    for name, conns, depth, size, _ in cases:
-        for rep in range(suite.reps):
-            for c, label, flag in every:
-                suite.progress.step("echo-incremental", f"incremental buffers, {name}: {c}, "
-                                    f"{label}, run {rep + 1} of {suite.reps}")
-                argv = [echo, "--backend", c.rsplit("-", 1)[1]]
-                env = dict(suite.env, RINGCHAT_INCREMENTAL_BUFFERS=flag)
-                r = suite.serve_and_load(argv, f"{c} ({label})", env, conns, depth, size)
-                if not r.get("ok"):
-                    suite.fail(f"incremental buffers {name} / {c}, {label} run {rep + 1}: "
-                               f"{r.get('problem') or 'failed'}")
-                runs.append(dict(r, case=name, contender=c, mode=label, rep=rep))
-    conns = suite.idle_connections()[0]
-    for c, label, flag in every:
-        suite.progress.step("idle-incremental", f"incremental buffers, idle: {c}, {label}")
-        argv = [echo, "--backend", c.rsplit("-", 1)[1]]
-        env = dict(suite.env, RINGCHAT_INCREMENTAL_BUFFERS=flag)
-        r = suite.serve_and_load(argv, f"{c} ({label})", env, conns, 1, 64,
-                                 extra=("--hold", "0.5"), timeout=60)
-        if not r.get("ok"):
-            suite.fail(f"incremental buffers, idle / {c}, {label}: {r.get('problem')}")
-        runs.append(dict(r, case="idle", contender=c, mode=label, rep=0, connections=conns))
+SWITCH_CONTENDERS = ("ringchat-uring", "ringchat-epoll")
+
+# Provided receive buffers shared between small receives (reactor_options::incremental_buffers)
+# against a whole buffer per receive.
+INCREMENTAL = Switch(
+    "incremental", "Incremental buffers", "RINGCHAT_INCREMENTAL_BUFFERS",
+    (("shared", "1"), ("whole", "0")), ("pingpong-1000", "pipelined-50x16"),
+    "examples/echo with its provided buffers shared by small receives (the default) against a "
+    "whole buffer per receive")
+# Coroutine frames from the per-thread cache of freed frames (core/frame_cache.hpp) against
+# malloc and free for each.
+FRAME_CACHE = Switch(
+    "frame-cache", "Frame cache", "RINGCHAT_FRAME_CACHE",
+    (("cached", "1"), ("heap", "0")), ("pingpong-50", "pipelined-50x16"),
+    "examples/echo with its coroutine frames from the per-thread cache of freed frames (the "
+    "default) against malloc and free for each")
+SWITCHES = (INCREMENTAL, FRAME_CACHE)
+# (bench/test_report.py names these)
+INCREMENTAL_CASES, INCREMENTAL_CONTENDERS = INCREMENTAL.cases, SWITCH_CONTENDERS
+INCREMENTAL_MODES = INCREMENTAL.modes
 
 
-def incremental_report(suite):
-    """The incremental buffers section: (terminal lines, Markdown lines)."""
-    res = suite.results.get("incremental")
-    if not res:
-        return [], []
-    ok = lambda case, c, mode: [r for r in res if r["case"] == case and r["contender"] == c
-                                and r["mode"] == mode and r.get("ok")]
-    head = ["scenario", "contender", "CPU shared", "whole", "÷", "±", "req/s ÷", "±", "ok"]
-    rows = []
-    for name in INCREMENTAL_CASES:
-        for c in INCREMENTAL_CONTENDERS:
-            shared, whole = ok(name, c, "shared"), ok(name, c, "whole")
-            if not shared and not whole:
-                continue
-            cpu = [[run_cpu(r) for r in side] for side in (shared, whole)]
-            rps = [[r["rps"] for r in side] for side in (shared, whole)]
-            x, noise = ratio_spread(*cpu)
-            y, ynoise = ratio_spread(*rps)
-            total = len([r for r in res if r["case"] == name and r["contender"] == c])
-            rows.append([name, c, fmt_num(med(cpu[0])), fmt_num(med(cpu[1])),
-                         f"{x:.2f}" if x is not None else "-",
-                         fmt_pct(noise, False) if noise is not None else "-",
-                         f"{y:.2f}" if y is not None else "-",
-                         fmt_pct(ynoise, False) if ynoise is not None else "-",
-                         f"{len(shared) + len(whole)}/{total}"])
-    ihead = ["contender", "connections", "shared B/conn", "whole B/conn"]
-    irows = []
-    for c in INCREMENTAL_CONTENDERS:
-        sides = [ok("idle", c, mode) for mode, _ in INCREMENTAL_MODES]
-        if any(sides):
-            irows.append([c, (sides[0] or sides[1])[0].get("connections", "-")] +
-                         [fmt_bytes_per_conn(side[0].get("server_rss_kb_per_conn")) if side
-                          else "-" for side in sides])
-    reps = suite.results.get("reps", suite.reps)
-    legend = ("Incremental buffers: examples/echo with its provided buffers shared by small "
-              "receives (the default) against a whole buffer per receive "
-              f"(RINGCHAT_INCREMENTAL_BUFFERS=0), interleaved; medians of {reps} runs; CPU: the "
-              "server's us per request; ÷: shared over whole (CPU below 1 is cheaper, req/s "
-              "above 1 faster); ± is the two sides' half min-max ranges added:")
-    ilegend = "The same, idle connections (held open, one ping each; server RSS per connection):"
-    lines = wrap(legend) + ["", table(head, rows), ""]
-    md = ["## Incremental buffers", "", legend[:-1] + ".", "", markdown(head, rows), ""]
-    if irows:
-        lines += wrap(ilegend) + ["", table(ihead, irows), ""]
-        md += [ilegend[:-1] + ".", "", markdown(ihead, irows), ""]
-    return lines, md
+def switch_plan(sw):
+    def plan(suite):
+        if not os.path.exists(f"{suite.build}/examples/echo"):
+            return []
+        per_case = suite.reps * len(SWITCH_CONTENDERS) * len(sw.modes)
+        return [(f"echo-{sw.key}", per_case * len(sw.cases), suite.warmup + suite.duration + 0.2),
+                (f"idle-{sw.key}", len(SWITCH_CONTENDERS) * len(sw.modes), 3.0)]
+    return plan
 
 
-EXTRA_SCENARIOS.append((incremental_scenario, "incremental", incremental_plan))
+def switch_scenario(sw):
+    what = sw.title[0].lower() + sw.title[1:]
+
+    def scenario(suite):
+        echo = f"{suite.build}/examples/echo"
+        if not os.path.exists(echo):
+            suite.note(f"{what}: skipped (examples/echo is not built)")
+            return
+        cases = [c for c in ECHO_SCENARIOS if c[0] in sw.cases]
+        log(f"{what}: {sw.legend} ({', '.join(c[0] for c in cases)}, and idle connections)")
+        runs = suite.results.setdefault(sw.key, [])
+        every = [(c, label, flag) for c in SWITCH_CONTENDERS for label, flag in sw.modes]
+
+        def serve(c, label, flag, conns, depth, size, **kw):
+            argv = [echo, "--backend", c.rsplit("-", 1)[1]]
+            env = dict(suite.env, **{sw.var: flag})
+            return suite.serve_and_load(argv, f"{c} ({label})", env, conns, depth, size, **kw)
+
+        for name, conns, depth, size, _ in cases:
+            for rep in range(suite.reps):
+                for c, label, flag in every:
+                    suite.progress.step(f"echo-{sw.key}", f"{what}, {name}: {c}, {label}, "
+                                        f"run {rep + 1} of {suite.reps}")
+                    r = serve(c, label, flag, conns, depth, size)
+                    if not r.get("ok"):
+                        suite.fail(f"{what} {name} / {c}, {label} run {rep + 1}: "
+                                   f"{r.get('problem') or 'failed'}")
+                    runs.append(dict(r, case=name, contender=c, mode=label, rep=rep))
+        conns = suite.idle_connections()[0]
+        for c, label, flag in every:
+            suite.progress.step(f"idle-{sw.key}", f"{what}, idle: {c}, {label}")
+            r = serve(c, label, flag, conns, 1, 64, extra=("--hold", "0.5"), timeout=60)
+            if not r.get("ok"):
+                suite.fail(f"{what}, idle / {c}, {label}: {r.get('problem')}")
+            runs.append(dict(r, case="idle", contender=c, mode=label, rep=0, connections=conns))
+    return scenario
+
+
+def switch_report(sw):
+    (on, _), (off, _) = sw.modes
+
+    def report(suite):
+        """The switch's section: (terminal lines, Markdown lines)."""
+        res = suite.results.get(sw.key)
+        if not res:
+            return [], []
+        ok = lambda case, c, mode: [r for r in res if r["case"] == case and r["contender"] == c
+                                    and r["mode"] == mode and r.get("ok")]
+        head = ["scenario", "contender", f"CPU {on}", off, "÷", "±", "req/s ÷", "±", "ok"]
+        rows = []
+        for name in sw.cases:
+            for c in SWITCH_CONTENDERS:
+                yes, no = ok(name, c, on), ok(name, c, off)
+                if not yes and not no:
+                    continue
+                cpu = [[run_cpu(r) for r in side] for side in (yes, no)]
+                rps = [[r["rps"] for r in side] for side in (yes, no)]
+                x, noise = ratio_spread(*cpu)
+                y, ynoise = ratio_spread(*rps)
+                total = len([r for r in res if r["case"] == name and r["contender"] == c])
+                rows.append([name, c, fmt_num(med(cpu[0])), fmt_num(med(cpu[1])),
+                             f"{x:.2f}" if x is not None else "-",
+                             fmt_pct(noise, False) if noise is not None else "-",
+                             f"{y:.2f}" if y is not None else "-",
+                             fmt_pct(ynoise, False) if ynoise is not None else "-",
+                             f"{len(yes) + len(no)}/{total}"])
+        ihead = ["contender", "connections", f"{on} B/conn", f"{off} B/conn"]
+        irows = []
+        for c in SWITCH_CONTENDERS:
+            sides = [ok("idle", c, mode) for mode, _ in sw.modes]
+            if any(sides):
+                irows.append([c, (sides[0] or sides[1])[0].get("connections", "-")] +
+                             [fmt_bytes_per_conn(side[0].get("server_rss_kb_per_conn")) if side
+                              else "-" for side in sides])
+        reps = suite.results.get("reps", suite.reps)
+        legend = (f"{sw.title}: {sw.legend} ({sw.var}=0), interleaved; medians of {reps} runs; "
+                  f"CPU: the server's us per request; ÷: {on} over {off} (CPU below 1 is cheaper, "
+                  "req/s above 1 faster); ± is the two sides' half min-max ranges added:")
+        ilegend = ("The same, idle connections (held open, one ping each; server RSS per "
+                   "connection):")
+        lines = wrap(legend) + ["", table(head, rows), ""]
+        md = [f"## {sw.title}", "", legend[:-1] + ".", "", markdown(head, rows), ""]
+        if irows:
+            lines += wrap(ilegend) + ["", table(ihead, irows), ""]
+            md += [ilegend[:-1] + ".", "", markdown(ihead, irows), ""]
+        return lines, md
+    return report
+
+
+incremental_report = switch_report(INCREMENTAL)
+frame_cache_report = switch_report(FRAME_CACHE)
+for sw in SWITCHES:
+    EXTRA_SCENARIOS.append((switch_scenario(sw), sw.key, switch_plan(sw)))
 
 
 # --------------------------------------------------------------------------------------------

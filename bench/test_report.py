@@ -135,6 +135,18 @@ def made_up_results(reps=3, resp_reps=1, seed=1):
                                        "rep": 0, "connections": 10000,
                                        "server_rss_kb_per_conn": 2000 / 1024 if mode == "shared"
                                        else 2400 / 1024})
+    # frame cache: cached 0.9 of heap's CPU at pingpong-50 on both backends, level pipelined
+    res["frame-cache"] = []
+    for name in S.FRAME_CACHE.cases:
+        for rep in range(reps):
+            for c in S.SWITCH_CONTENDERS:
+                for mode, _ in S.FRAME_CACHE.modes:
+                    cpu = ((0.9 if mode == "cached" and name == "pingpong-50" else 1.0)
+                           * (0.5 if name.startswith("pipelined") else 5.0))
+                    res["frame-cache"].append({
+                        "ok": True, "rps": 1e6 / cpu / 3, "server_sched_us_per_req": cpu,
+                        "server_cpu_us_per_req": cpu, "case": name, "contender": c,
+                        "mode": mode, "rep": rep})
     res["scaling"] = made_up_scaling(2, reps, rnd)
     res["file_send"] = "file_send: 128 MiB through a channel over TCP loopback"
     res["failures"] = ["pingpong-50 / ringchat-uring run 1: " + "a long problem " * 20]
@@ -294,6 +306,17 @@ class Report(unittest.TestCase):
         self.assertRegex(part, r"\npipelined-50x16 +ringchat-epoll +0\.50 +0\.50 +1\.00 +0\.0% "
                                r"+1\.00 +0\.0% +5/6\n")
         self.assertRegex(part, r"\nringchat-epoll +10000 +2000 +2400\n")
+
+    def test_frame_cache_cached_over_heap(self):
+        suite, text = self.report()
+        self.assertIn("## Frame cache\n", suite.report()[1])
+        part = text[text.index("Frame cache:"):text.index("Scaling:")]
+        self.assertIn("(RINGCHAT_FRAME_CACHE=0)", part)
+        self.assertRegex(part, r"\npingpong-50 +ringchat-uring +4\.50 +5\.00 +0\.90 +0\.0% "
+                               r"+1\.11 +0\.0% +6/6\n")
+        self.assertRegex(part, r"\npipelined-50x16 +ringchat-epoll +0\.50 +0\.50 +1\.00 +0\.0% "
+                               r"+1\.00 +0\.0% +6/6\n")
+        self.assertNotIn("B/conn", part)  # no idle runs in this report
 
     def test_long_verdict_labels_keep_the_columns(self):
         _, text = self.report()
