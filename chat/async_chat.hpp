@@ -52,12 +52,12 @@ public:
     virtual void handle_close() {}
 
     void set_terminator(terminator t) { term_ = std::move(t); }
-    void set_terminator(std::string_view s) { set_terminator(terminator::bytes(s)); }
-    void set_terminator(const char* s) { set_terminator(terminator::bytes(s)); }
+    void set_terminator(std::string_view s) { term_.assign_bytes(s); }
+    void set_terminator(const char* s) { term_.assign_bytes(s); }
     /// A count; negative throws std::invalid_argument (asynchat's ValueError).
     template <std::integral Count>
     void set_terminator(Count n) {
-        set_terminator(terminator::checked_count(static_cast<std::int64_t>(n)));
+        term_.assign_count(terminator::checked(static_cast<std::int64_t>(n)));
     }
     /// As asynchat shows it: inside collect_incoming_data a count still includes the data
     /// being delivered; after a count is reached, 0.

@@ -110,11 +110,12 @@ public:
     /// A byte string (any length), a count (an integer; negative throws
     /// std::invalid_argument, 0 means none as in asynchat), or none. The default is "\n".
     void set_terminator(terminator t) { framer_.set_terminator(std::move(t)); }
-    void set_terminator(std::string_view s) { set_terminator(terminator::bytes(s)); }
-    void set_terminator(const char* s) { set_terminator(terminator::bytes(s)); }
+    // (In place: no terminator is built and moved, for protocols that set one per read.)
+    void set_terminator(std::string_view s) { framer_.set_terminator(s); }
+    void set_terminator(const char* s) { framer_.set_terminator(std::string_view(s)); }
     template <std::integral Count>
     void set_terminator(Count count) {
-        set_terminator(terminator::checked_count(static_cast<std::int64_t>(count)));
+        framer_.set_terminator_count(terminator::checked(static_cast<std::int64_t>(count)));
     }
     /// The frame limit from now on, the frame in progress included (0 = unlimited): raise it
     /// for one large frame whose size the protocol declared, then lower it again.

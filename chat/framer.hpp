@@ -42,6 +42,9 @@ public:
     /// The terminator in force; a change applies from the next byte not yet scanned, held
     /// prefix bytes included (they are rescanned under the new terminator).
     void set_terminator(terminator t) { term_ = std::move(t); }
+    /// The same as set_terminator(terminator::bytes(s)) and (terminator::count(n)), in place.
+    void set_terminator(std::string_view s) { term_.assign_bytes(s); }
+    void set_terminator_count(std::uint64_t n) noexcept { term_.assign_count(n); }
     const terminator& get_terminator() const noexcept { return term_; }
     std::size_t max_frame() const noexcept { return max_frame_; }
     void set_max_frame(std::size_t n) noexcept { max_frame_ = n; }

@@ -36,18 +36,27 @@ terminator terminator::count(std::uint64_t n) noexcept {
     return t;
 }
 
-terminator terminator::checked_count(std::int64_t n) {
+std::uint64_t terminator::checked(std::int64_t n) {
     if (n < 0) {
         throw std::invalid_argument("the number of received bytes must be positive");
     }
-    return count(static_cast<std::uint64_t>(n));
+    return static_cast<std::uint64_t>(n);
 }
+
+terminator terminator::checked_count(std::int64_t n) { return count(checked(n)); }
 
 terminator terminator::bytes(std::string_view s) {
     terminator t;
     t.kind_ = terminator_kind::bytes;
     t.text_ = s;
     return t;
+}
+
+// Out of line: inlined into callers, GCC 12 warns (-Wrestrict, falsely) about string::assign.
+void terminator::assign_bytes(std::string_view s) {
+    kind_ = terminator_kind::bytes;
+    count_ = 0;
+    text_.assign(s);
 }
 
 terminator terminator::bytes(std::span<const std::byte> s) {

@@ -46,6 +46,17 @@ public:
     /// As `bytes(std::string_view)`, from raw bytes.
     static terminator bytes(std::span<const std::byte> s);
 
+    /// `*this = bytes(s)` and `*this = count(n)` in place, without a temporary: a protocol
+    /// may set a terminator before every read (RESP, HTTP), and the string keeps its buffer.
+    void assign_bytes(std::string_view s);
+    void assign_count(std::uint64_t n) noexcept {
+        kind_ = terminator_kind::count;
+        count_ = n;
+        text_.clear();
+    }
+    /// The number checked_count() takes, checked the same way (the same exception).
+    static std::uint64_t checked(std::int64_t n);
+
     /// The branch this terminator takes (before the falsy rule: see `active()`).
     terminator_kind kind() const noexcept { return kind_; }
 

@@ -94,11 +94,8 @@ bool split_inline(std::string_view s, std::vector<std::string>& out) {
 }
 
 ringchat::chat::terminator request_parser::terminator() const {
-    if (state_ != state::bulk_body) {
-        return ringchat::chat::terminator::bytes("\n");
-    }
-    return ringchat::chat::terminator::count(piece_ == 0 ? bulk_left_
-                                                         : std::min(bulk_left_, piece_));
+    const std::size_t n = count_wanted();
+    return n == 0 ? ringchat::chat::terminator::bytes("\n") : ringchat::chat::terminator::count(n);
 }
 
 request_parser::status request_parser::fail(std::string why) {

@@ -3,11 +3,12 @@
 // multibulk ("*N", then N times "$LEN" + LEN bytes + CRLF) and inline (a line of words, as
 // redis-cli and telnet send).
 //
-// The session asks terminator() before each read and feeds each frame back; feed() says when
-// a request is complete. Lines use the terminator "\n" (a "\r" before it is dropped); a bulk
-// body a byte count, LEN + 2, so it is binary-safe. A body longer than the channel's max_frame
-// comes as several counted frames of at most max_frame bytes, joined here, so that lines stay
-// limited to max_frame while a bulk may be as long as its request declared (at most 512 MB).
+// The session asks count_wanted() (or terminator()) before each read and feeds each frame
+// back; feed() says when a request is complete. Lines use the terminator "\n" (a "\r" before
+// it is dropped); a bulk body a byte count, LEN + 2, so it is binary-safe. A body longer than
+// the channel's max_frame comes as several counted frames of at most max_frame bytes, joined
+// here, so that lines stay limited to max_frame while a bulk may be as long as its request
+// declared (at most 512 MB).
 // Invariant: memory follows what a request declared, once validated, and what has arrived;
 // and the bytes of the request in progress (its arguments so far, the bulk being read
 // included) never pass the query-buffer limit (client-query-buffer-limit, 1 GB by default):
@@ -17,6 +18,7 @@
 // per request.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -49,6 +51,14 @@ public:
 
     /// What the next read must use.
     ringchat::chat::terminator terminator() const;
+    /// The same, as a number: the byte count the next read must use, or 0 for a line ("\n").
+    /// The session sets its channel's terminator from it in place, once per read.
+    std::size_t count_wanted() const noexcept {
+        if (state_ != state::bulk_body) {
+            return 0;
+        }
+        return piece_ == 0 ? bulk_left_ : std::min(bulk_left_, piece_);  // never 0: CRLF
+    }
     /// One frame read with terminator(): a frame, or frame_too_long (other ends of the stream
     /// are the caller's). On `request`, args() holds it until the next feed().
     status feed(const ringchat::chat::frame& f);

@@ -220,7 +220,11 @@ task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
     request_parser parser(ch.options().max_frame, query_limit);
     std::string out;
     for (;;) {
-        ch.set_terminator(parser.terminator());
+        if (const std::size_t n = parser.count_wanted(); n != 0) {
+            ch.set_terminator(n);
+        } else {
+            ch.set_terminator("\n");
+        }
         auto frame = co_await ch.read();  // no task per request: see request.hpp
         if (!frame && frame.error() != make_error_code(errc::frame_too_long)) {
             break;  // end of stream, reset, or the server stops: nothing to answer

@@ -261,6 +261,34 @@ TEST_CASE("a negative count is rejected as asynchat's set_terminator does", "[te
     CHECK(terminator::checked_count(6) == terminator::count(6));
 }
 
+TEST_CASE("assign_bytes and assign_count equal bytes() and count(), from any kind",
+          "[terminator]") {
+    const terminator kinds[] = {terminator::none(), terminator::count(7),
+                                terminator::bytes("\r\n"), terminator::bytes(std::string(40, 'x'))};
+    for (const terminator& from : kinds) {
+        terminator t = from;
+        t.assign_bytes("\n");
+        CHECK(t == terminator::bytes("\n"));
+        t = from;
+        t.assign_bytes(std::string_view("a\0b", 3));
+        CHECK(t == terminator::bytes(std::string_view("a\0b", 3)));
+        t = from;
+        t.assign_bytes("");
+        CHECK(t == terminator::bytes(""));
+        t = from;
+        t.assign_count(12);
+        CHECK(t == terminator::count(12));
+        t = from;
+        t.assign_count(0);
+        CHECK(t == terminator::count(0));
+    }
+    terminator self = terminator::bytes("abcdef");
+    self.assign_bytes(self.text().substr(2));  // its own bytes: std::string::assign copes
+    CHECK(self == terminator::bytes("cdef"));
+    CHECK(terminator::checked(5) == 5);
+    CHECK_THROWS_AS(terminator::checked(-1), std::invalid_argument);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. One scan step (§4.2)
 // ---------------------------------------------------------------------------------------------
