@@ -82,6 +82,18 @@ def pipeline():
     if got != want:
         sys.exit("the 3 MB value came back different")
 
+    # Integer replies at the ends of a 64-bit integer, and past them an error, as in Redis.
+    s.sendall(command("SET", "n", "-9223372036854775807") + command("DECR", "n") +
+              command("DECR", "n") + command("SET", "n", 9223372036854775806) +
+              command("INCR", "n") + command("INCR", "n") + command("INCRBY", "zero", 0))
+    want = (b"+OK\r\n:-9223372036854775808\r\n"
+            b"-ERR increment or decrement would overflow\r\n"
+            b"+OK\r\n:9223372036854775807\r\n"
+            b"-ERR increment or decrement would overflow\r\n:0\r\n")
+    got = recv_exactly(s, len(want))
+    if got != want:
+        sys.exit(f"64-bit integers: want {want!r}, got {got!r}")
+
     # Inline with quotes, as redis-cli's parser splits them.
     s.sendall(b'SET "quoted key" "a\\r\\nb\\x00c"\r\nGET "quoted key"\r\nEXISTS \'quoted key\'\r\n')
     want = b"+OK\r\n$6\r\na\r\nb\x00c\r\n:1\r\n"
