@@ -58,13 +58,26 @@ public:
     void feed(std::span<const std::byte> chunk);
     /// The next event; on `frame`, `out` is the frame's data.
     status next(std::span<const std::byte>& out) {
-        // The common case inline (a read() per message runs it): a string terminator found in
-        // the chunk, no frame in progress, nothing held. The general loop would cut the same
-        // frame; where this finds none (or one too long) the loop goes on from where it
-        // searched, so nothing is searched twice.
+        // The common cases inline (a read() per message runs them): no frame in progress,
+        // nothing held, and a string terminator found in the chunk or a count the chunk holds
+        // whole (a length-prefixed body). The general loop would cut the same frame; where
+        // this finds no string (or one too long) the loop goes on from where it searched, so
+        // nothing is searched twice.
         // (A frame handed out of frame_ leaves it non-empty, so that case goes the general way.)
-        if (!in_joined_ && frame_.empty() && !skipping_ && held_.empty() &&
-            term_.kind() == terminator_kind::bytes && term_.active()) {
+        if (in_joined_ || !frame_.empty() || skipping_ || !held_.empty()) {
+            return next_from(out, unknown);
+        }
+        if (term_.kind() == terminator_kind::count) {
+            const std::uint64_t n = term_.remaining();
+            if (n == 0 || n > input_.size() || (max_frame_ != 0 && n > max_frame_)) {
+                return next_from(out, unknown);
+            }
+            out = input_.first(static_cast<std::size_t>(n));
+            input_ = input_.subspan(static_cast<std::size_t>(n));
+            term_.assign_count(0);  // as scan() leaves it: asynchat's get_terminator() is 0
+            return status::frame;
+        }
+        if (term_.kind() == terminator_kind::bytes && term_.active()) {
             const std::string_view text = term_.text();
             const std::size_t at = find_terminator(input_, text);
             if (at != std::string_view::npos && (max_frame_ == 0 || at <= max_frame_)) {

@@ -53,11 +53,7 @@ terminator terminator::bytes(std::string_view s) {
 }
 
 // Out of line: inlined into callers, GCC 12 warns (-Wrestrict, falsely) about string::assign.
-void terminator::assign_bytes(std::string_view s) {
-    kind_ = terminator_kind::bytes;
-    count_ = 0;
-    text_.assign(s);
-}
+void terminator::store_text(std::string_view s) { text_.assign(s); }
 
 terminator terminator::bytes(std::span<const std::byte> s) {
     return bytes(as_chars(s));
@@ -97,10 +93,10 @@ scan_step scan(std::span<const std::byte> in, terminator& t) noexcept {
     if (t.kind() == terminator_kind::count) {
         const std::uint64_t n = t.remaining();
         if (lb < n) {
-            t = terminator::count(n - lb);
+            t.assign_count(n - lb);
             return {lb, 0, false};
         }
-        t = terminator::count(0);
+        t.assign_count(0);
         return {static_cast<std::size_t>(n), 0, true};
     }
     return scan_text(in, t.text(), find_terminator(in, t.text()));

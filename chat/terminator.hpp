@@ -47,12 +47,19 @@ public:
     static terminator bytes(std::span<const std::byte> s);
 
     /// `*this = bytes(s)` and `*this = count(n)` in place, without a temporary: a protocol
-    /// may set a terminator before every read (RESP, HTTP), and the string keeps its buffer.
-    void assign_bytes(std::string_view s);
+    /// may set a terminator before every read (RESP, HTTP). The string keeps its bytes while
+    /// a count is set, so a protocol that switches between one string and counts (RESP's
+    /// "\n" and bulk lengths) compares it and copies nothing.
+    void assign_bytes(std::string_view s) {
+        kind_ = terminator_kind::bytes;
+        count_ = 0;
+        if (std::string_view(text_) != s) {
+            store_text(s);
+        }
+    }
     void assign_count(std::uint64_t n) noexcept {
         kind_ = terminator_kind::count;
         count_ = n;
-        text_.clear();
     }
     /// The number checked_count() takes, checked the same way (the same exception).
     static std::uint64_t checked(std::int64_t n);
@@ -64,7 +71,9 @@ public:
     std::uint64_t remaining() const noexcept { return count_; }
 
     /// The byte string of a `bytes` terminator; empty for the other kinds.
-    std::string_view text() const noexcept { return text_; }
+    std::string_view text() const noexcept {
+        return kind_ == terminator_kind::bytes ? std::string_view(text_) : std::string_view();
+    }
 
     /// False where asynchat's falsy rule applies (none, count 0, empty string): such a
     /// terminator collects everything and never finds.
@@ -80,12 +89,16 @@ public:
         return false;
     }
 
-    friend bool operator==(const terminator&, const terminator&) = default;
+    friend bool operator==(const terminator& a, const terminator& b) noexcept {
+        return a.kind_ == b.kind_ && a.count_ == b.count_ && a.text() == b.text();
+    }
 
 private:
+    void store_text(std::string_view s);
+
     terminator_kind kind_ = terminator_kind::none;
     std::uint64_t count_ = 0;   // 0 unless kind_ == count
-    std::string text_;          // empty unless kind_ == bytes
+    std::string text_;          // what text() is when kind_ == bytes; otherwise unused
 };
 
 /// Length of the longest proper prefix of `needle` that `haystack` ends with; 0 if none.

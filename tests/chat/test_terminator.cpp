@@ -289,6 +289,37 @@ TEST_CASE("assign_bytes and assign_count equal bytes() and count(), from any kin
     CHECK_THROWS_AS(terminator::checked(-1), std::invalid_argument);
 }
 
+TEST_CASE("a terminator switched between a string and counts is only what it was set to last",
+          "[terminator]") {
+    // assign_count() keeps the string's bytes for the next assign_bytes(): none of it shows.
+    terminator t = terminator::bytes("\r\n");
+    t.assign_count(5);
+    CHECK(t == terminator::count(5));
+    CHECK(t.text().empty());
+    CHECK(t.kind() == terminator_kind::count);
+    const terminator copy = t;
+    CHECK(copy == terminator::count(5));
+    CHECK(copy.text().empty());
+    // A count is counted, not searched for the old string.
+    const auto in = as_bytes("a\r\nbcdef");
+    const scan_step step = scan(in, t);
+    CHECK(step.deliver == 5);
+    CHECK(step.found);
+    CHECK(t == terminator::count(0));
+    CHECK_FALSE(t.active());
+    t.assign_bytes("\r\n");
+    CHECK(t == terminator::bytes("\r\n"));
+    t.assign_count(2);
+    t.assign_bytes("\n");
+    CHECK(t == terminator::bytes("\n"));
+    CHECK(t.text() == "\n");
+    CHECK(t.remaining() == 0);
+    t.assign_count(3);
+    t.assign_bytes("");
+    CHECK(t == terminator::bytes(""));
+    CHECK_FALSE(t.active());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. One scan step (§4.2)
 // ---------------------------------------------------------------------------------------------
