@@ -23,10 +23,26 @@ std::string_view line_of(const frame& f) {
     return s;
 }
 
-/// A whole decimal number (optional '-'), as Redis' string2ll takes a length.
+/// A whole decimal number (optional '-'), as Redis' string2ll takes a length: what
+/// std::from_chars takes, all of `s`. Up to 18 digits (every length and count a request
+/// can have) by hand, where no overflow can happen; longer ones by from_chars, for its range
+/// check.
 bool to_number(std::string_view s, long long& out) {
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+    const bool negative = !s.empty() && s.front() == '-';
+    const std::string_view digits = s.substr(negative ? 1 : 0);
+    if (digits.empty() || digits.size() > 18) {
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+        return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+    }
+    long long n = 0;
+    for (const char c : digits) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + (c - '0');
+    }
+    out = negative ? -n : n;
+    return true;
 }
 
 int hex(char c) {
@@ -98,10 +114,36 @@ ringchat::chat::terminator request_parser::terminator() const {
     return n == 0 ? ringchat::chat::terminator::bytes("\n") : ringchat::chat::terminator::count(n);
 }
 
+void request_parser::clear_args() {
+    for (std::string& a : args_) {
+        if (spares_.size() == max_spares) {
+            break;
+        }
+        const std::size_t c = a.capacity();
+        if (c > std::string().capacity() && c <= max_spare_capacity) {
+            if (spares_.capacity() == 0) {
+                spares_.reserve(max_spares);  // once, when a connection first has a spare
+            }
+            spares_.push_back(std::move(a));
+        }
+    }
+    args_.clear();
+}
+
+std::string& request_parser::new_arg() {
+    if (spares_.empty()) {
+        return args_.emplace_back();
+    }
+    std::string& a = args_.emplace_back(std::move(spares_.back()));
+    spares_.pop_back();
+    a.clear();
+    return a;
+}
+
 request_parser::status request_parser::fail(std::string why) {
     error_ = std::move(why);
     state_ = state::request_line;
-    args_.clear();
+    clear_args();
     held_ = 0;
     return status::protocol_error;
 }
@@ -114,7 +156,7 @@ request_parser::status request_parser::too_big() {
 
 request_parser::status request_parser::feed(const frame& f) {
     if (std::exchange(done_, false)) {
-        args_.clear();
+        clear_args();
         held_ = 0;
     }
     if (!f) {
@@ -172,7 +214,7 @@ request_parser::status request_parser::header(std::string_view s) {
     }
     bulk_len_ = static_cast<std::size_t>(len);
     bulk_left_ = bulk_len_ + 2;
-    std::string& arg = args_.emplace_back();
+    std::string& arg = new_arg();
     if (piece_ != 0 && bulk_left_ > piece_) {
         arg.reserve(std::min<std::size_t>(bulk_len_, 1 << 20));  // grows as the bytes arrive
     }

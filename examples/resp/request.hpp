@@ -79,12 +79,21 @@ private:
     status body(std::string_view s);
     status fail(std::string why);
     status too_big();
+    void clear_args();
+    std::string& new_arg();
 
     std::size_t piece_;
     std::size_t limit_;
     std::size_t held_ = 0;      // bytes of arguments in args_ (see held())
     state state_ = state::request_line;
     std::vector<std::string> args_;
+    // Arguments' buffers kept from earlier requests (clear_args()), for the next ones: a
+    // key longer than std::string's inline 15 bytes costs no malloc and free per request.
+    // At most max_spares of at most max_spare_capacity bytes each, so an idle connection
+    // holds little.
+    static constexpr std::size_t max_spares = 4;
+    static constexpr std::size_t max_spare_capacity = 256;
+    std::vector<std::string> spares_;
     long long args_left_ = 0;   // bulks still to come in this request
     std::size_t bulk_len_ = 0;  // the bulk being read: its declared length
     std::size_t bulk_left_ = 0; // ... and how much of it (with its CRLF) is still to come
