@@ -15,7 +15,7 @@
 namespace resp {
 namespace {
 
-using args_t = std::vector<std::string>;
+using args_t = arguments;
 using ms = std::chrono::milliseconds;
 
 constexpr std::string_view wrongtype =
@@ -63,7 +63,7 @@ value* find_list(store& db, std::string_view key, std::string& out, bool& ok) {
     return v;
 }
 
-void ping(store&, args_t& a, std::string& out) {
+void ping(store&, args_t a, std::string& out) {
     if (a.size() == 1) {
         reply::simple(out, "PONG");
     } else {
@@ -71,9 +71,9 @@ void ping(store&, args_t& a, std::string& out) {
     }
 }
 
-void echo(store&, args_t& a, std::string& out) { reply::bulk(out, a[1]); }
+void echo(store&, args_t a, std::string& out) { reply::bulk(out, a[1]); }
 
-void get(store& db, args_t& a, std::string& out) {
+void get(store& db, args_t a, std::string& out) {
     bool ok = false;
     value* v = find_string(db, a[1], out, ok);
     if (ok && v) {
@@ -83,7 +83,7 @@ void get(store& db, args_t& a, std::string& out) {
     }
 }
 
-void set(store& db, args_t& a, std::string& out) {
+void set(store& db, args_t a, std::string& out) {
     bool nx = false, xx = false, keepttl = false, get_old = false, has_expiry = false;
     auto expires = clock::time_point::max();
     for (std::size_t i = 3; i < a.size(); ++i) {
@@ -147,7 +147,7 @@ void set(store& db, args_t& a, std::string& out) {
     }
 }
 
-void del(store& db, args_t& a, std::string& out) {
+void del(store& db, args_t a, std::string& out) {
     long long n = 0;
     for (std::size_t i = 1; i < a.size(); ++i) {
         n += db.erase(a[i]) ? 1 : 0;
@@ -155,7 +155,7 @@ void del(store& db, args_t& a, std::string& out) {
     reply::integer(out, n);
 }
 
-void exists(store& db, args_t& a, std::string& out) {
+void exists(store& db, args_t a, std::string& out) {
     long long n = 0;
     for (std::size_t i = 1; i < a.size(); ++i) {
         n += db.find(a[i]) ? 1 : 0;
@@ -188,10 +188,10 @@ void incr_by(store& db, std::string_view key, long long by, std::string& out) {
     reply::integer(out, n);
 }
 
-void incr(store& db, args_t& a, std::string& out) { incr_by(db, a[1], 1, out); }
-void decr(store& db, args_t& a, std::string& out) { incr_by(db, a[1], -1, out); }
+void incr(store& db, args_t a, std::string& out) { incr_by(db, a[1], 1, out); }
+void decr(store& db, args_t a, std::string& out) { incr_by(db, a[1], -1, out); }
 
-void incrby(store& db, args_t& a, std::string& out) {
+void incrby(store& db, args_t a, std::string& out) {
     long long by = 0;
     if (!to_int(a[2], by)) {
         reply::error(out, not_integer);
@@ -200,7 +200,7 @@ void incrby(store& db, args_t& a, std::string& out) {
     incr_by(db, a[1], by, out);
 }
 
-void decrby(store& db, args_t& a, std::string& out) {
+void decrby(store& db, args_t a, std::string& out) {
     long long by = 0;
     if (!to_int(a[2], by) || by == std::numeric_limits<long long>::min()) {
         reply::error(out, not_integer);
@@ -209,7 +209,7 @@ void decrby(store& db, args_t& a, std::string& out) {
     incr_by(db, a[1], -by, out);
 }
 
-void append(store& db, args_t& a, std::string& out) {
+void append(store& db, args_t a, std::string& out) {
     bool ok = false;
     value* v = find_string(db, a[1], out, ok);
     if (!ok) {
@@ -224,7 +224,7 @@ void append(store& db, args_t& a, std::string& out) {
     }
 }
 
-void strlen_(store& db, args_t& a, std::string& out) {
+void strlen_(store& db, args_t a, std::string& out) {
     bool ok = false;
     value* v = find_string(db, a[1], out, ok);
     if (ok) {
@@ -232,7 +232,7 @@ void strlen_(store& db, args_t& a, std::string& out) {
     }
 }
 
-void mget(store& db, args_t& a, std::string& out) {
+void mget(store& db, args_t a, std::string& out) {
     reply::array(out, a.size() - 1);
     for (std::size_t i = 1; i < a.size(); ++i) {
         const value* v = db.find(a[i]);
@@ -244,7 +244,7 @@ void mget(store& db, args_t& a, std::string& out) {
     }
 }
 
-void mset(store& db, args_t& a, std::string& out) {
+void mset(store& db, args_t a, std::string& out) {
     if (a.size() % 2 != 1) {
         reply::error(out, "ERR wrong number of arguments for 'mset' command");
         return;
@@ -255,7 +255,7 @@ void mset(store& db, args_t& a, std::string& out) {
     reply::simple(out, "OK");
 }
 
-void expire(store& db, args_t& a, std::string& out) {
+void expire(store& db, args_t a, std::string& out) {
     long long seconds = 0;
     if (!to_int(a[2], seconds)) {
         reply::error(out, not_integer);
@@ -302,7 +302,7 @@ void expire(store& db, args_t& a, std::string& out) {
     reply::integer(out, 1);
 }
 
-void ttl(store& db, args_t& a, std::string& out) {
+void ttl(store& db, args_t a, std::string& out) {
     value* v = db.find(a[1]);
     if (!v) {
         reply::integer(out, -2);
@@ -314,7 +314,7 @@ void ttl(store& db, args_t& a, std::string& out) {
     }
 }
 
-void keys(store& db, args_t& a, std::string& out) {
+void keys(store& db, args_t a, std::string& out) {
     std::vector<const std::string*> found;
     const std::string_view pattern = a[1];
     db.for_each_key([&](const std::string& k) {
@@ -328,12 +328,12 @@ void keys(store& db, args_t& a, std::string& out) {
     }
 }
 
-void dbsize(store& db, args_t&, std::string& out) {
+void dbsize(store& db, args_t, std::string& out) {
     db.expire_some(clock::now(), std::numeric_limits<std::size_t>::max());
     reply::integer(out, static_cast<long long>(db.size()));
 }
 
-void flushall(store& db, args_t& a, std::string& out) {
+void flushall(store& db, args_t a, std::string& out) {
     if (a.size() > 2 || (a.size() == 2 && !iequals(a[1], "ASYNC") && !iequals(a[1], "SYNC"))) {
         reply::error(out, syntax_error);
         return;
@@ -342,7 +342,7 @@ void flushall(store& db, args_t& a, std::string& out) {
     reply::simple(out, "OK");
 }
 
-void push(store& db, args_t& a, std::string& out, bool left) {
+void push(store& db, args_t a, std::string& out, bool left) {
     bool ok = false;
     value* v = find_list(db, a[1], out, ok);
     if (!ok) {
@@ -362,10 +362,10 @@ void push(store& db, args_t& a, std::string& out, bool left) {
     reply::integer(out, static_cast<long long>(l.size()));
 }
 
-void lpush(store& db, args_t& a, std::string& out) { push(db, a, out, true); }
-void rpush(store& db, args_t& a, std::string& out) { push(db, a, out, false); }
+void lpush(store& db, args_t a, std::string& out) { push(db, a, out, true); }
+void rpush(store& db, args_t a, std::string& out) { push(db, a, out, false); }
 
-void pop(store& db, args_t& a, std::string& out, bool left) {
+void pop(store& db, args_t a, std::string& out, bool left) {
     if (a.size() > 3) {
         reply::error(out, fmt::format("ERR wrong number of arguments for '{}' command",
                                       left ? "lpop" : "rpop"));
@@ -409,10 +409,10 @@ void pop(store& db, args_t& a, std::string& out, bool left) {
     }
 }
 
-void lpop(store& db, args_t& a, std::string& out) { pop(db, a, out, true); }
-void rpop(store& db, args_t& a, std::string& out) { pop(db, a, out, false); }
+void lpop(store& db, args_t a, std::string& out) { pop(db, a, out, true); }
+void rpop(store& db, args_t a, std::string& out) { pop(db, a, out, false); }
 
-void llen(store& db, args_t& a, std::string& out) {
+void llen(store& db, args_t a, std::string& out) {
     bool ok = false;
     value* v = find_list(db, a[1], out, ok);
     if (ok) {
@@ -420,7 +420,7 @@ void llen(store& db, args_t& a, std::string& out) {
     }
 }
 
-void lrange(store& db, args_t& a, std::string& out) {
+void lrange(store& db, args_t a, std::string& out) {
     long long start = 0, stop = 0;
     if (!to_int(a[2], start) || !to_int(a[3], stop)) {
         reply::error(out, not_integer);
@@ -454,11 +454,11 @@ void lrange(store& db, args_t& a, std::string& out) {
     }
 }
 
-void command(store&, args_t&, std::string& out) {
+void command(store&, args_t, std::string& out) {
     reply::array(out, 0);  // no command table: redis-cli then does without hints
 }
 
-void config(store&, args_t& a, std::string& out) {
+void config(store&, args_t a, std::string& out) {
     // What redis-benchmark and redis-cli ask for; any other parameter is unknown (empty).
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> params{{
         {"save", ""},
@@ -491,7 +491,7 @@ void config(store&, args_t& a, std::string& out) {
     }
 }
 
-void select(store&, args_t& a, std::string& out) {
+void select(store&, args_t a, std::string& out) {
     long long db = 0;
     if (!to_int(a[1], db)) {
         reply::error(out, not_integer);
@@ -502,9 +502,9 @@ void select(store&, args_t& a, std::string& out) {
     }
 }
 
-void quit(store&, args_t&, std::string& out) { reply::simple(out, "OK"); }
+void quit(store&, args_t, std::string& out) { reply::simple(out, "OK"); }
 
-using handler = void (*)(store&, args_t&, std::string&);
+using handler = void (*)(store&, args_t, std::string&);
 
 struct command_spec {
     std::string_view name;  // lower case
@@ -690,7 +690,7 @@ bool glob_match(std::string_view p, std::string_view s) noexcept {
     return pi == p.size();
 }
 
-bool execute(store& db, std::vector<std::string>& args, std::string& out) {
+bool execute(store& db, arguments args, std::string& out) {
     const command_spec* c = lookup(args[0]);
     if (c == nullptr) {
         std::string with;
@@ -709,7 +709,7 @@ bool execute(store& db, std::vector<std::string>& args, std::string& out) {
     return c->run != quit;
 }
 
-key_use keys_of(const std::vector<std::string>& args) noexcept {
+key_use keys_of(std::span<const std::string> args) noexcept {
     const command_spec* c = lookup(args[0]);
     if (c == nullptr || !arity_ok(*c, args.size()) ||
         (c->keys == key_use::pairs && args.size() % 2 != 1)) {

@@ -4,17 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
-#include <vector>
 
 #include "examples/resp/store.hpp"
 
 namespace resp {
 
+/// A request's arguments, as the parser holds them (request.hpp); a command may move them.
+using arguments = std::span<std::string>;
+
 /// Runs one request (args[0] is the command name, any case) against `db` and appends its
 /// reply to `out`. Errors are worded as Redis words them.
 /// \return false when the connection is to close once the reply is sent (QUIT).
-bool execute(store& db, std::vector<std::string>& args, std::string& out);
+bool execute(store& db, arguments args, std::string& out);
 
 /// How a request touches the keyspace, for a server that splits it by key (shards.hpp): what
 /// runs where, and how the replies of the parts make the request's reply.
@@ -32,7 +35,7 @@ enum class key_use : std::uint8_t {
 /// What `args` would touch if execute() ran it: none for a request execute() refuses before
 /// it looks at a key (an unknown command, a wrong number of arguments, MSET with a key
 /// short of its value), so that its error is made wherever the request is.
-key_use keys_of(const std::vector<std::string>& args) noexcept;
+key_use keys_of(std::span<const std::string> args) noexcept;
 
 /// Redis' glob (KEYS, CONFIG GET): *, ?, [abc], [^a], [a-z], and \ to escape.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;

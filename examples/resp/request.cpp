@@ -115,27 +115,25 @@ ringchat::chat::terminator request_parser::terminator() const {
 }
 
 void request_parser::clear_args() {
-    for (std::string& a : args_) {
-        if (spares_.size() == max_spares) {
-            break;
-        }
-        const std::size_t c = a.capacity();
-        if (c > std::string().capacity() && c <= max_spare_capacity) {
-            if (spares_.capacity() == 0) {
-                spares_.reserve(max_spares);  // once, when a connection first has a spare
-            }
-            spares_.push_back(std::move(a));
+    for (std::size_t i = 0; i < argc_; ++i) {
+        if (args_[i].capacity() > max_kept_capacity) {
+            args_[i] = std::string();  // a long value's buffer is not kept
         }
     }
-    args_.clear();
+    argc_ = 0;
+    if (args_.size() > max_kept) {
+        args_.resize(max_kept);
+        if (args_.capacity() > 8 * max_kept) {
+            args_.shrink_to_fit();  // after a request of many arguments (up to 1,024 reserved)
+        }
+    }
 }
 
 std::string& request_parser::new_arg() {
-    if (spares_.empty()) {
-        return args_.emplace_back();
+    if (argc_ == args_.size()) {
+        args_.emplace_back();
     }
-    std::string& a = args_.emplace_back(std::move(spares_.back()));
-    spares_.pop_back();
+    std::string& a = args_[argc_++];
     a.clear();
     return a;
 }
@@ -180,7 +178,10 @@ request_parser::status request_parser::line(std::string_view s) {
         return status::more;  // Redis skips empty lines between requests
     }
     if (s.front() != '*') {
-        if (!split_inline(s, args_)) {
+        args_.clear();  // split_inline() appends (the kept buffers go: inline is rare)
+        const bool split = split_inline(s, args_);
+        argc_ = args_.size();
+        if (!split) {
             return fail("Protocol error: unbalanced quotes in request");
         }
         held_ = s.size();  // a line is bounded by max_frame too; a limit below it still holds
@@ -188,7 +189,7 @@ request_parser::status request_parser::line(std::string_view s) {
             return too_big();
         }
         done_ = true;
-        return args_.empty() ? status::more : status::request;
+        return argc_ == 0 ? status::more : status::request;
     }
     long long count = 0;
     if (!to_number(s.substr(1), count) || count > max_multibulk) {
@@ -223,7 +224,7 @@ request_parser::status request_parser::header(std::string_view s) {
 }
 
 request_parser::status request_parser::body(std::string_view s) {
-    std::string& arg = args_.back();
+    std::string& arg = args_[argc_ - 1];
     // The bulk's own bytes in this piece: all of it but what belongs to its CRLF.
     const std::size_t data_left = bulk_left_ > 2 ? bulk_left_ - 2 : 0;
     held_ += std::min(s.size(), data_left);

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,9 +61,10 @@ public:
         return piece_ == 0 ? bulk_left_ : std::min(bulk_left_, piece_);  // never 0: CRLF
     }
     /// One frame read with terminator(): a frame, or frame_too_long (other ends of the stream
-    /// are the caller's). On `request`, args() holds it until the next feed().
+    /// are the caller's). On `request`, args() holds it until the next feed(); its strings
+    /// may be moved from.
     status feed(const ringchat::chat::frame& f);
-    std::vector<std::string>& args() noexcept { return args_; }
+    std::span<std::string> args() noexcept { return {args_.data(), argc_}; }
     /// After protocol_error: Redis' words ("Protocol error: ...").
     const std::string& error() const noexcept { return error_; }
     /// The bytes of arguments the request in progress holds: those read whole, and what has
@@ -86,14 +88,14 @@ private:
     std::size_t limit_;
     std::size_t held_ = 0;      // bytes of arguments in args_ (see held())
     state state_ = state::request_line;
+    // The request's arguments are the first argc_; the strings after them are kept from
+    // earlier requests (clear_args()) for the next ones, so that a key longer than
+    // std::string's inline 15 bytes costs no malloc and free per request. At most max_kept
+    // of at most max_kept_capacity bytes each are kept, so an idle connection holds little.
+    static constexpr std::size_t max_kept = 8;
+    static constexpr std::size_t max_kept_capacity = 128;
     std::vector<std::string> args_;
-    // Arguments' buffers kept from earlier requests (clear_args()), for the next ones: a
-    // key longer than std::string's inline 15 bytes costs no malloc and free per request.
-    // At most max_spares of at most max_spare_capacity bytes each, so an idle connection
-    // holds little.
-    static constexpr std::size_t max_spares = 4;
-    static constexpr std::size_t max_spare_capacity = 256;
-    std::vector<std::string> spares_;
+    std::size_t argc_ = 0;
     long long args_left_ = 0;   // bulks still to come in this request
     std::size_t bulk_len_ = 0;  // the bulk being read: its declared length
     std::size_t bulk_left_ = 0; // ... and how much of it (with its CRLF) is still to come

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <iterator>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -40,7 +42,7 @@ constexpr std::size_t linger_bytes = 1 << 20;
 
 /// Redis' log line for a client closed at the query-buffer limit, with what is known of it.
 void log_query_limit(chat::channel& ch, const request_parser& parser,
-                     const std::vector<std::string>& args) {
+                     std::span<const std::string> args) {
     const auto peer = ch.socket() != nullptr ? ch.socket()->peer_address()
                                              : result<address>(std::make_error_code(std::errc::not_connected));
     const std::string_view name =
@@ -118,9 +120,9 @@ public:
     /// Runs `args` (moved from) on shard k of `ks`; its reply goes out in turn. It leaves
     /// once the session waits (a task spawned now runs then), with every request for k added
     /// until then. \pre room()
-    void add_away(keyspace& ks, unsigned k, std::vector<std::string>& args) {
+    void add_away(keyspace& ks, unsigned k, arguments args) {
         slot& s = slots_.emplace_back();
-        s.args = std::move(args);
+        s.args.assign(std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
         for (const auto& a : s.args) {
             s.args_bytes += a.size();
         }
@@ -255,7 +257,7 @@ task<> serve_requests(chat::channel& ch, Keys& keys, std::size_t query_limit) {
             // frame) are answered.
             std::exception_ptr failed;
             try {
-                auto& args = parser.args();
+                const arguments args = parser.args();
                 const unsigned to = keys.route(args, here);
                 if (to == here) {
                     // Its keys are none of those away: it may run before they are answered.

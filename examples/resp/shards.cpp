@@ -81,7 +81,7 @@ keyspace::keyspace(reactor_group& g) : group_(&g) {
     }
 }
 
-unsigned keyspace::route(const std::vector<std::string>& args, unsigned here) const noexcept {
+unsigned keyspace::route(std::span<const std::string> args, unsigned here) const noexcept {
     const key_use use = keys_of(args);
     switch (use) {
     case key_use::none:
@@ -107,7 +107,7 @@ unsigned keyspace::route(const std::vector<std::string>& args, unsigned here) co
     return first;  // one owner: the request goes there whole
 }
 
-task<> keyspace::fan_out(std::vector<std::string>& args, std::string& out, unsigned here) {
+task<> keyspace::fan_out(arguments args, std::string& out, unsigned here) {
     const key_use use = keys_of(args);
     const unsigned n = size();
     // A request per shard: the command and that shard's keys (with their values), in order.
@@ -115,7 +115,7 @@ task<> keyspace::fan_out(std::vector<std::string>& args, std::string& out, unsig
     std::vector<unsigned> shard_of_key;  // MGET: whose reply holds the i-th value
     if (use == key_use::all_count || use == key_use::all_keys || use == key_use::all_ok) {
         for (auto& p : part) {
-            p = args;
+            p.assign(args.begin(), args.end());
         }
     } else {
         const std::size_t step = use == key_use::pairs ? 2 : 1;

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "chat/channel.hpp"
 #include "core/reactor_group.hpp"
 #include "core/task.hpp"
+#include "examples/resp/commands.hpp"
 #include "examples/resp/store.hpp"
 
 namespace resp {
@@ -56,10 +58,10 @@ public:
     unsigned owner(std::string_view key) const noexcept { return shard_of(key, size()); }
 
     /// Where `args` runs: the owner of its keys, `here` when it has none, or everywhere.
-    unsigned route(const std::vector<std::string>& args, unsigned here) const noexcept;
+    unsigned route(std::span<const std::string> args, unsigned here) const noexcept;
     /// Runs a request of several shards (route() said everywhere) from reactor `here` on each
     /// shard at once, and appends the merged reply to `out`. `args` may be moved from.
-    ringchat::task<> fan_out(std::vector<std::string>& args, std::string& out, unsigned here);
+    ringchat::task<> fan_out(arguments args, std::string& out, unsigned here);
 
 private:
     ringchat::reactor_group* group_;

@@ -94,6 +94,22 @@ def pipeline():
     if got != want:
         sys.exit(f"64-bit integers: want {want!r}, got {got!r}")
 
+    # The parser keeps arguments' buffers between requests (a few, of up to 128 bytes): long
+    # and short arguments, many and few, one after another, each come back as they were sent.
+    keys = [b"k%d:" % i + b"x" * (i * 37 % 300) for i in range(20)]
+    values = [k[::-1] + b"\r\n" for k in keys]
+    s.sendall(command("MSET", *[x for kv in zip(keys, values) for x in kv]) +
+              b"".join(command("GET", k) for k in reversed(keys)) +
+              command("MGET", keys[3], "k", keys[17]) + b"GET k\r\n" +
+              command("SET", "k", values[9]) + command("GET", "k"))
+    want = (b"+OK\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(v), v) for v in reversed(values)) +
+            b"*3\r\n$%d\r\n%s\r\n$-1\r\n$%d\r\n%s\r\n" % (len(values[3]), values[3],
+                                                           len(values[17]), values[17]) +
+            b"$-1\r\n+OK\r\n$%d\r\n%s\r\n" % (len(values[9]), values[9]))
+    got = recv_exactly(s, len(want))
+    if got != want:
+        sys.exit(f"arguments of many lengths: want {want[:200]!r}..., got {got[:200]!r}...")
+
     # Inline with quotes, as redis-cli's parser splits them.
     s.sendall(b'SET "quoted key" "a\\r\\nb\\x00c"\r\nGET "quoted key"\r\nEXISTS \'quoted key\'\r\n')
     want = b"+OK\r\n$6\r\na\r\nb\x00c\r\n:1\r\n"

@@ -72,7 +72,7 @@ outcome parse(std::string_view in, bool small, std::size_t piece, std::size_t li
             case request_parser::status::request:
                 FUZZ_CHECK(!p.args().empty(), "a request with no arguments");
                 FUZZ_CHECK(p.held() <= limit, "held %zu, limit %zu", p.held(), limit);
-                out.requests.push_back(p.args());
+                out.requests.emplace_back(p.args().begin(), p.args().end());
                 return true;
             case request_parser::status::protocol_error:
                 FUZZ_CHECK(documented(p.error()), "error \"%s\"", escaped(p.error()).c_str());
