@@ -855,7 +855,8 @@ class Suite:
                                                      "test": test, "rps": rps, "rep": rep,
                                                      "server_cpu_us_per_req": used / (2 * n)})
 
-    # ---- file_send (the existing bench, kept as it is)
+    # ---- file_send: sendfile against the read path, the sender's CPU (its receiver a thread
+    # on the other CPU)
     def file_send(self):
         prog = f"{self.build}/bench/file_send"
         if not os.path.exists(prog):
@@ -865,7 +866,7 @@ class Suite:
             [prog, "--size", "128", "--reps", "3"]
         log("file_send: zero copy against the read path (" + " ".join(argv[1:]) + ")")
         self.progress.step("file_send", "file_send: " + " ".join(argv[1:]))
-        rc, out, err = run_client(argv, 300)
+        rc, out, err = run_client(argv, 300, cpus=[0, 1])  # it pins its two threads itself
         if rc != 0:
             self.fail(f"file_send: {err.strip()[-200:] or 'exit ' + str(rc)}")
         self.results["file_send"] = (out + err).strip()
