@@ -535,14 +535,17 @@ constexpr command_spec commands[] = {
 
 /// A command name of up to 8 letters as one number, its first letter in the top byte and
 /// every letter lower case (`| 0x20` lowers a letter, and turns any other byte into one no
-/// command has): the numbers compare as the names do, and a client's name in any case has
-/// its command's number.
+/// command has): distinct names have distinct numbers, and a client's name in any case has
+/// its command's number. \pre name.size() <= 8
 constexpr std::uint64_t name_key(std::string_view name) noexcept {
-    std::uint64_t key = 0;
-    for (std::size_t i = 0; i < 8; ++i) {
-        key = (key << 8) | (i < name.size() ? (static_cast<unsigned char>(name[i]) | 0x20u) : 0u);
+    if (name.empty()) {
+        return 0;
     }
-    return key;
+    std::uint64_t key = 0;
+    for (const char c : name) {
+        key = (key << 8) | (static_cast<unsigned char>(c) | 0x20u);
+    }
+    return key << (8 * (8 - name.size()));
 }
 
 constexpr auto command_keys = [] {
@@ -559,19 +562,55 @@ static_assert(std::all_of(std::begin(commands), std::end(commands),
                                                  [](char ch) { return ch >= 'a' && ch <= 'z'; });
                           }),
               "name_key() holds names of up to 8 lower-case letters");
-static_assert(std::is_sorted(command_keys.begin(), command_keys.end()),
-              "lookup() searches by halves: keep the table in order of name");
 
-/// The command named `name` (any case), or nullptr: a binary search over the names' numbers
-/// (five comparisons of integers, where a scan compared names up to SET's 28th).
+/// The command table hashed without collisions: a name's number times `multiplier`, its top
+/// slot_bits bits, is its slot; slots[slot] is its index in `commands` plus one (0: none).
+/// The multiplier is searched for at compile time (the first odd one of a fixed sequence
+/// under which no two commands share a slot).
+constexpr unsigned slot_bits = 6;
+static_assert(std::size(commands) < (1u << slot_bits) / 1.5, "grow slot_bits with the table");
+
+constexpr std::size_t slot_of(std::uint64_t key, std::uint64_t multiplier) noexcept {
+    return static_cast<std::size_t>((key * multiplier) >> (64 - slot_bits));
+}
+
+struct command_hash {
+    std::uint64_t multiplier = 0;
+    std::array<std::uint8_t, std::size_t{1} << slot_bits> slots{};
+};
+
+constexpr command_hash make_command_hash() {
+    std::uint64_t candidate = 0x9e3779b97f4a7c15u;  // then a fixed walk over odd numbers
+    for (int tries = 0; tries < 100000; ++tries) {
+        candidate = candidate * 6364136223846793005u + 1442695040888963407u;
+        command_hash h;
+        h.multiplier = candidate | 1u;
+        bool clash = false;
+        for (std::size_t i = 0; i < command_keys.size() && !clash; ++i) {
+            auto& slot = h.slots[slot_of(command_keys[i], h.multiplier)];
+            clash = slot != 0;
+            slot = static_cast<std::uint8_t>(i + 1);
+        }
+        if (!clash) {
+            return h;
+        }
+    }
+    return {};
+}
+
+constexpr command_hash command_slots = make_command_hash();
+static_assert(command_slots.multiplier != 0, "no multiplier hashes the commands apart");
+
+/// The command named `name` (any case), or nullptr: one multiplication and one comparison
+/// of integers (a binary search over the names' numbers took five comparisons and the
+/// branches they mispredict).
 const command_spec* lookup(std::string_view name) noexcept {
     if (name.size() > 8) {
         return nullptr;
     }
     const std::uint64_t key = name_key(name);
-    const auto* const it = std::lower_bound(command_keys.begin(), command_keys.end(), key);
-    return it != command_keys.end() && *it == key ? &commands[it - command_keys.begin()]
-                                                  : nullptr;
+    const std::size_t i = command_slots.slots[slot_of(key, command_slots.multiplier)];
+    return i != 0 && command_keys[i - 1] == key ? &commands[i - 1] : nullptr;
 }
 
 bool arity_ok(const command_spec& c, std::size_t args) noexcept {

@@ -27,7 +27,7 @@ std::string_view line_of(const frame& f) {
 /// std::from_chars takes, all of `s`. Up to 18 digits (every length and count a request
 /// can have) by hand, where no overflow can happen; longer ones by from_chars, for its range
 /// check.
-bool to_number(std::string_view s, long long& out) {
+inline bool to_number(std::string_view s, long long& out) {
     const bool negative = !s.empty() && s.front() == '-';
     const std::string_view digits = s.substr(negative ? 1 : 0);
     if (digits.empty() || digits.size() > 18) {
@@ -44,6 +44,9 @@ bool to_number(std::string_view s, long long& out) {
     out = negative ? -n : n;
     return true;
 }
+
+/// s without its first byte. \pre !s.empty() (substr(1) would check it again, and throw)
+std::string_view after_first(std::string_view s) noexcept { return {s.data() + 1, s.size() - 1}; }
 
 int hex(char c) {
     if (c >= '0' && c <= '9') {
@@ -192,7 +195,7 @@ request_parser::status request_parser::line(std::string_view s) {
         return argc_ == 0 ? status::more : status::request;
     }
     long long count = 0;
-    if (!to_number(s.substr(1), count) || count > max_multibulk) {
+    if (!to_number(after_first(s), count) || count > max_multibulk) {
         return fail("Protocol error: invalid multibulk length");
     }
     if (count <= 0) {
@@ -210,7 +213,7 @@ request_parser::status request_parser::header(std::string_view s) {
                                 s.empty() ? ' ' : s.front()));
     }
     long long len = 0;
-    if (!to_number(s.substr(1), len) || len < 0 || len > max_bulk) {
+    if (!to_number(after_first(s), len) || len < 0 || len > max_bulk) {
         return fail("Protocol error: invalid bulk length");
     }
     bulk_len_ = static_cast<std::size_t>(len);
@@ -231,15 +234,24 @@ request_parser::status request_parser::body(std::string_view s) {
     if (held_ > limit_) {
         return too_big();  // as Redis does, on the bytes that arrived, not on those declared
     }
-    arg.append(s);
-    bulk_left_ -= s.size();
-    if (bulk_left_ > 0) {
-        return status::more;
+    if (arg.empty() && s.size() == bulk_left_) {
+        // The whole bulk in one piece (the usual case): its CRLF is checked where it lies.
+        if (!s.ends_with("\r\n")) {
+            return fail("Protocol error: expected CRLF after bulk data");
+        }
+        arg.assign(s.data(), bulk_len_);
+        bulk_left_ = 0;
+    } else {
+        arg.append(s);
+        bulk_left_ -= s.size();
+        if (bulk_left_ > 0) {
+            return status::more;
+        }
+        if (!arg.ends_with("\r\n")) {
+            return fail("Protocol error: expected CRLF after bulk data");
+        }
+        arg.resize(bulk_len_);
     }
-    if (!arg.ends_with("\r\n")) {
-        return fail("Protocol error: expected CRLF after bulk data");
-    }
-    arg.resize(bulk_len_);
     if (--args_left_ > 0) {
         state_ = state::bulk_header;
         return status::more;
