@@ -351,6 +351,21 @@ TEST_CASE("resp: a command is found by its name in any case, and nothing else is
     CHECK(run_resp(db, {"fLuShDb"}) == "+OK\r\n");
     CHECK(run_resp(db, {"append", "a", "x"}) == ":1\r\n");  // the first in the table
     CHECK(run_resp(db, {"UNLINK", "a"}) == ":1\r\n");       // the last
+    // Every command, in either case (the table is hashed: each name must land on its own).
+    for (std::string name : {"append", "command", "config", "dbsize", "decr", "decrby", "del",
+                             "echo", "exists", "expire", "flushall", "flushdb", "get", "incr",
+                             "incrby", "keys", "llen", "lpop", "lpush", "lrange", "mget", "mset",
+                             "ping", "quit", "rpop", "rpush", "select", "set", "strlen", "ttl",
+                             "unlink"}) {
+        for (int upper = 0; upper < 2; ++upper) {
+            if (upper == 1) {
+                std::transform(name.begin(), name.end(), name.begin(),
+                               [](char c) { return static_cast<char>(c - 'a' + 'A'); });
+            }
+            CAPTURE(name);
+            CHECK(run_resp(db, {name}).rfind("-ERR unknown command", 0) == std::string::npos);
+        }
+    }
     // A prefix, a longer name, 9 letters, a NUL or another byte after a name: unknown.
     for (const std::string& name : {std::string("PIN"), std::string("PINGS"),
                                    std::string("flushalls"), std::string("GET\0", 4),
