@@ -329,6 +329,24 @@ def cpu_us(pid):
     return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
 
 
+# -P 16 answers about 15 times as many requests a second as -P 1 does: 5 times the requests
+# keep its runs long enough (a 10 ms tick where schedstat is missing) without doubling the time.
+RESP_P16_TIMES = 5
+
+
+def sleeps(pid):
+    """How many times a server's main thread has waited (voluntary context switches): each
+    wait and wake-up costs it kernel time that a server kept busy does not pay."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def threads_cpu_us(pid):
     """The CPU time of every thread of a server (--threads N: one reactor a thread), summed:
     each /proc/PID/task/TID/schedstat, as cpu_us reads the main thread's; utime + stime (the
@@ -533,10 +551,7 @@ class Suite:
             requests = 100000 if self.full else 20000
             p.expect("syscalls", len(self.syscall_plan()), 0.5 + requests / 40000)
             p.expect("idle", len(self.idle_plan()), 1.0 + self.idle_connections()[0] / 5000)
-            bench, peers, n, reps = self.resp_plan()
-            if bench:
-                p.expect("resp-P1", reps * len(peers), 0.5 + 2 * n / 15000)
-                p.expect("resp-P16", reps * len(peers), 0.3 + 2 * n / 300000)
+            self.resp_expect()
             if os.path.exists(f"{self.build}/bench/file_send"):
                 p.expect("file_send", 1, 12.0 if self.full else 2.0)
         for extra in EXTRA_SCENARIOS:
@@ -809,7 +824,8 @@ class Suite:
 
     # ---- RESP: redis-benchmark against ringchat resp and redis-server
     def resp_plan(self):
-        """(redis-benchmark or None, peers, requests, repetitions)."""
+        """(redis-benchmark or None, peers, requests at -P 1, repetitions); -P 16 runs
+        RESP_P16_TIMES as many requests (each run then lasts about as long)."""
         peers = [("ringchat-resp-uring", [f"{self.build}/examples/resp", "--backend", "uring"], True),
                  ("ringchat-resp-epoll", [f"{self.build}/examples/resp", "--backend", "epoll"], True)]
         redis = shutil.which("redis-server")
@@ -817,7 +833,14 @@ class Suite:
             peers.append(("redis-server", [redis, "--port", "{port}", "--bind", "127.0.0.1",
                                            "--save", "", "--appendonly", "no"], False))
         return (shutil.which("redis-benchmark"), peers, 200000 if self.full else 50000,
-                3 if self.full else 1)
+                self.args.reps or (3 if self.full else 1))
+
+    def resp_expect(self):
+        bench, peers, n, reps = self.resp_plan()
+        if bench:
+            self.progress.expect("resp-P1", reps * len(peers), 0.5 + 2 * n / 15000)
+            self.progress.expect("resp-P16", reps * len(peers),
+                                 0.3 + 2 * n * RESP_P16_TIMES / 1200000)
 
     def resp(self):
         bench, peers, n, reps = self.resp_plan()
@@ -826,9 +849,12 @@ class Suite:
             return
         if not any(p[0] == "redis-server" for p in peers):
             self.note("RESP: redis-server skipped (not installed: apt-get install redis-server)")
-        log(f"RESP: redis-benchmark -t set,get -c 50 -n {n}, -P 1 and -P 16, against "
+        log(f"RESP: redis-benchmark -t set,get -c 50, -n {n} -P 1 and -n {n * RESP_P16_TIMES} "
+            f"-P 16, against "
             f"{', '.join(p[0] for p in peers)}")
+        n1 = n
         for pipeline in (1, 16):
+            n = n1 * (RESP_P16_TIMES if pipeline == 16 else 1)
             for rep in range(reps):
                 for name, argv, port_arg in peers:
                     self.progress.step(f"resp-P{pipeline}", f"RESP -P {pipeline}: {name}"
@@ -838,12 +864,14 @@ class Suite:
                         with Server(argv, name, env=self.env, port_arg=port_arg, port=port,
                                     ready=r"ready on [^:]+:(\d+)" if port_arg
                                     else r"[Rr]eady to accept connections") as s:
-                            before = cpu_us(s.pid)
+                            before, slept = cpu_us(s.pid), sleeps(s.pid)
                             rc, out, err = run_client(
                                 [bench, "-h", "127.0.0.1", "-p", str(s.port), "-c", "50",
                                  "-n", str(n), "-P", str(pipeline), "-t", "set,get", "--csv", "-q"],
                                 timeout=120)
                             used = cpu_us(s.pid) - before
+                            after = sleeps(s.pid)
+                            slept = None if slept is None or after is None else after - slept
                     except RuntimeError as e:
                         self.fail(f"RESP / {name}: {e}")
                         continue
@@ -853,7 +881,9 @@ class Suite:
                     for test, rps in parse_redis_csv(out):
                         self.results["resp"].append({"contender": name, "pipeline": pipeline,
                                                      "test": test, "rps": rps, "rep": rep,
-                                                     "server_cpu_us_per_req": used / (2 * n)})
+                                                     "server_cpu_us_per_req": used / (2 * n),
+                                                     "server_sleeps_per_1k": None if slept is None
+                                                     else slept * 1000 / (2 * n)})
 
     # ---- file_send: sendfile against the read path, the sender's CPU (its receiver a thread
     # on the other CPU)
@@ -1063,10 +1093,14 @@ class Suite:
             def redis_rps(p, t):
                 v = groups.get((p, t, "redis-server"))
                 return med([x["rps"] for x in v]) if v else None
-            rhead = ["test", "pipeline", "contender", "req/s", "vs redis-server", "srv CPU us/req"]
+            rhead = ["test", "pipeline", "contender", "req/s", "vs redis-server", "srv CPU us/req",
+                     "srv waits/1k req"]
+            waits = lambda v: [x["server_sleeps_per_1k"] for x in v
+                               if x.get("server_sleeps_per_1k") is not None]
             rrows = [[t, f"-P {p}", c, fmt_num(med([x["rps"] for x in v])),
                       fmt_ratio(med([x["rps"] for x in v]), redis_rps(p, t)),
-                      fmt_num(med([x["server_cpu_us_per_req"] for x in v]))]
+                      fmt_num(med([x["server_cpu_us_per_req"] for x in v])),
+                      fmt_num(med(waits(v))) if waits(v) else "-"]
                      for (p, t, c), v in sorted(groups.items())]
             lines += ["RESP (redis-benchmark, 50 connections; CPU per request is over SET and GET "
                       "together):", "", table(rhead, rrows), ""]
@@ -2667,6 +2701,22 @@ def scaling_report(suite):
 EXTRA_SCENARIOS.append((scaling_scenario, "scaling", scaling_plan))
 
 
+# RESP alone (--only resp): the scenario of the built-in extras, which a run that names no
+# extra scenario runs anyway.
+def resp_alone(suite):
+    if suite.selected("resp"):
+        suite.resp()
+
+
+def resp_alone_plan(suite):
+    if suite.selected("resp"):
+        suite.resp_expect()
+    return []
+
+
+EXTRA_SCENARIOS.append((resp_alone, "resp", resp_alone_plan))
+
+
 def main():
     ap = argparse.ArgumentParser(description="ringchat's bench suite")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"),
@@ -2677,7 +2727,8 @@ def main():
     ap.add_argument("--only", metavar="NAME,...",
                     help="scenarios to run, comma-separated names or shell patterns: echo "
                          "scenarios (pingpong-50, pipelined-*) and extra ones (http, https*); "
-                         "naming an extra one leaves out syscalls, idle, RESP and file_send")
+                         "naming an extra one leaves out syscalls, idle, RESP and file_send "
+                         "(resp names RESP alone)")
     ap.add_argument("--scaling", action="store_true",
                     help="the scaling scenario alone, all its cases (as --only scaling): 1, 2, "
                          "4 ... reactors while the load generator has as many CPUs left")
