@@ -156,6 +156,13 @@ struct connection_setup {
     std::shared_ptr<group_slots> slots = nullptr;
 };
 
+/// A connection's handler threw: counted (serve_state::failures) and logged; the caller
+/// closes the connection.
+inline void handler_failed(serve_state& state, const std::exception& e) {
+    ++state.failures;
+    log::error("connection: handler failed: {}; closing it", e.what());
+}
+
 /// One connection, from its socket to its close: a detached coroutine (one frame per
 /// connection, not two). The connection is counted open until it ends however it ends, a
 /// transport or channel that could not be made included.
@@ -169,8 +176,7 @@ reactor::detached run_connection(Handler handler, ringchat::socket s,
             try {
                 co_await chat.run();
             } catch (const std::exception& e) {
-                ++state->failures;
-                log::error("connection: handler failed: {}; closing it", e.what());
+                handler_failed(*state, e);
                 chat.close();
             }
         } else {
@@ -178,8 +184,7 @@ reactor::detached run_connection(Handler handler, ringchat::socket s,
             try {
                 co_await handler(ch);
             } catch (const std::exception& e) {
-                ++state->failures;
-                log::error("connection: handler failed: {}; closing it", e.what());
+                handler_failed(*state, e);
             }
             // What the handler queued before it returned (or threw) is sent, then the close.
             co_await ch.finish();
