@@ -1107,7 +1107,7 @@ class Suite:
             md += ["## RESP", "", markdown(rhead, rrows), ""]
 
         for part in (http_report, https_report, tls_echo_report, incremental_report,
-                     frame_cache_report, scaling_report):
+                     frame_cache_report, registered_ring_report, scaling_report):
             extra_lines, extra_md = part(self)
             lines += extra_lines
             md += extra_md
@@ -2198,13 +2198,14 @@ EXTRA_SCENARIOS.append((tls_echo_scenario, "tls-echo", tls_echo_plan))
 # only if the bench shows it).
 
 class Switch:
-    def __init__(self, key, title, var, modes, cases, legend):
+    def __init__(self, key, title, var, modes, cases, legend, contenders=None):
         self.key = key          # --only name and results key
         self.title = title      # "Incremental buffers"
         self.var = var          # the environment variable that turns it off
         self.modes = modes      # ((label on, "1"), (label off, "0"))
         self.cases = cases      # of ECHO_SCENARIOS
         self.legend = legend    # what is compared, for the report: "X (the default) against Y"
+        self.contenders = contenders or SWITCH_CONTENDERS  # where it applies
 
 
 SWITCH_CONTENDERS = ("ringchat-uring", "ringchat-epoll")
@@ -2223,7 +2224,14 @@ FRAME_CACHE = Switch(
     (("cached", "1"), ("heap", "0")), ("pingpong-50", "pipelined-50x16"),
     "examples/echo with its coroutine frames from the per-thread cache of freed frames (the "
     "default) against malloc and free for each")
-SWITCHES = (INCREMENTAL, FRAME_CACHE)
+# io_uring's ring descriptor registered with the ring (reactor_options::registered_ring_fd):
+# each io_uring_enter skips looking it up. Nothing to switch on epoll.
+REGISTERED_RING = Switch(
+    "registered-ring", "Registered ring descriptor", "RINGCHAT_REGISTERED_RING",
+    (("registered", "1"), ("plain", "0")), ("pingpong-50", "pipelined-50x16"),
+    "examples/echo on io_uring with its ring's descriptor registered (the default) against the "
+    "plain descriptor", contenders=("ringchat-uring",))
+SWITCHES = (INCREMENTAL, FRAME_CACHE, REGISTERED_RING)
 # (bench/test_report.py names these)
 INCREMENTAL_CASES, INCREMENTAL_CONTENDERS = INCREMENTAL.cases, SWITCH_CONTENDERS
 INCREMENTAL_MODES = INCREMENTAL.modes
@@ -2233,9 +2241,9 @@ def switch_plan(sw):
     def plan(suite):
         if not os.path.exists(f"{suite.build}/examples/echo"):
             return []
-        per_case = suite.reps * len(SWITCH_CONTENDERS) * len(sw.modes)
+        per_case = suite.reps * len(sw.contenders) * len(sw.modes)
         return [(f"echo-{sw.key}", per_case * len(sw.cases), suite.warmup + suite.duration + 0.2),
-                (f"idle-{sw.key}", len(SWITCH_CONTENDERS) * len(sw.modes), 3.0)]
+                (f"idle-{sw.key}", len(sw.contenders) * len(sw.modes), 3.0)]
     return plan
 
 
@@ -2250,7 +2258,7 @@ def switch_scenario(sw):
         cases = [c for c in ECHO_SCENARIOS if c[0] in sw.cases]
         log(f"{what}: {sw.legend} ({', '.join(c[0] for c in cases)}, and idle connections)")
         runs = suite.results.setdefault(sw.key, [])
-        every = [(c, label, flag) for c in SWITCH_CONTENDERS for label, flag in sw.modes]
+        every = [(c, label, flag) for c in sw.contenders for label, flag in sw.modes]
 
         def serve(c, label, flag, conns, depth, size, **kw):
             argv = [echo, "--backend", c.rsplit("-", 1)[1]]
@@ -2290,7 +2298,7 @@ def switch_report(sw):
         head = ["scenario", "contender", f"CPU {on}", off, "÷", "±", "req/s ÷", "±", "ok"]
         rows = []
         for name in sw.cases:
-            for c in SWITCH_CONTENDERS:
+            for c in sw.contenders:
                 yes, no = ok(name, c, on), ok(name, c, off)
                 if not yes and not no:
                     continue
@@ -2307,7 +2315,7 @@ def switch_report(sw):
                              f"{len(yes) + len(no)}/{total}"])
         ihead = ["contender", "connections", f"{on} B/conn", f"{off} B/conn"]
         irows = []
-        for c in SWITCH_CONTENDERS:
+        for c in sw.contenders:
             sides = [ok("idle", c, mode) for mode, _ in sw.modes]
             if any(sides):
                 irows.append([c, (sides[0] or sides[1])[0].get("connections", "-")] +
@@ -2330,6 +2338,7 @@ def switch_report(sw):
 
 incremental_report = switch_report(INCREMENTAL)
 frame_cache_report = switch_report(FRAME_CACHE)
+registered_ring_report = switch_report(REGISTERED_RING)
 for sw in SWITCHES:
     EXTRA_SCENARIOS.append((switch_scenario(sw), sw.key, switch_plan(sw)))
 

@@ -33,6 +33,23 @@ bool parse_backend_kind(std::string_view text, backend_kind& out) noexcept {
     return true;
 }
 
+namespace {
+
+/// A switch from the environment: `name`=0 or 1 sets `on`; unset or empty leaves it.
+void env_switch(const char* name, bool& on) {
+    const char* env = std::getenv(name);
+    if (env == nullptr || *env == '\0') {
+        return;
+    }
+    const std::string_view v(env);
+    if (v != "0" && v != "1") {
+        throw std::invalid_argument(std::string(name) + " must be 0 or 1, not " + env);
+    }
+    on = v == "1";
+}
+
+}  // namespace
+
 reactor_options reactor_options::from_env(reactor_options base) {
     if (const char* env = std::getenv("RINGCHAT_BACKEND"); env != nullptr && *env != '\0') {
         backend_kind kind{};
@@ -42,15 +59,8 @@ reactor_options reactor_options::from_env(reactor_options base) {
         }
         base.kind = kind;
     }
-    if (const char* env = std::getenv("RINGCHAT_INCREMENTAL_BUFFERS");
-        env != nullptr && *env != '\0') {
-        const std::string_view v(env);
-        if (v != "0" && v != "1") {
-            throw std::invalid_argument(
-                std::string("RINGCHAT_INCREMENTAL_BUFFERS must be 0 or 1, not ") + env);
-        }
-        base.incremental_buffers = v == "1";
-    }
+    env_switch("RINGCHAT_INCREMENTAL_BUFFERS", base.incremental_buffers);
+    env_switch("RINGCHAT_REGISTERED_RING", base.registered_ring_fd);
     return base;
 }
 

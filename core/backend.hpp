@@ -43,11 +43,18 @@ struct reactor_options {
     /// receive takes a whole buffer, with a log line. RINGCHAT_INCREMENTAL_BUFFERS=0 turns it
     /// off (to compare).
     bool incremental_buffers = true;
+    /// io_uring: the ring's own descriptor registered with it (io_uring_register_ring_fd,
+    /// Linux 5.18), so that each io_uring_enter skips looking the descriptor up. Where the
+    /// kernel refuses it, the plain descriptor, with a log line. Like the ring (with
+    /// SINGLE_ISSUER), valid in the thread that made the reactor only.
+    /// RINGCHAT_REGISTERED_RING=0 turns it off (to compare).
+    bool registered_ring_fd = true;
     /// How long a graceful stop (reactor::stop()) lets work in flight finish before it
     /// cancels what is left.
     std::chrono::nanoseconds grace = std::chrono::seconds(10);
     /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind`, RINGCHAT_INCREMENTAL_BUFFERS=0|1
-    /// `incremental_buffers` (read here, and only here).
+    /// `incremental_buffers`, RINGCHAT_REGISTERED_RING=0|1 `registered_ring_fd` (read here,
+    /// and only here).
     static reactor_options from_env(reactor_options base);
     static reactor_options from_env() { return from_env(reactor_options()); }
 };
@@ -101,6 +108,9 @@ public:
     virtual std::uint32_t free_buffers() const noexcept = 0;
     /// Receives share provided buffers (reactor_options::incremental_buffers, in effect).
     virtual bool incremental_buffers() const noexcept { return false; }
+    /// io_uring's ring descriptor is registered (reactor_options::registered_ring_fd, in
+    /// effect).
+    virtual bool registered_ring_fd() const noexcept { return false; }
 
     /// Cancels every request in flight (reactor::stop()).
     void cancel_all() noexcept;

@@ -32,6 +32,7 @@ public:
     void forget(int) noexcept override {}
     std::uint32_t free_buffers() const noexcept override;
     bool incremental_buffers() const noexcept override;
+    bool registered_ring_fd() const noexcept override;
 
     /// The setup flags that worked, as text ("SINGLE_ISSUER|DEFER_TASKRUN", ...).
     std::string_view setup_mode() const noexcept;

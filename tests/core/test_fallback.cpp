@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <functional>
@@ -31,6 +32,7 @@
 
 #include "core/listener.hpp"
 #include "core/receiver.hpp"
+#include "core/task.hpp"
 #include "tests/support/support.hpp"
 
 using namespace ringchat;
@@ -234,9 +236,10 @@ int explicit_uring_throws(int error) {
 }
 
 /// Sets or unsets RINGCHAT_BACKEND for a scope; restores what was there.
+/// An environment variable set for a test, and put back as it was after.
 class backend_env {
 public:
-    backend_env() {
+    explicit backend_env(const char* name = "RINGCHAT_BACKEND") : name(name) {
         if (const char* v = std::getenv(name)) {
             saved_ = v;
         }
@@ -255,7 +258,7 @@ public:
     void unset() { REQUIRE(unsetenv(name) == 0); }
 
 private:
-    static constexpr const char* name = "RINGCHAT_BACKEND";
+    const char* name;
     std::optional<std::string> saved_;
 };
 
@@ -382,4 +385,40 @@ TEST_CASE("backend_name() says what was picked", "[fallback]") {
     reactor picked(o);
     CHECK(picked.kind() != backend_kind::automatic);
     CHECK(picked.backend_name() == to_string(picked.kind()));
+}
+
+TEST_CASE("io_uring registers its ring's descriptor, and gives the slot back when it ends",
+          "[fallback]") {
+    {
+        backend_env env("RINGCHAT_REGISTERED_RING");
+        env.set("0");
+        CHECK_FALSE(reactor_options::from_env().registered_ring_fd);
+        env.set("1");
+        CHECK(reactor_options::from_env().registered_ring_fd);
+        env.unset();
+        CHECK(reactor_options::from_env().registered_ring_fd);  // the default
+        env.set("yes");
+        CHECK_THROWS_WITH(reactor_options::from_env(), Catch::Contains("RINGCHAT_REGISTERED_RING"));
+    }
+    reactor_options o;
+    o.kind = backend_kind::epoll;
+    CHECK_FALSE(reactor(o).io().registered_ring_fd());  // epoll has no ring
+    if (!uring_usable()) {
+        WARN("io_uring is not usable here: its part not run");
+        return;
+    }
+    o.kind = backend_kind::uring;
+    o.registered_ring_fd = false;
+    CHECK_FALSE(reactor(o).io().registered_ring_fd());
+    // A thread registers 16 rings at most: more reactors than that, one after another, each
+    // register theirs (and work) only if each ended gave its slot back.
+    o.registered_ring_fd = true;
+    for (int i = 0; i < 40; ++i) {
+        reactor r(o);
+        CAPTURE(i);
+        REQUIRE(r.io().registered_ring_fd());
+        r.block_on([](reactor& r) -> task<> {
+            co_await r.sleep_for(std::chrono::microseconds(10));
+        }(r));
+    }
 }
