@@ -4,6 +4,7 @@
 #include "backend.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 
 namespace ringchat {
@@ -61,6 +62,17 @@ reactor_options reactor_options::from_env(reactor_options base) {
     }
     env_switch("RINGCHAT_INCREMENTAL_BUFFERS", base.incremental_buffers);
     env_switch("RINGCHAT_REGISTERED_RING", base.registered_ring_fd);
+    if (const char* env = std::getenv("RINGCHAT_MIN_WAIT_US"); env != nullptr && *env != '\0') {
+        const std::string_view v(env);
+        unsigned long us = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), us);
+        if (ec != std::errc() || end != v.data() + v.size() || us > 1'000'000) {
+            throw std::invalid_argument(
+                std::string("RINGCHAT_MIN_WAIT_US must be microseconds from 0 to 1000000, not ") +
+                env);
+        }
+        base.min_wait = std::chrono::microseconds(us);
+    }
     return base;
 }
 

@@ -49,12 +49,19 @@ struct reactor_options {
     /// SINGLE_ISSUER), valid in the thread that made the reactor only.
     /// RINGCHAT_REGISTERED_RING=0 turns it off (to compare).
     bool registered_ring_fd = true;
+    /// io_uring, Linux 6.12: a wait for completions that has one goes on up to this long for
+    /// more (up to min_wait_batch), so that a busy server wakes once for several instead of
+    /// once for each. It adds up to that much latency where load is light: 0 (the default)
+    /// waits for the first completion only. Ignored, with a log line, where the kernel lacks
+    /// it (IORING_FEAT_MIN_TIMEOUT). RINGCHAT_MIN_WAIT_US=N sets it.
+    std::chrono::microseconds min_wait{0};
+    unsigned min_wait_batch = 32;
     /// How long a graceful stop (reactor::stop()) lets work in flight finish before it
     /// cancels what is left.
     std::chrono::nanoseconds grace = std::chrono::seconds(10);
     /// RINGCHAT_BACKEND=uring|epoll|auto overrides `kind`, RINGCHAT_INCREMENTAL_BUFFERS=0|1
-    /// `incremental_buffers`, RINGCHAT_REGISTERED_RING=0|1 `registered_ring_fd` (read here,
-    /// and only here).
+    /// `incremental_buffers`, RINGCHAT_REGISTERED_RING=0|1 `registered_ring_fd`,
+    /// RINGCHAT_MIN_WAIT_US=N `min_wait` (read here, and only here).
     static reactor_options from_env(reactor_options base);
     static reactor_options from_env() { return from_env(reactor_options()); }
 };

@@ -422,3 +422,39 @@ TEST_CASE("io_uring registers its ring's descriptor, and gives the slot back whe
         }(r));
     }
 }
+
+TEST_CASE("io_uring with min_wait serves, and a lone completion still comes", "[fallback]") {
+    {
+        backend_env env("RINGCHAT_MIN_WAIT_US");
+        env.set("50");
+        CHECK(reactor_options::from_env().min_wait == std::chrono::microseconds(50));
+        env.set("0");
+        CHECK(reactor_options::from_env().min_wait == std::chrono::microseconds(0));
+        env.unset();
+        CHECK(reactor_options::from_env().min_wait == std::chrono::microseconds(0));  // off
+        for (const char* bad : {"-1", "5ms", "1000001", " 5"}) {
+            env.set(bad);
+            CHECK_THROWS_WITH(reactor_options::from_env(), Catch::Contains("RINGCHAT_MIN_WAIT_US"));
+        }
+    }
+    if (!uring_usable()) {
+        WARN("io_uring is not usable here: not run");
+        return;
+    }
+    // Waits ask for a batch of 32 with up to 20 ms for it: one completion alone (the echo's
+    // each step, a timer) must end the wait all the same, and a timer not before its time.
+    reactor_options o;
+    o.kind = backend_kind::uring;
+    o.min_wait = std::chrono::milliseconds(20);
+    reactor r(o);
+    CHECK(r.block_on(serve_once(r)) == child_ok);
+    r.run();
+    for (const auto d : {std::chrono::nanoseconds(300us), std::chrono::nanoseconds(30ms)}) {
+        const auto started = clock::now();
+        r.block_on([](reactor& rr, std::chrono::nanoseconds n) -> task<> {
+            co_await rr.sleep_for(n);
+        }(r, d));
+        CHECK(clock::now() - started >= d);
+    }
+    CHECK(r.tasks() == 0);
+}
