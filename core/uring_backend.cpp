@@ -113,10 +113,14 @@ struct uring_backend::state {
             std::uint32_t min_wait_usec;
             std::uint64_t ts;
         } arg{0, _NSIG / 8, min_wait_us, reinterpret_cast<std::uint64_t>(ts)};
-        const int rc = io_uring_enter2(static_cast<unsigned>(ring.ring_fd), to_submit,
-                                       min_wait_batch, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                                       reinterpret_cast<sigset_t*>(&arg), sizeof arg);
-        return rc;
+        // With registered_ring_fd, enter_ring_fd is its index, as liburing's own enters use it.
+        unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+        if (ring_fd_registered) {
+            flags |= IORING_ENTER_REGISTERED_RING;
+        }
+        return io_uring_enter2(static_cast<unsigned>(ring.enter_ring_fd), to_submit,
+                               min_wait_batch, flags, reinterpret_cast<sigset_t*>(&arg),
+                               sizeof arg);
     }
 
     ~state() {
