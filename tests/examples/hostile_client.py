@@ -26,6 +26,10 @@ python3 hostile_client.py [--tls [--ca FILE]] MODE ARGS.
   big-value PORT N               resp: SET of an N-byte value, then GET gives it back whole
   chat4 PORT BYTES               chatroom: four members send BYTES of 100-byte lines each at full
                                  speed while reading; each must get every line of the other three
+  resp-abuse PORT                resp: arguments of many lengths and counts pipelined 5,000 in one
+                                 send, a request trickled a byte at a time while others are served,
+                                 and connections reset before, at and amid a 1 MiB reply: every
+                                 reply right, and a PING answered after
   resets PORT N                  http: N connections GET /four.bin and reset (SO_LINGER 0) at
                                  points of the response (before it, after its first bytes, after
                                  1 MiB; with --tls also in the middle of the ClientHello); then
@@ -796,6 +800,71 @@ def cut_http(port, path, ready, pause):
         check(body < length, "a reset after the whole body (%d of %d)" % (body, length))
 
 
+def resp_abuse(port):
+    """resp: what the parser's kept argument buffers and the command hash must survive."""
+    # 5,000 requests in one send: keys of 0 to 299 bytes (past the 128 kept), 1 to 9 arguments.
+    s = connect(port, timeout=20)
+    r = reader(s, "resp pipeline", 30)
+    keys = [b"k%d:" % i + b"x" * (i * 37 % 300) for i in range(500)]
+    req = b""
+    for i in range(5000):
+        k = keys[i % len(keys)]
+        if i % 3 == 0:
+            req += resp_command("SET", k, k[::-1])
+        elif i % 3 == 1:
+            req += resp_command("GET", k)  # nil, or the value SET gave it
+        else:
+            req += resp_command("EXISTS", *[keys[(i + j) % len(keys)] for j in range(1 + i % 8)])
+    s.sendall(req)
+    # The replies, in order: +OK, a nil or the key's value reversed, a count of keys.
+    for i in range(5000):
+        line = r.line()
+        if i % 3 == 0:
+            check(line == b"+OK\r\n", "reply %d: %r" % (i, line))
+        elif i % 3 == 1:
+            if line.startswith(b"$-1"):
+                continue
+            check(line.startswith(b"$"), "reply %d: %r" % (i, line))
+            body = r.exactly(int(line[1:-2]) + 2)
+            k = keys[i % len(keys)]
+            check(body == k[::-1] + b"\r\n", "reply %d: %r" % (i, body[:60]))
+        else:
+            check(line.startswith(b":") and 0 <= int(line[1:-2]) <= 1 + i % 8,
+                  "reply %d: %r" % (i, line))
+    s.close()
+    say("pipelined", 5000)
+
+    # A request trickled a byte at a time (40 bytes, 50 ms apart), others served meanwhile.
+    t = connect(port, timeout=20)
+    trickled = resp_command("SET", "trickled", "slowly")
+    for i, b in enumerate(trickled):
+        t.send(bytes([b]))
+        if i % 10 == 0:
+            say("served_while_trickling_ms", int(probe("resp", port) * 1000))
+        time.sleep(0.05)
+    got = reader(t, "trickled SET", 10).line()
+    check(got == b"+OK\r\n", "trickled SET: %r" % got)
+    t.close()
+
+    # Resets before, at the first byte of, and amid a 1 MiB reply.
+    value = (PATTERN * ((1 << 20) // len(PATTERN) + 1))[:1 << 20]
+    s = connect(port, timeout=20)
+    s.sendall(resp_command("SET", "mib", value))
+    check(reader(s, "SET mib", 10).line() == b"+OK\r\n", "SET mib")
+    s.close()
+    for point in ("before", "first", "half"):
+        for _ in range(4):
+            s = connect(port, timeout=10, rcvbuf=32768)
+            s.sendall(resp_command("GET", "mib") * 4)
+            if point != "before":
+                rr = reader(s, "reset %s" % point, 10)
+                while len(rr.buf) < (1 if point == "first" else 1 << 19):
+                    rr._more()
+            linger0_close(s)
+    say("resets", 12)
+    say("probe_ms", int(probe("resp", port) * 1000))
+
+
 def big_value(port, n):
     """resp: a value of n bytes that SET accepts comes back whole from GET, as from Redis
     (whose bulk limit is 512 MB), and the connection goes on."""
@@ -1083,6 +1152,8 @@ def main():
         sigterm(args[0], int(args[1]), int(args[2]), args[3], args[4])
     elif mode == "cut-http":
         cut_http(int(args[0]), args[1], args[2], float(args[3]))
+    elif mode == "resp-abuse":
+        resp_abuse(int(args[0]))
     elif mode == "big-value":
         big_value(int(args[0]), int(args[1]))
     elif mode == "wide-data":

@@ -541,6 +541,24 @@ TEST_CASE("hostile: resp, a 20 MiB value that SET stored comes back whole from G
     CHECK(server.stop() == 0);
 }
 
+TEST_CASE("hostile: resp, 5,000 requests of many lengths in one send, a request trickled a "
+          "byte at a time, resets before and amid a 1 MiB reply; with and without min_wait",
+          "[examples][hostile]") {
+    const auto kind = GENERATE(from_range(backends()));
+    // The server inherits RINGCHAT_MIN_WAIT_US (io_uring's batched waits; epoll ignores it).
+    const std::string min_wait = GENERATE(as<std::string>(), "0", "50");
+    CAPTURE(kind, min_wait);
+    REQUIRE(::setenv("RINGCHAT_MIN_WAIT_US", min_wait.c_str(), 1) == 0);
+    example_server server("resp", kind);
+    ::unsetenv("RINGCHAT_MIN_WAIT_US");
+    const auto fds = server.descriptors().size();
+    const auto r = hostile({"resp-abuse", server.port_text()}, 60s);
+    report("resp abuse (min_wait " + min_wait + " us)", kind, r.out);
+    check_client(r);
+    CHECK(descriptors_back(server, fds));
+    CHECK(server.stop() == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Trickling peers
 
